@@ -1,0 +1,25 @@
+/** Rules for a file's path inside a build context: relative, clean, and unable to escape the root. */
+
+const MAX_PATH_BYTES = 100;
+// C0 and C1 control characters, NUL included.
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+export function checkContextPath(path: string): string | null {
+  if (path.length === 0) return "file name must not be empty";
+  if (new TextEncoder().encode(path).length > MAX_PATH_BYTES) return `file name must be at most ${MAX_PATH_BYTES} bytes`;
+  if (CONTROL.test(path)) return "file name must not contain control characters";
+  if (path.includes("\\")) return "file name must use '/' between folders, not '\\'";
+  if (path.startsWith("/")) return "file name must be relative to the build context, not absolute";
+  const segments = path.split("/");
+  if (segments.some((segment) => segment === "" || segment === "." || segment === "..")) {
+    return "file name must not contain empty, '.' or '..' segments";
+  }
+  return null;
+}
+
+/** The build reads the Dockerfile from this path; no other file may take it. */
+export const DOCKERFILE_PATH = "Dockerfile";
+
+export function isDockerfilePath(path: string): boolean {
+  return path.toLowerCase() === DOCKERFILE_PATH.toLowerCase();
+}

@@ -1,0 +1,114 @@
+/**
+ * Every message between an agent and the pool, as zod schemas used on both
+ * sides. Messages travel as JSON text frames over one WebSocket.
+ */
+import { z } from "zod";
+
+/** Our own cap, well under the platform's 1 MiB per WebSocket message. */
+export const MAX_MESSAGE_BYTES = 256 * 1024;
+export const MAX_LOG_LINES_PER_MESSAGE = 200;
+export const MAX_LOG_LINE_CHARS = 4096;
+
+/** Close codes the pool uses when it refuses an agent (4000-4999 are ours). */
+export const CLOSE = {
+  invalidMessage: 4400,
+  unauthorized: 4401,
+  replaced: 4409,
+  tooLarge: 1009,
+} as const;
+
+const jobId = z.string().uuid();
+const attempt = z.number().int().min(1);
+/** A job an agent runs; the lease token proves it was assigned to this agent. */
+const held = z.object({ jobId, attempt, leaseToken: z.string().min(32).max(128) });
+export type HeldJob = z.infer<typeof held>;
+
+const labelKey = z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/, "label names are lower-case letters, digits, '_', '.', '-'");
+const labelValue = z.string().regex(/^[A-Za-z0-9_.-]{0,63}$/, "label values are letters, digits, '_', '.', '-'");
+export const labelsSchema = z.record(labelKey, labelValue);
+export type Labels = z.infer<typeof labelsSchema>;
+
+export const agentMessage = z.discriminatedUnion("type", [
+  z.object({
+    type: z.literal("hello"),
+    name: z.string().min(1).max(100),
+    version: z.string().max(50),
+    concurrency: z.number().int().min(1).max(64),
+    labels: labelsSchema,
+    /** Jobs this agent is still running, after a reconnect. */
+    holding: z.array(held).max(64),
+  }),
+  z.object({ type: z.literal("heartbeat"), holding: z.array(held).max(64) }),
+  z.object({ type: z.literal("phase"), jobId, attempt, phase: z.enum(["building", "pushing"]) }),
+  z.object({
+    type: z.literal("log"),
+    jobId,
+    attempt,
+    lines: z.array(z.string().max(MAX_LOG_LINE_CHARS)).min(1).max(MAX_LOG_LINES_PER_MESSAGE),
+  }),
+  z.object({
+    type: z.literal("result"),
+    jobId,
+    attempt,
+    outcome: z.discriminatedUnion("status", [
+      z.object({
+        status: z.literal("succeeded"),
+        digest: z.string().regex(/^sha256:[0-9a-f]{64}$/),
+        imageId: z.string().max(200),
+      }),
+      z.object({
+        status: z.literal("failed"),
+        step: z.enum(["context", "build", "push"]),
+        error: z.string().min(1).max(MAX_LOG_LINE_CHARS),
+      }),
+      z.object({ status: z.literal("canceled") }),
+    ]),
+  }),
+]);
+export type AgentMessage = z.infer<typeof agentMessage>;
+export type JobOutcome = Extract<AgentMessage, { type: "result" }>["outcome"];
+
+export const registryAuth = z.object({
+  username: z.string(),
+  password: z.string(),
+  serveraddress: z.string(),
+});
+export type RegistryAuth = z.infer<typeof registryAuth>;
+
+export const poolMessage = z.discriminatedUnion("type", [
+  z.object({
+    type: z.literal("welcome"),
+    agentId: z.string(),
+    /** The pool dictates timing, so the control plane can slow a fleet down. */
+    heartbeatMs: z.number().int().positive(),
+    leaseMs: z.number().int().positive(),
+  }),
+  z.object({
+    type: z.literal("assign"),
+    jobId,
+    attempt,
+    /** Proves this assignment when fetching the context; valid only while the lease lasts. */
+    leaseToken: z.string().min(32),
+    contextPath: z.string().startsWith("/"),
+    image: z.object({ reference: z.string(), registry: z.string(), path: z.string(), tag: z.string() }),
+    auth: registryAuth.optional(),
+  }),
+  z.object({ type: z.literal("cancel"), jobId, attempt, reason: z.string() }),
+]);
+export type PoolMessage = z.infer<typeof poolMessage>;
+export type Assignment = Extract<PoolMessage, { type: "assign" }>;
+
+/** Parses one text frame; returns the zod error's first issue as a readable reason on failure. */
+export function parseMessage<T>(schema: z.ZodType<T>, text: string): { ok: true; message: T } | { ok: false; reason: string } {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return { ok: false, reason: "message is not JSON" };
+  }
+  const parsed = schema.safeParse(json);
+  if (parsed.success) return { ok: true, message: parsed.data };
+  const issue = parsed.error.issues[0];
+  const where = issue?.path.length ? issue.path.join(".") : "message";
+  return { ok: false, reason: `${where}: ${issue?.message ?? "invalid"}`.slice(0, 120) };
+}

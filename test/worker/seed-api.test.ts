@@ -1,0 +1,108 @@
+import { describe, expect, it } from "vitest";
+import { ALICE, BOB, call, storedContexts, submit } from "./helpers";
+
+describe("seed contract", () => {
+  it("answers GET / with the seed's 418 pointer to the docs", async () => {
+    const response = await call("/");
+    expect(response.status).toBe(418);
+    expect(await response.json()).toEqual({ message: "Please go to /docs to interect with API" });
+  });
+
+  it("accepts a build, stores its context and reports processing", async () => {
+    const response = await submit({ files: [{ name: "app.sh", content: "echo hi\n" }] });
+    expect(response.status).toBe(200);
+    const body = await response.json<{ task_id: string; image_reference: string; status: string; data: unknown }>();
+    expect(body.image_reference).toBe("alice/web:v1");
+    expect(body.status).toBe("Sent to processing queue");
+    expect(body.data).toEqual({
+      dockerfile: { filename: "Dockerfile", size: 27 },
+      optional_files: { "app.sh": { size: 8 } },
+    });
+    expect(await storedContexts()).toContain(`contexts/${body.task_id}.tar`);
+    const status = await call(`/status/${body.task_id}`, { headers: { Authorization: ALICE } });
+    expect(await status.json()).toEqual({ status: "processing" });
+  });
+});
+
+describe("auth and tenants", () => {
+  it("refuses a build without a token, or with a wrong one, with 401 JSON", async () => {
+    const before = await storedContexts();
+    for (const auth of ["", "Bearer nope", "Basic abc", "Bearer bad token"]) {
+      const response = await submit({}, auth);
+      expect(response.status).toBe(401);
+      expect(await response.json()).toMatchObject({ field: "Authorization" });
+    }
+    expect(await storedContexts()).toEqual(before);
+  });
+
+  it("answers 404 for an unknown id and for another tenant's build", async () => {
+    const { task_id } = await (await submit()).json<{ task_id: string }>();
+    for (const [id, auth] of [[task_id, BOB], ["5d0f3c36-0000-4000-8000-000000000000", ALICE], ["not-a-job-id", ALICE]] as const) {
+      const response = await call(`/status/${id}`, { headers: { Authorization: auth } });
+      expect(response.status).toBe(404);
+      expect(await response.json()).toMatchObject({ field: "task_id" });
+    }
+  });
+});
+
+describe("bad input gets a 4xx naming the field and stores nothing", () => {
+  const tag129 = "a".repeat(129);
+  const cases: [string, Parameters<typeof submit>[0], number, string][] = [
+    ["missing user_name", { query: { repo: "web" } }, 400, "user_name"],
+    ["missing repo", { query: { user_name: "alice" } }, 400, "repo"],
+    ["upper-case repo", { query: { user_name: "alice", repo: "Web" } }, 400, "repo"],
+    ["repo with ..", { query: { user_name: "alice", repo: "a..b" } }, 400, "repo"],
+    ["129-character tag", { query: { user_name: "alice", repo: "web", tag: tag129 } }, 400, "tag"],
+    ["tag with whitespace", { query: { user_name: "alice", repo: "web", tag: "v 1" } }, 400, "tag"],
+    ["registry with a bad port", { query: { user_name: "alice", repo: "web", registry: "127.0.0.1:99999" } }, 400, "registry"],
+    ["registry with a scheme", { query: { user_name: "alice", repo: "web", registry: "https://r.example" } }, 400, "registry"],
+    ["unknown field", { query: { user_name: "alice", repo: "web", colour: "red" } }, 400, "colour"],
+    ["field in query and form", { query: { user_name: "alice", repo: "web" }, fields: { repo: "web" } }, 400, "repo"],
+    ["no dockerfile", { dockerfile: null }, 400, "dockerfile"],
+    ["empty dockerfile", { dockerfile: { name: "Dockerfile", content: "" } }, 400, "dockerfile"],
+    ["dockerfile with another name", { dockerfile: { name: "build.txt", content: "FROM scratch" } }, 418, "dockerfile"],
+    ["file escaping the context", { files: [{ name: "../x", content: "x" }] }, 400, "optional_files"],
+    ["absolute file name", { files: [{ name: "/etc/passwd", content: "x" }] }, 400, "optional_files"],
+    ["backslash in file name", { files: [{ name: "a\\b", content: "x" }] }, 400, "optional_files"],
+    ["file named like the Dockerfile", { files: [{ name: "dockerfile", content: "x" }] }, 400, "optional_files"],
+    ["duplicate file", { files: [{ name: "a", content: "1" }, { name: "a", content: "2" }] }, 400, "optional_files"],
+  ];
+
+  it.each(cases)("%s", async (_name, build, status, field) => {
+    const before = await storedContexts();
+    const response = await submit(build);
+    expect(response.status).toBe(status);
+    expect(response.headers.get("Content-Type")).toContain("application/json");
+    const body = await response.json<{ error: string; field: string }>();
+    expect(body.field).toBe(field);
+    expect(body.error.length).toBeGreaterThan(5);
+    expect(await storedContexts()).toEqual(before);
+  });
+
+  it("refuses a body that is not multipart, and a malformed multipart body", async () => {
+    const before = await storedContexts();
+    const query = "/build?user_name=alice&repo=web";
+    const json = await call(query, { method: "POST", headers: { Authorization: ALICE, "Content-Type": "application/json" }, body: "{}" });
+    expect(json.status).toBe(415);
+    const broken = await call(query, {
+      method: "POST",
+      headers: { Authorization: ALICE, "Content-Type": "multipart/form-data; boundary=xyz" },
+      body: "--xyz\r\nContent-Disposition: form-data; name=\"dockerfile\"; filename=\"Dockerfile\"\r\n\r\nFROM scr",
+    });
+    expect(broken.status).toBe(400);
+    expect(await broken.json()).toMatchObject({ field: "body" });
+    expect(await storedContexts()).toEqual(before);
+  });
+
+  it("accepts the fields as form fields and the password in a header", async () => {
+    const response = await submit({
+      query: {},
+      fields: { user_name: "alice", repo: "web", tag: "v2", registry: "127.0.0.1:5000" },
+      headers: { "X-Registry-Password": "s3cret-pass" },
+    });
+    expect(response.status).toBe(200);
+    const body = await response.json<{ image_reference: string }>();
+    expect(body.image_reference).toBe("127.0.0.1:5000/alice/web:v2");
+    expect(JSON.stringify(body)).not.toContain("s3cret-pass");
+  });
+});

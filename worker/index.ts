@@ -1,0 +1,29 @@
+/** The Dockify Worker: mounts the routes and exports the pool Durable Object. */
+import { Hono } from "hono";
+import { HTTPException } from "hono/http-exception";
+import type { AppEnv } from "./env";
+import { errorResponse } from "./errors";
+import { agentRoutes } from "./routes/agents";
+import { buildRoutes } from "./routes/builds";
+import { seedRoutes } from "./routes/seed";
+import { MissingSecretKeyError } from "./secrets";
+
+export { Pool } from "./pool/pool";
+
+const app = new Hono<AppEnv>();
+
+// The agent's upgrade route comes first: header-setting middleware breaks a 101 response.
+app.route("/agent", agentRoutes);
+app.route("/", seedRoutes);
+app.route("/v1", buildRoutes);
+
+app.notFound((c) => errorResponse(404, `no route for ${c.req.method} ${c.req.path}`));
+
+app.onError((error) => {
+  if (error instanceof HTTPException) return error.getResponse();
+  if (error instanceof MissingSecretKeyError) return errorResponse(503, `the server is not configured: ${error.message}`);
+  console.error("unhandled error", error instanceof Error ? error.stack : String(error));
+  return errorResponse(500, "internal error; the build was not stored");
+});
+
+export default app;

@@ -1,0 +1,104 @@
+/**
+ * The job state machine as one pure function: given a job's lease-relevant
+ * fields and an event, it says what changes, or why the event is ignored.
+ * Every event from an agent is fenced by agent and attempt, so a slow agent
+ * from an older assignment cannot move a job it no longer holds.
+ */
+import { isFinal, LEASED_STATES, type FailureStep, type JobState } from "../../shared/job";
+import type { JobOutcome } from "../../shared/protocol";
+
+export interface JobLease {
+  state: JobState;
+  attempt: number;
+  agentId: string | null;
+  leaseExpiresAt: number | null;
+}
+
+export interface JobEnd {
+  step: FailureStep | null;
+  error: string | null;
+  digest: string | null;
+  imageId: string | null;
+}
+
+export type JobEvent =
+  | { type: "assign"; agentId: string; now: number; leaseMs: number }
+  /**
+   * A heartbeat or a log batch from the holding agent; with `reattach`, an agent
+   * on a new connection that proved the lease with its token takes the job over.
+   */
+  | { type: "renew"; agentId: string; attempt: number; now: number; leaseMs: number; reattach?: boolean }
+  | { type: "phase"; agentId: string; attempt: number; phase: "building" | "pushing"; now: number; leaseMs: number }
+  | { type: "result"; agentId: string; attempt: number; outcome: JobOutcome }
+  | { type: "leaseExpired"; now: number; maxAttempts: number };
+
+export type Transition =
+  | { ok: true; lease: JobLease; end?: JobEnd }
+  | { ok: false; reason: string };
+
+/** Why an event was refused; named so callers and tests need not match strings. */
+export const IGNORED = {
+  final: "job has already ended",
+  notQueued: "job is not queued",
+  notHeld: "job is not held by this agent under this attempt",
+  notExpired: "lease has not expired",
+} as const;
+
+const RELEASED = { agentId: null, leaseExpiresAt: null } as const;
+
+function holds(job: JobLease, agentId: string, attempt: number): boolean {
+  return LEASED_STATES.has(job.state) && job.agentId === agentId && job.attempt === attempt;
+}
+
+function end(state: JobState, job: JobLease, fields: Partial<JobEnd>): Transition {
+  return {
+    ok: true,
+    lease: { ...job, state, ...RELEASED },
+    end: { step: null, error: null, digest: null, imageId: null, ...fields },
+  };
+}
+
+function outcomeTransition(job: JobLease, outcome: JobOutcome): Transition {
+  switch (outcome.status) {
+    case "succeeded":
+      return end("succeeded", job, { digest: outcome.digest, imageId: outcome.imageId });
+    case "failed":
+      return end("failed", job, { step: outcome.step, error: outcome.error });
+    case "canceled":
+      return end("canceled", job, { step: "canceled", error: "the build was canceled" });
+  }
+}
+
+export function transition(job: JobLease, event: JobEvent): Transition {
+  if (isFinal(job.state)) return { ok: false, reason: IGNORED.final };
+  switch (event.type) {
+    case "assign":
+      if (job.state !== "queued") return { ok: false, reason: IGNORED.notQueued };
+      return {
+        ok: true,
+        lease: { state: "assigned", attempt: job.attempt + 1, agentId: event.agentId, leaseExpiresAt: event.now + event.leaseMs },
+      };
+    case "renew":
+    case "phase": {
+      const reattach = event.type === "renew" && event.reattach === true;
+      const allowed = reattach
+        ? LEASED_STATES.has(job.state) && job.attempt === event.attempt
+        : holds(job, event.agentId, event.attempt);
+      if (!allowed) return { ok: false, reason: IGNORED.notHeld };
+      const state = event.type === "phase" ? event.phase : job.state;
+      return { ok: true, lease: { ...job, state, agentId: event.agentId, leaseExpiresAt: event.now + event.leaseMs } };
+    }
+    case "result":
+      if (!holds(job, event.agentId, event.attempt)) return { ok: false, reason: IGNORED.notHeld };
+      return outcomeTransition(job, event.outcome);
+    case "leaseExpired":
+      if (!LEASED_STATES.has(job.state) || job.leaseExpiresAt === null || job.leaseExpiresAt > event.now) {
+        return { ok: false, reason: IGNORED.notExpired };
+      }
+      if (job.attempt >= event.maxAttempts) {
+        const error = `the build agent stopped responding (lease expired) on attempt ${job.attempt} of ${event.maxAttempts}`;
+        return end("failed", job, { step: "agent", error });
+      }
+      return { ok: true, lease: { ...job, state: "queued", ...RELEASED } };
+  }
+}

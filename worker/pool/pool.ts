@@ -1,0 +1,245 @@
+/**
+ * The pool Durable Object: jobs in SQLite, agents on hibernatable WebSockets,
+ * one alarm for the earliest lease expiry. Runtime hooks only hand off to the
+ * methods below; the state machine itself is `transition` in jobs.ts.
+ */
+import { DurableObject } from "cloudflare:workers";
+import { redact } from "../../shared/redact";
+import { authServerAddress, formatReference } from "../../shared/reference";
+import { agentMessage, CLOSE, parseMessage, type AgentMessage, type HeldJob } from "../../shared/protocol";
+import { deleteContext } from "../contexts";
+import { settings, type Env, type Settings } from "../env";
+import { open } from "../secrets";
+import { transition, type Transition } from "./jobs";
+import { leaseHash, newLeaseToken } from "./leases";
+import { logKey } from "./logs";
+import { acceptAgent, agentIdOf, connectedAgentIds, frameText, sendTo } from "./sockets";
+import { PoolStore, type AgentRecord, type JobRecord, type NewJob } from "./store";
+import { publicJob, type PublicJob } from "./view";
+
+type Hello = Extract<AgentMessage, { type: "hello" }>;
+
+export class Pool extends DurableObject<Env> {
+  private readonly store: PoolStore;
+  private readonly config: Settings;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.store = new PoolStore(ctx.storage.sql);
+    this.config = settings(env);
+    this.store.keepOnlyAgents(connectedAgentIds(ctx));
+  }
+
+  // --- RPC from the Worker -------------------------------------------------
+
+  async enqueue(job: NewJob): Promise<void> {
+    this.store.insertJob(job, Date.now());
+    await this.dispatch();
+  }
+
+  describe(id: string, tenant: string): PublicJob | null {
+    const job = this.store.job(id);
+    return job && job.tenant === tenant ? publicJob(job) : null;
+  }
+
+  /** The job's log so far; null when the job is not this tenant's. */
+  async logText(id: string, tenant: string): Promise<string | null> {
+    const job = this.store.job(id);
+    if (!job || job.tenant !== tenant) return null;
+    if (job.finishedAt === null) return this.store.logText(id);
+    const stored = await this.env.BUCKET.get(logKey(id));
+    return stored ? stored.text() : this.store.logText(id);
+  }
+
+  /** An agent may read a job's context only with the token of its current, unexpired lease. */
+  mayFetchContext(jobId: string, leaseToken: string): boolean {
+    const job = this.store.job(jobId);
+    return job !== null && job.leaseHash === leaseHash(leaseToken) && (job.leaseExpiresAt ?? 0) > Date.now();
+  }
+
+  // --- Runtime hooks ---------------------------------------------------------
+
+  override async fetch(request: Request): Promise<Response> {
+    if (request.headers.get("Upgrade")?.toLowerCase() !== "websocket") {
+      return Response.json({ error: "agents connect with a WebSocket upgrade", field: "Upgrade" }, { status: 426 });
+    }
+    return acceptAgent(this.ctx);
+  }
+
+  override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    const frame = frameText(message);
+    if ("refused" in frame) return ws.close(frame.code, frame.refused);
+    const parsed = parseMessage(agentMessage, frame.text);
+    if (!parsed.ok) return ws.close(CLOSE.invalidMessage, parsed.reason);
+    const agentId = agentIdOf(ws);
+    if (parsed.message.type !== "hello" && !this.store.agent(agentId)) {
+      return ws.close(CLOSE.invalidMessage, "send hello first");
+    }
+    await this.onAgentMessage(agentId, parsed.message);
+  }
+
+  override async webSocketClose(ws: WebSocket): Promise<void> {
+    // Its jobs keep their leases: an agent that reconnects in time re-attaches them.
+    this.store.deleteAgent(agentIdOf(ws));
+  }
+
+  override async webSocketError(ws: WebSocket): Promise<void> {
+    this.store.deleteAgent(agentIdOf(ws));
+  }
+
+  override async alarm(): Promise<void> {
+    await this.expireLeases(Date.now());
+  }
+
+  // --- Agents ----------------------------------------------------------------
+
+  private async onAgentMessage(agentId: string, message: AgentMessage): Promise<void> {
+    const now = Date.now();
+    switch (message.type) {
+      case "hello":
+        return this.onHello(agentId, message);
+      case "heartbeat":
+        this.renewHoldings(agentId, message.holding, now);
+        return this.rearm();
+      case "phase": {
+        const job = this.store.job(message.jobId);
+        if (!job) return;
+        const { phase, attempt } = message;
+        await this.record(job, transition(job, { type: "phase", agentId, attempt, phase, now, leaseMs: this.config.leaseMs }), now);
+        return this.rearm();
+      }
+      case "log":
+        return this.onLog(agentId, message.jobId, message.attempt, message.lines);
+      case "result": {
+        const job = this.store.job(message.jobId);
+        if (!job) return;
+        const result = transition(job, { type: "result", agentId, attempt: message.attempt, outcome: message.outcome });
+        await this.record(job, result, now);
+        await this.dispatch();
+        return;
+      }
+    }
+  }
+
+  private async onHello(agentId: string, hello: Hello): Promise<void> {
+    const now = Date.now();
+    this.store.upsertAgent({ id: agentId, name: hello.name, concurrency: hello.concurrency, labels: hello.labels }, now);
+    sendTo(this.ctx, agentId, {
+      type: "welcome",
+      agentId,
+      heartbeatMs: this.config.heartbeatMs,
+      leaseMs: this.config.leaseMs,
+    });
+    this.renewHoldings(agentId, hello.holding, now);
+    await this.dispatch();
+  }
+
+  /** Extends the leases an agent proves it holds; tells it to drop any it no longer does. */
+  private renewHoldings(agentId: string, holding: readonly HeldJob[], now: number): void {
+    for (const held of holding) {
+      const job = this.store.job(held.jobId);
+      const proven = job !== null && job.leaseHash === leaseHash(held.leaseToken);
+      const renewed = proven
+        ? transition(job, { type: "renew", agentId, attempt: held.attempt, now, leaseMs: this.config.leaseMs, reattach: true })
+        : null;
+      if (job && renewed?.ok) {
+        this.store.saveLease(job.id, renewed.lease, job.leaseHash, now);
+      } else {
+        const reason = "this job is no longer assigned to you";
+        sendTo(this.ctx, agentId, { type: "cancel", jobId: held.jobId, attempt: held.attempt, reason });
+      }
+    }
+  }
+
+  private async onLog(agentId: string, jobId: string, attempt: number, lines: readonly string[]): Promise<void> {
+    const before = this.store.job(jobId);
+    if (!before) return;
+    // Redact again here: an agent's own redaction is not something to rely on.
+    const password = before.sealedPassword ? await this.openPassword(before) : undefined;
+    const job = this.store.job(jobId);
+    const now = Date.now();
+    if (!job) return;
+    const renewed = transition(job, { type: "renew", agentId, attempt, now, leaseMs: this.config.leaseMs });
+    if (!renewed.ok) return;
+    this.store.saveLease(job.id, renewed.lease, job.leaseHash, now);
+    this.store.appendLog(jobId, lines.map((line) => redact(line, [password])));
+  }
+
+  // --- Scheduling ------------------------------------------------------------
+
+  /** Hands queued jobs, oldest first, to the least busy agents with a free slot. */
+  private async dispatch(): Promise<void> {
+    const now = Date.now();
+    const assigned: { job: JobRecord; agent: AgentRecord; attempt: number; leaseToken: string }[] = [];
+    for (const job of this.store.queuedJobs()) {
+      const agent = this.store.agents().find((candidate) => candidate.running < candidate.concurrency);
+      if (!agent) break;
+      const result = transition(job, { type: "assign", agentId: agent.id, now, leaseMs: this.config.leaseMs });
+      if (!result.ok) continue;
+      const leaseToken = newLeaseToken();
+      this.store.saveLease(job.id, result.lease, leaseHash(leaseToken), now);
+      this.store.appendLog(job.id, [`[dockify] attempt ${result.lease.attempt}: assigned to agent ${agent.name}`]);
+      assigned.push({ job, agent, attempt: result.lease.attempt, leaseToken });
+    }
+    await this.rearm();
+    for (const { job, agent, attempt, leaseToken } of assigned) {
+      await this.sendAssignment(job, agent.id, attempt, leaseToken);
+    }
+  }
+
+  private async sendAssignment(job: JobRecord, agentId: string, attempt: number, leaseToken: string): Promise<void> {
+    const image = { registry: job.registry, path: job.path, tag: job.tag, reference: formatReference(job) };
+    const password = job.sealedPassword ? await this.openPassword(job) : undefined;
+    const auth = password === undefined
+      ? undefined
+      : { username: job.userName, password, serveraddress: authServerAddress(job.registry) };
+    sendTo(this.ctx, agentId, {
+      type: "assign",
+      jobId: job.id,
+      attempt,
+      leaseToken,
+      contextPath: `/agent/jobs/${job.id}/context`,
+      image,
+      auth,
+    });
+  }
+
+  private async expireLeases(now: number): Promise<void> {
+    for (const job of this.store.expiredLeases(now)) {
+      const result = transition(job, { type: "leaseExpired", now, maxAttempts: this.config.maxAttempts });
+      if (!result.ok) continue;
+      if (job.agentId) {
+        const reason = "your lease on this job expired";
+        sendTo(this.ctx, job.agentId, { type: "cancel", jobId: job.id, attempt: job.attempt, reason });
+      }
+      if (!result.end) {
+        this.store.appendLog(job.id, [`[dockify] attempt ${job.attempt}: the agent stopped responding; the job is queued again`]);
+      }
+      await this.record(job, result, now);
+    }
+    await this.dispatch();
+  }
+
+  /** Saves a transition; when it ends the job, wipes the secret, archives the log and drops the context. */
+  private async record(job: JobRecord, result: Transition, now: number): Promise<void> {
+    if (!result.ok) return;
+    if (!result.end) {
+      this.store.saveLease(job.id, result.lease, job.leaseHash, now);
+      return;
+    }
+    this.store.saveEnd(job.id, result.lease, result.end, now);
+    await this.env.BUCKET.put(logKey(job.id), this.store.logText(job.id));
+    this.store.deleteLog(job.id);
+    await deleteContext(this.env.BUCKET, job.id);
+  }
+
+  private async openPassword(job: JobRecord): Promise<string> {
+    return open(this.env.DOCKIFY_SECRET_KEY, job.id, job.sealedPassword!);
+  }
+
+  private async rearm(): Promise<void> {
+    const due = this.store.earliestLeaseExpiry();
+    if (due === null) await this.ctx.storage.deleteAlarm();
+    else await this.ctx.storage.setAlarm(due);
+  }
+}

@@ -1,0 +1,28 @@
+/** What agents call: the WebSocket to the pool, and the context of a job they hold. */
+import { Hono } from "hono";
+import { requireAgentToken } from "../auth";
+import { openContext } from "../contexts";
+import type { AppEnv } from "../env";
+import { ApiError } from "../errors";
+import { poolStub } from "../pool/stub";
+
+export const LEASE_HEADER = "X-Dockify-Lease";
+
+export const agentRoutes = new Hono<AppEnv>();
+
+agentRoutes.use(requireAgentToken);
+
+agentRoutes.get("/connect", (c) => poolStub(c.env).fetch(c.req.raw));
+
+agentRoutes.get("/jobs/:id/context", async (c) => {
+  const id = c.req.param("id");
+  const leaseToken = c.req.header(LEASE_HEADER) ?? "";
+  if (!(await poolStub(c.env).mayFetchContext(id, leaseToken))) {
+    throw new ApiError(403, `job '${id}' is not leased to you: send the lease token of its current assignment`, LEASE_HEADER);
+  }
+  const context = await openContext(c.env.BUCKET, id);
+  if (!context) throw new ApiError(404, `the context of job '${id}' is gone`, "id");
+  return new Response(context.body, {
+    headers: { "Content-Type": "application/x-tar", "Content-Length": String(context.size) },
+  });
+});

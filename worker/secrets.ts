@@ -1,0 +1,43 @@
+/**
+ * Registry passwords at rest: AES-GCM with a key derived from DOCKIFY_SECRET_KEY.
+ * The job id is bound as additional data, so a sealed value copied to another
+ * job's row does not open.
+ */
+
+const MIN_SECRET_KEY_LENGTH = 32;
+const IV_BYTES = 12;
+
+export class MissingSecretKeyError extends Error {
+  constructor() {
+    super(`DOCKIFY_SECRET_KEY must be set to at least ${MIN_SECRET_KEY_LENGTH} characters`);
+  }
+}
+
+async function importKey(secretKey: string | undefined, usage: "encrypt" | "decrypt"): Promise<CryptoKey> {
+  if (!secretKey || secretKey.length < MIN_SECRET_KEY_LENGTH) throw new MissingSecretKeyError();
+  const material = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(secretKey));
+  return crypto.subtle.importKey("raw", material, "AES-GCM", false, [usage]);
+}
+
+export async function seal(secretKey: string | undefined, jobId: string, plaintext: string): Promise<ArrayBuffer> {
+  const key = await importKey(secretKey, "encrypt");
+  const iv = crypto.getRandomValues(new Uint8Array(IV_BYTES));
+  const additionalData = new TextEncoder().encode(jobId);
+  const ciphertext = await crypto.subtle.encrypt({ name: "AES-GCM", iv, additionalData }, key, new TextEncoder().encode(plaintext));
+  const sealed = new Uint8Array(IV_BYTES + ciphertext.byteLength);
+  sealed.set(iv);
+  sealed.set(new Uint8Array(ciphertext), IV_BYTES);
+  return sealed.buffer;
+}
+
+export async function open(secretKey: string | undefined, jobId: string, sealed: ArrayBuffer): Promise<string> {
+  const key = await importKey(secretKey, "decrypt");
+  const bytes = new Uint8Array(sealed);
+  const additionalData = new TextEncoder().encode(jobId);
+  const plaintext = await crypto.subtle.decrypt(
+    { name: "AES-GCM", iv: bytes.subarray(0, IV_BYTES), additionalData },
+    key,
+    bytes.subarray(IV_BYTES),
+  );
+  return new TextDecoder().decode(plaintext);
+}

@@ -1,0 +1,44 @@
+/**
+ * Token lists from configuration, checked in constant time. Each configured
+ * token is kept only as its SHA-256, so `sha256:<hex>` entries (what production
+ * should hold) and plain ones compare the same way.
+ */
+
+export interface TokenEntry {
+  name: string;
+  hash: Uint8Array;
+}
+
+const HASHED = /^sha256:([0-9a-f]{64})$/i;
+
+export async function sha256(text: string): Promise<Uint8Array> {
+  return new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
+}
+
+function fromHex(hex: string): Uint8Array {
+  return Uint8Array.from(hex.match(/../g) ?? [], (byte) => parseInt(byte, 16));
+}
+
+/** Parses `name=token,token2,...`; an entry without a name is named by its position. */
+export async function parseTokens(config: string | undefined): Promise<TokenEntry[]> {
+  const entries = (config ?? "").split(",").map((entry) => entry.trim()).filter(Boolean);
+  return Promise.all(
+    entries.map(async (entry, index) => {
+      const equals = entry.indexOf("=");
+      const name = equals === -1 ? `token-${index + 1}` : entry.slice(0, equals).trim();
+      const secret = equals === -1 ? entry : entry.slice(equals + 1).trim();
+      const hashed = HASHED.exec(secret);
+      return { name, hash: hashed ? fromHex(hashed[1]!.toLowerCase()) : await sha256(secret) };
+    }),
+  );
+}
+
+/** The entry whose token this is, or null. Looks at every entry so timing does not tell which matched. */
+export async function matchToken(entries: TokenEntry[], presented: string): Promise<TokenEntry | null> {
+  const hash = await sha256(presented);
+  let found: TokenEntry | null = null;
+  for (const entry of entries) {
+    if (crypto.subtle.timingSafeEqual(entry.hash, hash) && found === null) found = entry;
+  }
+  return found;
+}
