@@ -1,0 +1,155 @@
+import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { CLOSE } from "../../shared/protocol";
+import { poolStub } from "../../worker/pool/stub";
+import { TestAgent } from "./agent-socket";
+import { AGENT, ALICE, call, submit } from "./helpers";
+
+const PASSWORD = "pa55-w0rd-recognisable";
+
+async function submitted(password?: string): Promise<string> {
+  const headers: Record<string, string> = password ? { "X-Registry-Password": password } : {};
+  const query = { user_name: "alice", repo: "web", tag: "v1", registry: "127.0.0.1:5000" };
+  const response = await submit({ query, headers, files: [{ name: "app.sh", content: "echo hi\n" }] });
+  expect(response.status).toBe(200);
+  return (await response.json<{ task_id: string }>()).task_id;
+}
+
+function status(id: string) {
+  return call(`/status/${id}`, { headers: { Authorization: ALICE } }).then((response) => response.json<Record<string, unknown>>());
+}
+
+/** Moves a job's lease into the past and runs the alarm, as time passing would. */
+async function expireLease(jobId: string): Promise<void> {
+  const stub = poolStub(env);
+  await runInDurableObject(stub, (_pool, state) => {
+    state.storage.sql.exec("UPDATE jobs SET lease_expires_at = ? WHERE id = ?", Date.now() - 1, jobId);
+  });
+  await runDurableObjectAlarm(stub);
+}
+
+describe("pool and agents", () => {
+  it("refuses an agent without a valid agent token", async () => {
+    const refused = await TestAgent.connect("Bearer alice-token");
+    expect(refused).toBeInstanceOf(Response);
+    expect((refused as Response).status).toBe(401);
+  });
+
+  it("closes the socket on a message that fails the schema", async () => {
+    const agent = await TestAgent.connect();
+    if (!(agent instanceof TestAgent)) throw new Error("no socket");
+    agent.send({ type: "hello", name: "", version: "1", concurrency: 0, labels: {}, holding: [] } as never);
+    const closed = await agent.waitClosed();
+    expect(closed.code).toBe(CLOSE.invalidMessage);
+    expect(closed.reason).toMatch(/name|concurrency/);
+  });
+
+  it("assigns a job at once, serves its context only with the lease, and records success", async () => {
+    const agent = await TestAgent.hello();
+    const id = await submitted(PASSWORD);
+    const assign = await agent.next("assign");
+    expect(assign).toMatchObject({
+      jobId: id,
+      attempt: 1,
+      image: { reference: "127.0.0.1:5000/alice/web:v1" },
+      auth: { username: "alice", password: PASSWORD, serveraddress: "127.0.0.1:5000" },
+    });
+
+    const wrongLease = await call(assign.contextPath, { headers: { Authorization: AGENT, "X-Dockify-Lease": "x".repeat(64) } });
+    expect(wrongLease.status).toBe(403);
+    const context = await call(assign.contextPath, { headers: { Authorization: AGENT, "X-Dockify-Lease": assign.leaseToken } });
+    expect(context.status).toBe(200);
+    const tar = new Uint8Array(await context.arrayBuffer());
+    expect(tar.byteLength % 512).toBe(0);
+    expect(new TextDecoder().decode(tar.subarray(0, 10))).toBe("Dockerfile");
+
+    const fence = { jobId: id, attempt: 1 };
+    agent.send({ type: "phase", ...fence, phase: "building" });
+    agent.send({ type: "log", ...fence, lines: ["Step 1/2 : FROM scratch", `leaked ${PASSWORD} here`] });
+    agent.send({ type: "phase", ...fence, phase: "pushing" });
+    expect(await status(id)).toEqual({ status: "processing" });
+    const digest = `sha256:${"a".repeat(64)}`;
+    agent.send({ type: "result", ...fence, outcome: { status: "succeeded", digest, imageId: "sha256:abc" } });
+    await waitFor(async () => (await status(id)).status === "success");
+    expect(await status(id)).toEqual({
+      status: "success",
+      image_url: "http://127.0.0.1:5000/v2/alice/web/tags/list",
+      image_reference: "127.0.0.1:5000/alice/web:v1",
+      digest,
+    });
+    const log = await (await call(`/v1/builds/${id}/logs`, { headers: { Authorization: ALICE } })).text();
+    expect(log).toContain("Step 1/2 : FROM scratch");
+    expect(log).toContain("leaked *** here");
+    expect(log).not.toContain(PASSWORD);
+    // The job is over: its context is gone and the lease no longer opens anything.
+    const after = await call(assign.contextPath, { headers: { Authorization: AGENT, "X-Dockify-Lease": assign.leaseToken } });
+    expect(after.status).toBe(403);
+    await runInDurableObject(poolStub(env), (_pool, state) => {
+      const row = state.storage.sql.exec("SELECT sealed_password, lease_hash FROM jobs WHERE id = ?", id).one();
+      expect(row.sealed_password).toBeNull();
+      expect(row.lease_hash).toBeNull();
+    });
+    agent.ws.close();
+  });
+
+  it("ignores results from an older attempt and re-queues a job whose lease expired", async () => {
+    const first = await TestAgent.hello("first");
+    const id = await submitted();
+    const assign1 = await first.next("assign");
+    first.ws.close();
+    const second = await TestAgent.hello("second");
+    await expireLease(id);
+    const assign2 = await second.next("assign");
+    expect(assign2).toMatchObject({ jobId: id, attempt: 2 });
+
+    // The first agent's late failure (attempt 1) must not end the job.
+    const late = await TestAgent.hello("first-again");
+    late.send({ type: "result", jobId: id, attempt: assign1.attempt, outcome: { status: "failed", step: "build", error: "late" } });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(await status(id)).toEqual({ status: "processing" });
+
+    second.send({ type: "result", jobId: id, attempt: 2, outcome: { status: "failed", step: "push", error: "denied: no" } });
+    await waitFor(async () => (await status(id)).status === "failed");
+    expect(await status(id)).toEqual({ status: "failed", step: "push", error: "denied: no" });
+    second.ws.close();
+    late.ws.close();
+  });
+
+  it("fails a job with step agent after the last attempt", async () => {
+    const id = await submitted();
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      const agent = await TestAgent.hello(`doomed-${attempt}`);
+      expect(await agent.next("assign")).toMatchObject({ jobId: id, attempt });
+      agent.ws.close();
+      await expireLease(id);
+    }
+    const final = (await status(id)) as { status: string; step: string; error: string };
+    expect(final.status).toBe("failed");
+    expect(final.step).toBe("agent");
+    expect(final.error).toMatch(/stopped responding.*attempt 3 of 3/);
+  });
+
+  it("lets a reconnecting agent keep its job by proving the lease", async () => {
+    const agent = await TestAgent.hello();
+    const id = await submitted();
+    const assign = await agent.next("assign");
+    agent.ws.close();
+    const back = await TestAgent.connect();
+    if (!(back instanceof TestAgent)) throw new Error("no socket");
+    const holding = [{ jobId: id, attempt: assign.attempt, leaseToken: assign.leaseToken }];
+    back.send({ type: "hello", name: "back", version: "test", concurrency: 1, labels: {}, holding });
+    await back.next("welcome");
+    back.send({ type: "result", jobId: id, attempt: 1, outcome: { status: "canceled" } });
+    await waitFor(async () => (await status(id)).status === "failed");
+    expect(await status(id)).toMatchObject({ status: "failed", step: "canceled" });
+    back.ws.close();
+  });
+});
+
+async function waitFor(check: () => Promise<boolean>, timeoutMs = 2000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

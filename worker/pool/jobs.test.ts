@@ -1,0 +1,61 @@
+import { describe, expect, it } from "vitest";
+import { IGNORED, transition, type JobLease } from "./jobs";
+
+const LEASE = 30_000;
+const queued: JobLease = { state: "queued", attempt: 0, agentId: null, leaseExpiresAt: null };
+const building: JobLease = { state: "building", attempt: 1, agentId: "a1", leaseExpiresAt: 1_000 + LEASE };
+const digest = `sha256:${"0".repeat(64)}`;
+
+describe("transition", () => {
+  it("assigns a queued job with the next attempt and a lease", () => {
+    expect(transition(queued, { type: "assign", agentId: "a1", now: 1_000, leaseMs: LEASE })).toEqual({
+      ok: true,
+      lease: { state: "assigned", attempt: 1, agentId: "a1", leaseExpiresAt: 31_000 },
+    });
+    expect(transition(building, { type: "assign", agentId: "a2", now: 1, leaseMs: LEASE })).toEqual({ ok: false, reason: IGNORED.notQueued });
+  });
+
+  it("moves through phases and renews the lease only for the holder of the attempt", () => {
+    const pushing = transition(building, { type: "phase", agentId: "a1", attempt: 1, phase: "pushing", now: 5_000, leaseMs: LEASE });
+    expect(pushing).toEqual({ ok: true, lease: { ...building, state: "pushing", leaseExpiresAt: 35_000 } });
+    for (const [agentId, attempt] of [["a2", 1], ["a1", 2]] as const) {
+      expect(transition(building, { type: "phase", agentId, attempt, phase: "pushing", now: 5_000, leaseMs: LEASE }).ok).toBe(false);
+      expect(transition(building, { type: "renew", agentId, attempt, now: 5_000, leaseMs: LEASE }).ok).toBe(false);
+    }
+  });
+
+  it("lets a re-attaching agent on a new connection take over the same attempt only", () => {
+    expect(transition(building, { type: "renew", agentId: "a9", attempt: 1, now: 2_000, leaseMs: LEASE, reattach: true })).toEqual({
+      ok: true,
+      lease: { ...building, agentId: "a9", leaseExpiresAt: 32_000 },
+    });
+    expect(transition(building, { type: "renew", agentId: "a9", attempt: 2, now: 2_000, leaseMs: LEASE, reattach: true }).ok).toBe(false);
+  });
+
+  it("ends a job once: results after the end, or from an older attempt, are ignored", () => {
+    const done = transition(building, { type: "result", agentId: "a1", attempt: 1, outcome: { status: "succeeded", digest, imageId: "i" } });
+    expect(done).toMatchObject({ ok: true, lease: { state: "succeeded", agentId: null, leaseExpiresAt: null }, end: { digest } });
+    if (!done.ok) throw new Error("unreachable");
+    const again = transition(done.lease, { type: "result", agentId: "a1", attempt: 1, outcome: { status: "failed", step: "push", error: "x" } });
+    expect(again).toEqual({ ok: false, reason: IGNORED.final });
+    const stale = transition({ ...building, attempt: 2 }, { type: "result", agentId: "a1", attempt: 1, outcome: { status: "canceled" } });
+    expect(stale).toEqual({ ok: false, reason: IGNORED.notHeld });
+  });
+
+  it("re-queues an expired lease, and fails with step agent after the last attempt", () => {
+    expect(transition(building, { type: "leaseExpired", now: 30_999, maxAttempts: 3 })).toEqual({ ok: false, reason: IGNORED.notExpired });
+    expect(transition(building, { type: "leaseExpired", now: 31_000, maxAttempts: 3 })).toEqual({
+      ok: true,
+      lease: { state: "queued", attempt: 1, agentId: null, leaseExpiresAt: null },
+    });
+    const last = transition({ ...building, attempt: 3 }, { type: "leaseExpired", now: 31_000, maxAttempts: 3 });
+    expect(last).toMatchObject({ ok: true, lease: { state: "failed" }, end: { step: "agent" } });
+  });
+
+  it("ignores a result that arrives after the lease expired and the job was re-queued", () => {
+    const requeued = transition(building, { type: "leaseExpired", now: 40_000, maxAttempts: 3 });
+    if (!requeued.ok) throw new Error("unreachable");
+    const late = transition(requeued.lease, { type: "result", agentId: "a1", attempt: 1, outcome: { status: "succeeded", digest, imageId: "i" } });
+    expect(late).toEqual({ ok: false, reason: IGNORED.notHeld });
+  });
+});
