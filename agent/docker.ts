@@ -1,0 +1,125 @@
+/**
+ * Docker's build and push through dockerode, their progress streams read line
+ * by line into the job's log. Failures come back as errors carrying the
+ * daemon's or the registry's own message.
+ */
+import { addAbortSignal, type Readable } from "node:stream";
+import type Docker from "dockerode";
+import { z } from "zod";
+import { DOCKERFILE_PATH } from "../shared/context-path.ts";
+import type { Assignment, RegistryAuth } from "../shared/protocol.ts";
+import { eventError, eventLogText, pushedDigest, readDockerStream, type DockerEvent } from "./docker-stream.ts";
+import { describeError } from "./errors.ts";
+import type { LogStreamer } from "./log-streamer.ts";
+
+const NO_IMAGE_ID = "the build ended without reporting an image id";
+const NO_DIGEST = "the push ended without reporting the pushed digest";
+const HTTP_NOT_FOUND = 404;
+
+/**
+ * Docker 20.10 refuses a push without an X-Registry-Auth header ("Bad parameters
+ * and missing X-Registry-Auth"); an empty one means anonymous, as the CLI sends it.
+ */
+const ANONYMOUS = {};
+
+export interface DockerJob {
+  docker: Docker;
+  image: Assignment["image"];
+  auth: RegistryAuth | undefined;
+  signal: AbortSignal;
+  logs: LogStreamer;
+  /** Docker's `networkmode` for RUN steps; the daemon's default when unset. */
+  buildNetwork: string | undefined;
+}
+
+/** dockerode's error for an HTTP failure: the daemon's answer is `json` for plain calls, only in the message for streams. */
+const daemonFailure = z.object({
+  statusCode: z.number().optional(),
+  json: z.object({ message: z.string() }).nullish().catch(undefined),
+});
+/** What docker-modem puts before the daemon's message, e.g. "(HTTP code 400) unexpected - ". */
+const MODEM_PREFIX = /^\(HTTP code \d+\) [^-]* - /;
+
+/** The daemon's own message, without dockerode's wrapping. */
+function daemonError(error: unknown): Error {
+  const answer = daemonFailure.safeParse(error).data?.json?.message;
+  return new Error(answer ?? describeError(error).replace(MODEM_PREFIX, "").trim());
+}
+
+/** Builds the context with the classic builder and tags it; returns the image id. */
+export async function buildImage(job: DockerJob, context: Readable): Promise<string> {
+  const { auth } = job;
+  const response = await job.docker
+    .buildImage(context, {
+      t: job.image.reference,
+      dockerfile: DOCKERFILE_PATH,
+      rm: true,
+      forcerm: true,
+      abortSignal: job.signal,
+      ...(job.buildNetwork && { networkmode: job.buildNetwork }),
+      // Lets the build pull a private base image from the registry the job pushes to.
+      ...(auth && { registryconfig: { [auth.serveraddress]: { username: auth.username, password: auth.password } } }),
+    })
+    .catch((error: unknown) => Promise.reject(daemonError(error)));
+  let imageId: string | undefined;
+  await follow(response, job, (event) => {
+    imageId = event.aux?.ID ?? imageId;
+  });
+  if (!imageId) throw new Error(NO_IMAGE_ID);
+  return imageId;
+}
+
+/** Pushes exactly the job's tag; returns the manifest digest the registry stored. */
+export async function pushImage(job: DockerJob): Promise<string> {
+  const { image } = job;
+  const response = await job.docker
+    .getImage(repositoryOf(image))
+    // Without `tag`, the daemon pushes every local tag of the repository.
+    .push({ tag: image.tag, authconfig: job.auth ?? ANONYMOUS, abortSignal: job.signal })
+    .catch((error: unknown) => Promise.reject(daemonError(error)));
+  let digest: string | undefined;
+  await follow(response, job, (event) => {
+    digest ??= pushedDigest(event, image.tag);
+  });
+  if (!digest) throw new Error(NO_DIGEST);
+  return digest;
+}
+
+/** Removes the job's local tag (and the layers only it used). Returns why it could not, or undefined. */
+export async function removeImage(docker: Docker, reference: string): Promise<string | undefined> {
+  try {
+    await docker.getImage(reference).remove();
+    return undefined;
+  } catch (error) {
+    // Nothing to remove: the build never tagged it.
+    if (daemonFailure.safeParse(error).data?.statusCode === HTTP_NOT_FOUND) return undefined;
+    return daemonError(error).message;
+  }
+}
+
+/**
+ * dockerode names an image in the URL path and takes the tag as a separate
+ * query parameter: `getImage` wants the repository alone.
+ */
+export function repositoryOf(image: Assignment["image"]): string {
+  const suffix = `:${image.tag}`;
+  if (!image.reference.endsWith(suffix)) throw new Error(`image reference ${image.reference} does not end with its tag ${image.tag}`);
+  return image.reference.slice(0, -suffix.length);
+}
+
+async function follow(response: NodeJS.ReadableStream, job: DockerJob, onEvent: (event: DockerEvent) => void): Promise<void> {
+  const body = response as Readable;
+  // docker-modem ties the abort signal to the request only; once the response streams, abort must end it too.
+  addAbortSignal(job.signal, body);
+  for await (const line of readDockerStream(body)) {
+    if ("text" in line) {
+      job.logs.write(`${line.text}\n`);
+      continue;
+    }
+    const error = eventError(line.event);
+    if (error) throw new Error(error);
+    const text = eventLogText(line.event);
+    if (text) job.logs.write(text);
+    onEvent(line.event);
+  }
+}

@@ -1,0 +1,262 @@
+/**
+ * The job runner against the real Docker Engine on this machine and a real
+ * registry: a local HTTP server stands in for the Worker's context download,
+ * and a fake `send` captures what would go to the pool.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { randomBytes, randomUUID } from "node:crypto";
+import Docker from "dockerode";
+import { pack } from "tar-stream";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { agentMessage, type AgentMessage, type Assignment, type JobOutcome } from "../shared/protocol.ts";
+import { startRegistry, type Registry } from "../test/e2e/harness/registry.ts";
+import { LEASE_HEADER } from "./context.ts";
+import { runJob, STEP } from "./job-runner.ts";
+
+const DOCKER_SOCKET = "/var/run/docker.sock";
+const BUSYBOX = "/usr/bin/busybox";
+const hasDocker = existsSync(DOCKER_SOCKET);
+if (!hasDocker) console.warn(`skipping the job runner's Docker tests: no Docker Engine at ${DOCKER_SOCKET}`);
+
+const AGENT_TOKEN = `agent-${randomBytes(16).toString("hex")}`;
+const USER = "dockify";
+const PASSWORD = `pw-${randomBytes(12).toString("hex")}`;
+const DIGEST = /^sha256:[0-9a-f]{64}$/;
+const TEST_TIMEOUT_MS = 90_000;
+
+/** A context FROM scratch that can RUN shell commands: the host's static busybox as /bin/sh. */
+async function contextTar(dockerfile: string): Promise<Buffer> {
+  const tar = pack();
+  tar.entry({ name: "Dockerfile" }, dockerfile);
+  tar.entry({ name: "bin/busybox", mode: 0o755 }, readFileSync(BUSYBOX));
+  for (const applet of ["sh", "sleep", "echo"]) tar.entry({ name: `bin/${applet}`, type: "symlink", linkname: "busybox" });
+  tar.finalize();
+  const chunks: Buffer[] = [];
+  for await (const chunk of tar) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** Stands in for the Worker: serves each job's context only with the agent token and that job's lease token. */
+function contextServer() {
+  const contexts = new Map<string, { leaseToken: string; tar: Buffer }>();
+  const server: Server = createServer((request, response) => {
+    const context = contexts.get(request.url ?? "");
+    const authorized =
+      request.headers.authorization === `Bearer ${AGENT_TOKEN}` && request.headers[LEASE_HEADER.toLowerCase()] === context?.leaseToken;
+    if (!context || !authorized) {
+      response.writeHead(403, { "Content-Type": "application/json" });
+      response.end(JSON.stringify({ error: "job is not leased to you" }));
+      return;
+    }
+    response.writeHead(200, { "Content-Type": "application/x-tar", "Content-Length": context.tar.length });
+    response.end(context.tar);
+  });
+  return { server, contexts };
+}
+
+describe.skipIf(!hasDocker)("runJob against the Docker Engine", () => {
+  const docker = new Docker();
+  const { server, contexts } = contextServer();
+  let poolUrl: string;
+  let privateRegistry: Registry;
+  let openRegistry: Registry;
+
+  beforeAll(async () => {
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    poolUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    [privateRegistry, openRegistry] = await Promise.all([startRegistry({ users: { [USER]: PASSWORD } }), startRegistry()]);
+  }, 60_000);
+
+  afterAll(async () => {
+    await Promise.all([privateRegistry?.stop(), openRegistry?.stop()]);
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  interface JobOptions {
+    dockerfile: string;
+    registry?: Registry;
+    password?: string | null;
+    /** Serve the context under a different lease token than the assignment's. */
+    wrongLease?: boolean;
+  }
+
+  function assignment({ dockerfile, registry = privateRegistry, password = PASSWORD, wrongLease }: JobOptions) {
+    const jobId = randomUUID();
+    const leaseToken = randomBytes(24).toString("hex");
+    const contextPath = `/agent/jobs/${jobId}/context`;
+    const tag = `t-${randomBytes(4).toString("hex")}`;
+    const path = `dockify-agent-test/${jobId.slice(0, 8)}`;
+    const job: Assignment = {
+      type: "assign",
+      jobId,
+      attempt: 1,
+      leaseToken,
+      contextPath,
+      image: { reference: `${registry.host}/${path}:${tag}`, registry: registry.host, path, tag },
+      ...(password === null ? {} : { auth: { username: USER, password, serveraddress: registry.host } }),
+    };
+    const ready = contextTar(dockerfile).then((tar) => {
+      contexts.set(contextPath, { leaseToken: wrongLease ? `${leaseToken}-other` : leaseToken, tar });
+    });
+    return { job, ready };
+  }
+
+  /** Runs a job with a fake `send` that checks every message against the protocol. */
+  async function run(options: JobOptions, controller = new AbortController(), onMessage?: (message: AgentMessage) => void) {
+    const { job, ready } = assignment(options);
+    await ready;
+    const messages: AgentMessage[] = [];
+    const statusLines: string[] = [];
+    const outcome = await runJob(job, {
+      docker,
+      poolUrl,
+      agentToken: AGENT_TOKEN,
+      // This machine's daemon has no docker0 bridge; the tests' RUN steps need no network anyway.
+      buildNetwork: "none",
+      signal: controller.signal,
+      status: (line) => statusLines.push(line),
+      send: (message) => {
+        messages.push(agentMessage.parse(message));
+        onMessage?.(message);
+      },
+    });
+    const logLines = messages.flatMap((message) => (message.type === "log" ? message.lines : []));
+    return { job, outcome, messages, logLines, statusLines };
+  }
+
+  function expectReportShape(messages: AgentMessage[], outcome: JobOutcome) {
+    expect(messages[0]).toMatchObject({ type: "phase", phase: "building" });
+    expect(messages.at(-1)).toMatchObject({ type: "result", outcome });
+    expect(messages.filter((message) => message.type === "result")).toHaveLength(1);
+    const serialized = JSON.stringify(messages);
+    expect(serialized).not.toContain(PASSWORD);
+    expect(serialized).not.toContain(AGENT_TOKEN);
+  }
+
+  async function expectImageGone(reference: string) {
+    await expect(docker.getImage(reference).inspect()).rejects.toMatchObject({ statusCode: 404 });
+  }
+
+  it(
+    "builds, pushes with credentials, reports the registry's digest and removes the local image",
+    async () => {
+      const { job, outcome, messages, logLines } = await run({
+        dockerfile: `FROM scratch\nCOPY bin/ /bin/\nRUN echo "the password is ${PASSWORD}" && echo built > /built\n`,
+      });
+      expect(outcome).toMatchObject({ status: "succeeded", digest: expect.stringMatching(DIGEST), imageId: expect.stringMatching(DIGEST) });
+      expectReportShape(messages, outcome);
+      expect(messages.map((message) => message.type === "phase" && message.phase).filter(Boolean)).toEqual(["building", "pushing"]);
+      expect(logLines).toContain("the password is ***");
+      expect(logLines.some((line) => line.includes(`${job.image.tag}: digest:`))).toBe(true);
+
+      const manifest = await fetch(`http://${job.image.registry}/v2/${job.image.path}/manifests/${job.image.tag}`, {
+        method: "HEAD",
+        headers: {
+          Authorization: `Basic ${Buffer.from(`${USER}:${PASSWORD}`).toString("base64")}`,
+          Accept: "application/vnd.docker.distribution.manifest.v2+json",
+        },
+      });
+      expect(manifest.status).toBe(200);
+      expect(manifest.headers.get("docker-content-digest")).toBe(outcome.status === "succeeded" && outcome.digest);
+      await expectImageGone(job.image.reference);
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    "pushes anonymously to an open registry",
+    async () => {
+      const { outcome, messages } = await run({ dockerfile: "FROM scratch\nCOPY bin/busybox /bin/busybox\n", registry: openRegistry, password: null });
+      expect(outcome).toMatchObject({ status: "succeeded", digest: expect.stringMatching(DIGEST) });
+      expectReportShape(messages, outcome);
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    "fails at step build with Docker's message when a RUN exits non-zero",
+    async () => {
+      const { job, outcome, messages, logLines } = await run({ dockerfile: "FROM scratch\nCOPY bin/ /bin/\nRUN echo about to fail && exit 1\n" });
+      expect(outcome).toEqual({ status: "failed", step: STEP.build, error: expect.stringMatching(/returned a non-zero code: 1/) });
+      expectReportShape(messages, outcome);
+      expect(logLines).toContain("about to fail");
+      expect(messages.some((message) => message.type === "phase" && message.phase === "pushing")).toBe(false);
+      await expectImageGone(job.image.reference);
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    "fails at step build with the daemon's message when the Dockerfile does not parse",
+    async () => {
+      const { outcome, messages } = await run({ dockerfile: "FROM scratch\nFROBNICATE everything\n" });
+      expect(outcome).toEqual({ status: "failed", step: STEP.build, error: "dockerfile parse error line 2: unknown instruction: FROBNICATE" });
+      expectReportShape(messages, outcome);
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    "fails at step push with the registry's refusal when the password is wrong, and never shows that password",
+    async () => {
+      const wrongPassword = `wrong-${randomBytes(8).toString("hex")}`;
+      const { job, outcome, messages } = await run({ dockerfile: "FROM scratch\nCOPY bin/busybox /bin/busybox\n", password: wrongPassword });
+      expect(outcome).toEqual({ status: "failed", step: STEP.push, error: expect.stringMatching(/unauthorized|authentication required|denied/i) });
+      expectReportShape(messages, outcome);
+      expect(JSON.stringify(messages)).not.toContain(wrongPassword);
+      await expectImageGone(job.image.reference);
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    "fails at step context with the Worker's status and answer when the download is refused",
+    async () => {
+      const { outcome, messages } = await run({ dockerfile: "FROM scratch\n", wrongLease: true });
+      expect(outcome).toEqual({ status: "failed", step: STEP.context, error: expect.stringMatching(/HTTP 403: .*not leased to you/) });
+      expectReportShape(messages, outcome);
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    "stops a running build quickly on cancel, reports canceled and leaves no container behind",
+    async () => {
+      const marker = `dockify-cancel-${randomBytes(4).toString("hex")}`;
+      const controller = new AbortController();
+      let canceledAt = 0;
+      const { outcome, messages } = await run(
+        { dockerfile: `FROM scratch\nCOPY bin/ /bin/\nRUN echo ${marker} && sleep 30\n` },
+        controller,
+        (message) => {
+          // The RUN container has started once its output arrives.
+          if (!canceledAt && message.type === "log" && message.lines.includes(marker)) {
+            canceledAt = Date.now();
+            controller.abort();
+          }
+        },
+      );
+      expect(canceledAt).toBeGreaterThan(0);
+      expect(Date.now() - canceledAt).toBeLessThan(10_000);
+      expect(outcome).toEqual({ status: "canceled" });
+      expectReportShape(messages, outcome);
+
+      // The daemon stops and removes the build container once the request is gone.
+      const deadline = Date.now() + 20_000;
+      let leftovers = await containersRunning(marker);
+      while (leftovers > 0 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        leftovers = await containersRunning(marker);
+      }
+      expect(leftovers).toBe(0);
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  async function containersRunning(marker: string): Promise<number> {
+    const containers = await docker.listContainers({ all: true });
+    return containers.filter((container) => container.Command.includes(marker)).length;
+  }
+});

@@ -1,0 +1,88 @@
+/**
+ * One job, as Buildkite's job runner does it: tell the pool the job started
+ * before doing anything, then context → build → push; clean up (remove the
+ * local image, flush the log) before the final report, and make the report
+ * the very last step.
+ */
+import type { Readable } from "node:stream";
+import type Docker from "dockerode";
+import type { AgentMessage, Assignment, JobOutcome } from "../shared/protocol.ts";
+import { openContext } from "./context.ts";
+import { buildImage, pushImage, removeImage } from "./docker.ts";
+import { describeError } from "./errors.ts";
+import { jobRedactor, type Redact } from "./job-secrets.ts";
+import { LogStreamer, truncateLine } from "./log-streamer.ts";
+
+export type FailedStep = Extract<JobOutcome, { status: "failed" }>["step"];
+
+/** The steps of a run, in order; a failure names the step it happened in. */
+export const STEP = { context: "context", build: "build", push: "push" } as const satisfies Record<FailedStep, FailedStep>;
+
+const CANCELED: JobOutcome = { status: "canceled" };
+const UNKNOWN_ERROR = "unknown error";
+
+export interface JobRunnerDeps {
+  docker: Docker;
+  /** The Worker's base URL, without a trailing slash. */
+  poolUrl: string;
+  agentToken: string;
+  /** Every message about the job goes through here; the result is the last one. */
+  send: (message: AgentMessage) => void;
+  /** Aborted when the pool cancels the job. */
+  signal: AbortSignal;
+  /** Docker's `networkmode` for RUN steps (DOCKIFY_AGENT_BUILD_NETWORK). */
+  buildNetwork?: string | undefined;
+  /** The agent's own one-line output, for what only its operator needs to know. */
+  status: (line: string) => void;
+}
+
+/** Runs one assignment to its end and reports it; never throws. */
+export async function runJob(assignment: Assignment, deps: JobRunnerDeps): Promise<JobOutcome> {
+  const { jobId, attempt, image } = assignment;
+  const { docker, send, signal } = deps;
+  const redact = jobRedactor(assignment, deps.agentToken);
+  const logs = new LogStreamer({ redact, send: (lines) => send({ type: "log", jobId, attempt, lines }) });
+  const dockerJob = { docker, image, auth: assignment.auth, signal, logs, buildNetwork: deps.buildNetwork };
+
+  send({ type: "phase", jobId, attempt, phase: "building" });
+  let step: FailedStep = STEP.context;
+  let context: Readable | undefined;
+  let outcome: JobOutcome;
+  try {
+    logs.write(`[dockify] downloading the build context\n`);
+    context = await openContext({
+      poolUrl: deps.poolUrl,
+      contextPath: assignment.contextPath,
+      agentToken: deps.agentToken,
+      leaseToken: assignment.leaseToken,
+      signal,
+    });
+    step = STEP.build;
+    const imageId = await buildImage(dockerJob, context);
+    step = STEP.push;
+    // The build's last lines belong before the phase change in the job's log.
+    logs.flush();
+    send({ type: "phase", jobId, attempt, phase: "pushing" });
+    logs.write(`[dockify] pushing ${image.reference}\n`);
+    const digest = await pushImage(dockerJob);
+    outcome = { status: "succeeded", digest, imageId };
+    logs.write(`[dockify] pushed ${image.reference}@${digest}\n`);
+  } catch (error) {
+    // A context download that breaks mid-build fails the build request: the context is still the culprit.
+    outcome = signal.aborted ? CANCELED : failure(context?.errored ? STEP.context : step, error, redact);
+    logs.write(outcome.status === "failed" ? `[dockify] ${outcome.step} failed: ${outcome.error}\n` : "[dockify] canceled\n");
+  }
+
+  context?.destroy();
+  if (step !== STEP.context) {
+    const problem = await removeImage(docker, image.reference);
+    if (problem) deps.status(`job ${jobId}: could not remove the local image ${image.reference}: ${redact(problem)}`);
+  }
+  logs.close();
+  send({ type: "result", jobId, attempt, outcome });
+  return outcome;
+}
+
+function failure(step: FailedStep, error: unknown, redact: Redact): JobOutcome {
+  return { status: "failed", step, error: truncateLine(redact(describeError(error)).trim()) || UNKNOWN_ERROR };
+}

@@ -1,0 +1,111 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { MAX_LOG_LINE_CHARS, MAX_LOG_LINES_PER_MESSAGE, MAX_MESSAGE_BYTES } from "../shared/protocol.ts";
+import { FLUSH_INTERVAL_MS, LogStreamer } from "./log-streamer.ts";
+import { redact } from "../shared/redact.ts";
+
+function streamer(secrets: string[] = []) {
+  const batches: string[][] = [];
+  const logs = new LogStreamer({ redact: (text) => redact(text, secrets), send: (lines) => batches.push(lines) });
+  return { logs, batches };
+}
+
+describe("LogStreamer", () => {
+  beforeEach(() => vi.useFakeTimers());
+  afterEach(() => vi.useRealTimers());
+
+  it("sends buffered lines after the flush interval, not before", () => {
+    const { logs, batches } = streamer();
+    logs.write("one\ntwo\n");
+    vi.advanceTimersByTime(FLUSH_INTERVAL_MS - 1);
+    expect(batches).toEqual([]);
+    vi.advanceTimersByTime(1);
+    expect(batches).toEqual([["one", "two"]]);
+  });
+
+  it("joins a line split across writes and holds the unfinished tail until close", () => {
+    const { logs, batches } = streamer();
+    logs.write("Step 1/2 : FR");
+    logs.write("OM scratch\n ---> Running");
+    vi.advanceTimersByTime(FLUSH_INTERVAL_MS);
+    expect(batches).toEqual([["Step 1/2 : FROM scratch"]]);
+    logs.close();
+    expect(batches).toEqual([["Step 1/2 : FROM scratch"], [" ---> Running"]]);
+  });
+
+  it(`sends a full batch of ${MAX_LOG_LINES_PER_MESSAGE} lines at once`, () => {
+    const { logs, batches } = streamer();
+    logs.write(Array.from({ length: MAX_LOG_LINES_PER_MESSAGE + 5 }, (_, i) => `line ${i}\n`).join(""));
+    expect(batches).toHaveLength(1);
+    expect(batches[0]).toHaveLength(MAX_LOG_LINES_PER_MESSAGE);
+    logs.close();
+    expect(batches[1]).toHaveLength(5);
+  });
+
+  it(`truncates lines to ${MAX_LOG_LINE_CHARS} characters and marks the cut`, () => {
+    const { logs, batches } = streamer();
+    logs.write(`${"x".repeat(MAX_LOG_LINE_CHARS + 100)}\nshort\n`);
+    logs.close();
+    const [long, short] = batches[0]!;
+    expect(long).toHaveLength(MAX_LOG_LINE_CHARS);
+    expect(long!.endsWith("…")).toBe(true);
+    expect(short).toBe("short");
+  });
+
+  it("cuts output that never prints a newline instead of buffering it forever", () => {
+    const { logs, batches } = streamer();
+    for (let i = 0; i < 20; i++) logs.write("y".repeat(1000));
+    expect(batches).toEqual([]);
+    vi.advanceTimersByTime(FLUSH_INTERVAL_MS);
+    expect(batches.flat().length).toBeGreaterThan(0);
+    logs.close();
+    const lines = batches.flat();
+    expect(lines.every((line) => line.length <= MAX_LOG_LINE_CHARS && /^y+$/.test(line))).toBe(true);
+    expect(lines.join("").length).toBe(20_000);
+  });
+
+  it("keeps every message under the byte limit, even for lines that escape to six bytes a character", () => {
+    const { logs, batches } = streamer();
+    const control = "\u0001".repeat(MAX_LOG_LINE_CHARS);
+    for (let i = 0; i < MAX_LOG_LINES_PER_MESSAGE; i++) logs.write(`${control}\n`);
+    logs.close();
+    expect(batches.length).toBeGreaterThan(1);
+    expect(batches.flat()).toHaveLength(MAX_LOG_LINES_PER_MESSAGE);
+    for (const lines of batches) {
+      const message = JSON.stringify({ type: "log", jobId: crypto.randomUUID(), attempt: 1, lines });
+      expect(Buffer.byteLength(message)).toBeLessThan(MAX_MESSAGE_BYTES);
+    }
+  });
+
+  it("redacts a secret that straddles the cut of a line without newlines", () => {
+    const { logs, batches } = streamer(["s3cret"]);
+    logs.write("z".repeat(MAX_LOG_LINE_CHARS - 3));
+    logs.write("s3cret");
+    logs.write("z".repeat(MAX_LOG_LINE_CHARS * 2));
+    logs.close();
+    const text = batches.flat().join("");
+    expect(text).not.toMatch(/s3|cret/);
+    expect(text).toContain("***");
+  });
+
+  it("redacts secrets before a line is buffered, including in the unfinished tail", () => {
+    const { logs, batches } = streamer(["s3cret"]);
+    logs.write("password is s3cret\nlast s3");
+    logs.write("cret");
+    logs.close();
+    expect(batches.flat()).toEqual(["password is ***", "last ***"]);
+  });
+
+  it("keeps what a terminal shows of a line redrawn with carriage returns", () => {
+    const { logs, batches } = streamer();
+    logs.write("10%\r50%\r100%\r\ndone\r\n");
+    logs.close();
+    expect(batches.flat()).toEqual(["100%", "done"]);
+  });
+
+  it("sends nothing when there is nothing to send", () => {
+    const { logs, batches } = streamer();
+    logs.close();
+    vi.advanceTimersByTime(FLUSH_INTERVAL_MS * 4);
+    expect(batches).toEqual([]);
+  });
+});

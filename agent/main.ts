@@ -1,0 +1,69 @@
+/**
+ * The build agent: `npm run agent`. Settings come from the environment (see
+ * config.ts); Docker is found the way the Docker CLI finds it (DOCKER_HOST).
+ *
+ * The first SIGTERM or SIGINT stops taking jobs and waits for the running ones
+ * (DOCKIFY_AGENT_DRAIN_SECONDS); a second one exits at once without reporting,
+ * and the pool's lease hands those jobs to another agent.
+ */
+import Docker from "dockerode";
+import { ConfigError, loadConfig, type AgentConfig } from "./config.ts";
+import { describeError } from "./errors.ts";
+import { runJob } from "./job-runner.ts";
+import { status } from "./status.ts";
+import { AgentWorker } from "./worker.ts";
+
+const EXIT_CONFIG = 2;
+const EXIT_ABORTED = 1;
+
+function configure(): { config: AgentConfig; docker: Docker } {
+  try {
+    // dockerode throws here when DOCKER_HOST is malformed.
+    return { config: loadConfig(process.env), docker: new Docker() };
+  } catch (error) {
+    console.error(error instanceof ConfigError ? error.message : `invalid Docker settings: ${describeError(error)}`);
+    process.exit(EXIT_CONFIG);
+  }
+}
+
+const { config, docker } = configure();
+try {
+  await docker.ping();
+} catch (error) {
+  console.error(`cannot reach the Docker Engine (DOCKER_HOST=${process.env.DOCKER_HOST ?? "unset"}): ${describeError(error)}`);
+  process.exit(EXIT_CONFIG);
+}
+
+const worker = new AgentWorker({
+  config,
+  status,
+  runJob: (assignment, { send, signal }) =>
+    runJob(assignment, {
+      docker,
+      poolUrl: config.poolUrl,
+      agentToken: config.token,
+      buildNetwork: config.buildNetwork,
+      send,
+      signal,
+      status,
+    }),
+});
+status(`agent ${config.name} ${config.version}: ${config.concurrency} slot(s), connecting to ${config.connectUrl}`);
+worker.start();
+
+let draining = false;
+async function shutdown(signal: NodeJS.Signals): Promise<void> {
+  if (draining) {
+    status(`${signal} again: exiting now; the pool will requeue the ${worker.running} running job(s)`);
+    process.exit(EXIT_ABORTED);
+  }
+  draining = true;
+  status(`${signal}: taking no more jobs; waiting up to ${config.drainMs / 1000}s for ${worker.running} running job(s) (again to exit now)`);
+  const drained = await worker.drain(config.drainMs);
+  if (!drained) status(`drain time is up; leaving ${worker.running} job(s) to the pool's lease`);
+  await worker.stop();
+  status("stopped");
+  process.exit(0);
+}
+process.on("SIGTERM", (signal) => void shutdown(signal));
+process.on("SIGINT", (signal) => void shutdown(signal));

@@ -1,0 +1,92 @@
+/**
+ * What the agent keeps to send while it is disconnected from the pool.
+ * Results and phase changes are never dropped: a lost result would leave a
+ * finished job to be built again. Log batches fill the queue up to its byte
+ * budget; past it they are dropped, and the job's log says how many lines.
+ */
+import type { AgentMessage, HeldJob } from "../shared/protocol.ts";
+
+/** Room for log batches while disconnected: at most 64 full batches. */
+const DEFAULT_QUEUE_BYTES = 16 * 1024 * 1024;
+
+/** Messages about one job: the ones worth keeping. */
+type JobMessage = Exclude<AgentMessage, { type: "hello" | "heartbeat" }>;
+type LogMessage = Extract<JobMessage, { type: "log" }>;
+type ResultMessage = Extract<JobMessage, { type: "result" }>;
+
+/** Stands where the dropped lines were, so the log shows the gap in its place. */
+interface DropNotice {
+  jobId: string;
+  attempt: number;
+  droppedLines: number;
+}
+
+type Entry = { message: JobMessage } | { result: ResultMessage; held: HeldJob } | { notice: DropNotice };
+
+export function dropNoticeLine(droppedLines: number): string {
+  return `[dockify] ${droppedLines} log line(s) dropped here: the agent was disconnected from the pool and its send queue was full`;
+}
+
+export class SendQueue {
+  readonly #maxBytes: number;
+  readonly #onFirstDrop: (jobId: string) => void;
+  #entries: Entry[] = [];
+  #logBytes = 0;
+
+  /** `onFirstDrop` is told once per gap in a job's log, for the agent's own output. */
+  constructor(options: { maxBytes?: number; onFirstDrop: (jobId: string) => void }) {
+    this.#maxBytes = options.maxBytes ?? DEFAULT_QUEUE_BYTES;
+    this.#onFirstDrop = options.onFirstDrop;
+  }
+
+  /**
+   * Keeps a message for later. A result comes with the job's lease, which the
+   * next hello must claim until the pool has the result. Hello and heartbeat
+   * describe the moment and are not kept.
+   */
+  push(message: AgentMessage, held?: HeldJob): void {
+    if (message.type === "hello" || message.type === "heartbeat") return;
+    if (message.type === "log") return this.#pushLog(message);
+    if (message.type === "result" && held) return void this.#entries.push({ result: message, held });
+    this.#entries.push({ message });
+  }
+
+  /** Empties the queue, oldest first; results come with their lease for re-queueing. */
+  drain(): Array<{ message: AgentMessage; held?: HeldJob }> {
+    const entries = this.#entries;
+    this.#entries = [];
+    this.#logBytes = 0;
+    return entries.map((entry) => {
+      if ("result" in entry) return { message: entry.result, held: entry.held };
+      if ("message" in entry) return { message: entry.message };
+      const { jobId, attempt, droppedLines } = entry.notice;
+      return { message: { type: "log", jobId, attempt, lines: [dropNoticeLine(droppedLines)] } };
+    });
+  }
+
+  /** Jobs whose result waits here: still ours until the pool has it. */
+  heldResults(): HeldJob[] {
+    return this.#entries.flatMap((entry) => ("held" in entry ? [entry.held] : []));
+  }
+
+  #pushLog(message: LogMessage): void {
+    const bytes = Buffer.byteLength(JSON.stringify(message));
+    if (this.#logBytes + bytes <= this.#maxBytes) {
+      this.#entries.push({ message });
+      this.#logBytes += bytes;
+      return;
+    }
+    const last = this.#entries.findLast((entry) => jobIdOf(entry) === message.jobId);
+    if (last && "notice" in last) {
+      last.notice.droppedLines += message.lines.length;
+      return;
+    }
+    this.#entries.push({ notice: { jobId: message.jobId, attempt: message.attempt, droppedLines: message.lines.length } });
+    this.#onFirstDrop(message.jobId);
+  }
+}
+
+function jobIdOf(entry: Entry): string {
+  if ("notice" in entry) return entry.notice.jobId;
+  return "result" in entry ? entry.result.jobId : entry.message.jobId;
+}

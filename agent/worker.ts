@@ -1,0 +1,168 @@
+/**
+ * The agent's side of the pool protocol: hello on every connection, heartbeats
+ * at the interval the pool dictates, and job slots: it takes assignments up to
+ * its concurrency and cancels the runs the pool cancels.
+ */
+import { poolMessage, parseMessage, type AgentMessage, type Assignment, type HeldJob, type JobOutcome, type PoolMessage } from "../shared/protocol.ts";
+import type { BackoffOptions } from "./backoff.ts";
+import type { AgentConfig } from "./config.ts";
+import { describeError } from "./errors.ts";
+import { AgentSocket } from "./socket.ts";
+
+/** The protocol's cap on the jobs one hello or heartbeat may claim. */
+const MAX_HELD = 64;
+
+/** Why an assignment is not taken. The pool does not over-assign, so these are rare; its lease recovers the job. */
+export const REFUSAL = {
+  draining: "the agent is shutting down",
+  full: "every slot is busy",
+  duplicate: "this attempt (or a newer one) already runs here",
+} as const;
+
+export type RunJob = (assignment: Assignment, io: { send: (message: AgentMessage) => void; signal: AbortSignal }) => Promise<JobOutcome>;
+
+export interface AgentWorkerOptions {
+  config: Pick<AgentConfig, "connectUrl" | "token" | "name" | "version" | "concurrency" | "labels">;
+  runJob: RunJob;
+  status: (line: string) => void;
+  backoff?: BackoffOptions;
+}
+
+interface Run {
+  held: HeldJob;
+  controller: AbortController;
+  /** Settles once the run has reported and cleaned up; never rejects. */
+  done: Promise<void>;
+}
+
+export class AgentWorker {
+  readonly #options: AgentWorkerOptions;
+  readonly #socket: AgentSocket;
+  readonly #runs = new Map<string, Run>();
+  #accepting = true;
+  #heartbeat: NodeJS.Timeout | undefined;
+
+  constructor(options: AgentWorkerOptions) {
+    this.#options = options;
+    this.#socket = new AgentSocket({
+      url: options.config.connectUrl,
+      token: options.config.token,
+      hello: (queuedResults) => this.#hello(queuedResults),
+      onMessage: (text) => this.#onMessage(text),
+      onDisconnect: () => clearInterval(this.#heartbeat),
+      status: options.status,
+      backoff: options.backoff,
+    });
+  }
+
+  start(): void {
+    this.#socket.start();
+  }
+
+  get running(): number {
+    return this.#runs.size;
+  }
+
+  /** Takes no more jobs and waits for the running ones, up to `timeoutMs`; true when all finished. */
+  async drain(timeoutMs: number): Promise<boolean> {
+    this.#accepting = false;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
+    const finished = Promise.all([...this.#runs.values()].map((run) => run.done)).then(() => true);
+    const drained = await Promise.race([finished, timedOut]);
+    clearTimeout(timer);
+    return drained;
+  }
+
+  /** Stops heartbeats and closes the connection after what was sent has gone out. */
+  async stop(): Promise<void> {
+    this.#accepting = false;
+    clearInterval(this.#heartbeat);
+    await this.#socket.close();
+  }
+
+  #holding(queuedResults: HeldJob[] = []): HeldJob[] {
+    return [...[...this.#runs.values()].map((run) => run.held), ...queuedResults].slice(0, MAX_HELD);
+  }
+
+  #hello(queuedResults: HeldJob[]): AgentMessage {
+    const { name, version, concurrency, labels } = this.#options.config;
+    return { type: "hello", name, version, concurrency, labels, holding: this.#holding(queuedResults) };
+  }
+
+  #onMessage(text: string): void {
+    const parsed = parseMessage(poolMessage, text);
+    if (!parsed.ok) return this.#options.status(`ignoring a message from the pool: ${parsed.reason}`);
+    const message = parsed.message;
+    switch (message.type) {
+      case "welcome":
+        return this.#welcome(message);
+      case "assign":
+        return this.#take(message);
+      case "cancel":
+        return this.#cancel(message);
+    }
+  }
+
+  #welcome({ agentId, heartbeatMs }: Extract<PoolMessage, { type: "welcome" }>): void {
+    this.#options.status(`registered as agent ${agentId}; heartbeat every ${heartbeatMs} ms`);
+    clearInterval(this.#heartbeat);
+    this.#heartbeat = setInterval(() => this.#socket.send({ type: "heartbeat", holding: this.#holding() }), heartbeatMs);
+  }
+
+  #refusal(assignment: Assignment, previous: Run | undefined): string | undefined {
+    if (!this.#accepting) return REFUSAL.draining;
+    if (previous && previous.held.attempt >= assignment.attempt) return REFUSAL.duplicate;
+    // A newer attempt of a job already here replaces it in its slot.
+    if (!previous && this.#runs.size >= this.#options.config.concurrency) return REFUSAL.full;
+    return undefined;
+  }
+
+  #take(assignment: Assignment): void {
+    const { jobId, attempt, leaseToken, image } = assignment;
+    const { status } = this.#options;
+    const previous = this.#runs.get(jobId);
+    const refusal = this.#refusal(assignment, previous);
+    if (refusal) return status(`job ${jobId} attempt ${attempt}: not taken: ${refusal}`);
+
+    // The pool gave up on the older attempt; its report would be ignored, so stop it before building again.
+    previous?.controller.abort();
+    const held: HeldJob = { jobId, attempt, leaseToken };
+    const controller = new AbortController();
+    const started = Date.now();
+    const send = (message: AgentMessage) => this.#socket.send(message, held);
+    const run: Run = {
+      held,
+      controller,
+      done: (previous?.done ?? Promise.resolve())
+        .then(() => {
+          status(`job ${jobId} attempt ${attempt}: started, building ${image.reference}`);
+          return this.#options.runJob(assignment, { send, signal: controller.signal });
+        })
+        .then(
+          (outcome) => status(`job ${jobId} attempt ${attempt}: ${describeOutcome(outcome)} after ${seconds(Date.now() - started)}`),
+          // A bug, not a job failure: the lease will hand the job to another attempt.
+          (error: unknown) => status(`job ${jobId} attempt ${attempt}: crashed without a report: ${describeError(error)}`),
+        )
+        .finally(() => {
+          if (this.#runs.get(jobId) === run) this.#runs.delete(jobId);
+        }),
+    };
+    this.#runs.set(jobId, run);
+  }
+
+  #cancel({ jobId, attempt, reason }: Extract<PoolMessage, { type: "cancel" }>): void {
+    const run = this.#runs.get(jobId);
+    if (run?.held.attempt !== attempt) return;
+    this.#options.status(`job ${jobId} attempt ${attempt}: canceling (${reason})`);
+    run.controller.abort();
+  }
+}
+
+function describeOutcome(outcome: JobOutcome): string {
+  return outcome.status === "failed" ? `failed at step ${outcome.step}` : outcome.status;
+}
+
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)}s`;
+}
