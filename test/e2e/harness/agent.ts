@@ -1,0 +1,41 @@
+/** The real build agent (`tsx agent/main.ts`) as a child process, its output captured. */
+import { join } from "node:path";
+import { baseEnv, REPO_ROOT, spawnProcess, type ManagedProcess } from "./processes";
+
+const TSX = join(REPO_ROOT, "node_modules", ".bin", "tsx");
+
+export interface AgentOptions {
+  /** The Worker's base URL, e.g. `http://127.0.0.1:PORT`. */
+  url: string;
+  token: string;
+  name?: string;
+  concurrency?: number;
+  /** Sent as DOCKIFY_AGENT_LABELS=`key=value,key=value`. */
+  labels?: Record<string, string>;
+  /** More environment for the agent; wins over the values above. */
+  env?: Record<string, string>;
+}
+
+/** `stop()` sends SIGTERM (the agent drains), `kill("SIGKILL")` simulates a crash; `output()` is all it printed. */
+export type AgentProcess = ManagedProcess;
+
+let agentCounter = 0;
+
+export function startAgent(options: AgentOptions): AgentProcess {
+  const name = options.name ?? `e2e-agent-${++agentCounter}`;
+  const env: NodeJS.ProcessEnv = {
+    // DEBUG=modem would print X-Registry-Auth; a test that wants it passes it in `env`.
+    ...baseEnv(),
+    DOCKIFY_URL: options.url,
+    DOCKIFY_AGENT_TOKEN: options.token,
+    DOCKIFY_AGENT_NAME: name,
+  };
+  if (options.concurrency !== undefined) env.DOCKIFY_AGENT_CONCURRENCY = String(options.concurrency);
+  if (options.labels) {
+    env.DOCKIFY_AGENT_LABELS = Object.entries(options.labels)
+      .map(([key, value]) => `${key}=${value}`)
+      .join(",");
+  }
+  Object.assign(env, options.env);
+  return spawnProcess({ name: `agent-${name}`, command: TSX, args: ["agent/main.ts"], cwd: REPO_ROOT, env });
+}

@@ -1,0 +1,104 @@
+/** Tiny HTTP clients for tests: the seed's `POST /build` and polling `GET /status/{id}`. */
+import { setTimeout as sleep } from "node:timers/promises";
+
+const POLL_MS = 200;
+
+export interface UploadFile {
+  /** The multipart file name (a path inside the build context). */
+  name: string;
+  content: string | Uint8Array;
+}
+
+export interface SeedBuild {
+  /** Query parameters, as the seed's own test sent them: user_name, repo, tag, registry, password. */
+  query?: Record<string, string>;
+  /** The same text fields sent as multipart form fields instead. */
+  fields?: Record<string, string>;
+  /** The `dockerfile` upload: its content (named `Dockerfile`) or a file with its own name. */
+  dockerfile?: string | UploadFile;
+  /** `optional_files` uploads. */
+  files?: UploadFile[];
+  headers?: Record<string, string>;
+}
+
+export interface ApiResponse<T = unknown> {
+  status: number;
+  /** Parsed JSON, or the raw text when the body is not JSON. */
+  body: T;
+  headers: Headers;
+}
+
+async function readResponse<T>(response: Response): Promise<ApiResponse<T>> {
+  const text = await response.text();
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // not JSON: keep the text
+  }
+  return { status: response.status, body: body as T, headers: response.headers };
+}
+
+function blobOf(content: string | Uint8Array): Blob {
+  return new Blob([typeof content === "string" ? content : Buffer.from(content)]);
+}
+
+function authHeaders(token: string | undefined, extra?: Record<string, string>): Record<string, string> {
+  return { ...(token === undefined ? {} : { Authorization: `Bearer ${token}` }), ...extra };
+}
+
+/** POST /build as multipart/form-data; `token` undefined sends no Authorization header. */
+export async function submitSeedBuild<T = Record<string, unknown>>(
+  url: string,
+  token: string | undefined,
+  build: SeedBuild,
+): Promise<ApiResponse<T>> {
+  const form = new FormData();
+  for (const [key, value] of Object.entries(build.fields ?? {})) form.append(key, value);
+  if (build.dockerfile !== undefined) {
+    const dockerfile = typeof build.dockerfile === "string" ? { name: "Dockerfile", content: build.dockerfile } : build.dockerfile;
+    form.append("dockerfile", blobOf(dockerfile.content), dockerfile.name);
+  }
+  for (const file of build.files ?? []) form.append("optional_files", blobOf(file.content), file.name);
+  const query = new URLSearchParams(build.query ?? {}).toString();
+  const response = await fetch(`${url}/build${query ? `?${query}` : ""}`, {
+    method: "POST",
+    headers: authHeaders(token, build.headers),
+    body: form,
+  });
+  return readResponse<T>(response);
+}
+
+/** GET /status/{id} once. */
+export async function getStatus<T = Record<string, unknown>>(url: string, token: string | undefined, id: string) {
+  return readResponse<T>(await fetch(`${url}/status/${encodeURIComponent(id)}`, { headers: authHeaders(token) }));
+}
+
+export interface WaitForStatusOptions<T> {
+  /** Done when this returns true for the status body (and HTTP status). */
+  until: (body: T, status: number) => boolean;
+  timeoutMs?: number;
+}
+
+/** Polls GET /status/{id} every 200 ms until `until` holds; throws with the last answer on timeout. */
+export async function waitForStatus<T = Record<string, unknown>>(
+  url: string,
+  token: string | undefined,
+  id: string,
+  { until, timeoutMs = 120_000 }: WaitForStatusOptions<T>,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last = "no answer yet";
+  for (;;) {
+    try {
+      const { status, body } = await getStatus<T>(url, token, id);
+      if (until(body, status)) return body;
+      last = `HTTP ${status} ${JSON.stringify(body)}`;
+    } catch (error) {
+      // The Worker may be restarting: keep polling until the deadline.
+      last = `request failed: ${(error as Error).cause ?? (error as Error).message}`;
+    }
+    if (Date.now() + POLL_MS > deadline) throw new Error(`status of ${id} did not reach the expected state within ${timeoutMs} ms; last: ${last}`);
+    await sleep(POLL_MS);
+  }
+}

@@ -1,0 +1,122 @@
+/**
+ * One whole Dockify stack for a test file: a registry with a login, the Worker
+ * under wrangler dev with random tokens and key, a local base image, and agents.
+ */
+import { randomBytes } from "node:crypto";
+import { startAgent, type AgentOptions, type AgentProcess } from "./agent";
+import { buildBaseImage } from "./docker";
+import { runDir } from "./processes";
+import { startRegistry, type Registry } from "./registry";
+import { startWorker, type WorkerHandle } from "./worker";
+
+export const BASE_IMAGE = "dockify-e2e-base:latest";
+
+export interface StackSecrets {
+  /** The tenant name the API token belongs to. */
+  tenant: string;
+  apiToken: string;
+  agentToken: string;
+  secretKey: string;
+  registryUser: string;
+  registryPassword: string;
+}
+
+export interface StackOptions {
+  /** How many agents to start now (default 1); more can come from `stack.startAgent()`. */
+  agents?: number;
+  /** Options for those agents (url and token are filled in). */
+  agent?: Omit<AgentOptions, "url" | "token">;
+  /** Extra Worker variables, e.g. DOCKIFY_LEASE_SECONDS for fault tests. */
+  vars?: Record<string, string>;
+  registryUser?: string;
+}
+
+export interface Stack {
+  registry: Registry;
+  worker: WorkerHandle;
+  /** The first agent (undefined when started with `agents: 0`). */
+  agent: AgentProcess | undefined;
+  agents: AgentProcess[];
+  secrets: StackSecrets;
+  /** Every secret value, for asserting that none appears in a log or a response. */
+  secretValues: string[];
+  /** A local image FROM scratch with busybox, for Dockerfiles to build on. */
+  baseImage: string;
+  /** Where every log of this run is. */
+  runDir: string;
+  /** Starts another agent against this Worker; `stop()` stops it too. */
+  startAgent(options?: Omit<AgentOptions, "url" | "token">): AgentProcess;
+  /** All output of the Worker (every restart) and of every agent. */
+  allOutput(): string;
+  stop(): Promise<void>;
+}
+
+function secret(bytes = 24): string {
+  return randomBytes(bytes).toString("base64url");
+}
+
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
+  const secrets: StackSecrets = {
+    tenant: "e2e",
+    apiToken: `api-${secret()}`,
+    agentToken: `agent-${secret()}`,
+    secretKey: secret(36),
+    registryUser: options.registryUser ?? "alice",
+    registryPassword: `pw-${secret()}`,
+  };
+  const [registryResult, baseResult] = await Promise.allSettled([
+    startRegistry({ users: { [secrets.registryUser]: secrets.registryPassword } }),
+    buildBaseImage(BASE_IMAGE),
+  ]);
+  if (registryResult.status === "rejected") throw registryResult.reason;
+  const registry = registryResult.value;
+  let worker: WorkerHandle;
+  try {
+    if (baseResult.status === "rejected") throw baseResult.reason;
+    worker = await startWorker({
+      vars: {
+        DOCKIFY_API_TOKENS: `${secrets.tenant}=${secrets.apiToken}`,
+        DOCKIFY_AGENT_TOKENS: secrets.agentToken,
+        DOCKIFY_SECRET_KEY: secrets.secretKey,
+        ...options.vars,
+      },
+    });
+  } catch (error) {
+    await registry.stop().catch(() => undefined);
+    throw error;
+  }
+
+  const agents: AgentProcess[] = [];
+  const startMore = (agentOptions: Omit<AgentOptions, "url" | "token"> = {}) => {
+    const agent = startAgent({ ...agentOptions, url: worker.url, token: secrets.agentToken });
+    agents.push(agent);
+    return agent;
+  };
+  const stop = async () => {
+    // Agents first, so none sees its Worker vanish and starts reconnecting.
+    const results: PromiseSettledResult<unknown>[] = await Promise.allSettled(agents.map((agent) => agent.stop()));
+    results.push(...(await Promise.allSettled([worker.stop()])));
+    results.push(...(await Promise.allSettled([registry.stop()])));
+    const failed = results.find((result): result is PromiseRejectedResult => result.status === "rejected");
+    if (failed) throw failed.reason;
+  };
+  const count = options.agents ?? 1;
+  for (let index = 0; index < count; index++) {
+    const name = options.agent?.name;
+    startMore({ ...options.agent, name: name && count > 1 ? `${name}-${index + 1}` : name });
+  }
+
+  return {
+    registry,
+    worker,
+    agent: agents[0],
+    agents,
+    secrets,
+    secretValues: [secrets.apiToken, secrets.agentToken, secrets.secretKey, secrets.registryPassword],
+    baseImage: BASE_IMAGE,
+    runDir: runDir(),
+    startAgent: startMore,
+    allOutput: () => [worker.output(), ...agents.map((agent) => agent.output())].join("\n"),
+    stop,
+  };
+}

@@ -1,0 +1,151 @@
+/**
+ * The whole path through real parts: the seed's HTTP contract against
+ * `wrangler dev`, the real agent, the real Docker Engine and a registry that
+ * demands a login. Images are pulled back and their content checked.
+ */
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { getStatus, submitSeedBuild, waitForStatus, type SeedBuild } from "./harness/api";
+import { docker, pullImage, pushImage, removeImage, runAndCapture, tagImage } from "./harness/docker";
+import { startStack, type Stack } from "./harness/stack";
+
+type Status = { status: string; step?: string; error?: string; image_reference?: string; image_url?: string; digest?: string };
+
+let stack: Stack;
+let base: string;
+const responses: string[] = [];
+
+beforeAll(async () => {
+  stack = await startStack();
+  // The base image lives in the login-protected registry, so every build also pulls a private image.
+  base = `${stack.registry.host}/base/busybox:1`;
+  await tagImage(stack.baseImage, base);
+  await pushImage(base, auth());
+  await removeImage(base);
+});
+
+afterAll(async () => {
+  await stack?.stop();
+});
+
+function auth() {
+  return { username: stack.secrets.registryUser, password: stack.secrets.registryPassword };
+}
+
+/** `token: null` sends no Authorization header. */
+async function submit(build: SeedBuild, token: string | null = stack.secrets.apiToken) {
+  const response = await submitSeedBuild<Record<string, unknown>>(stack.worker.url, token ?? undefined, build);
+  responses.push(JSON.stringify(response.body));
+  return response;
+}
+
+async function build(dockerfile: string, options: { tag: string; password?: string; files?: SeedBuild["files"] }) {
+  const query = { user_name: stack.secrets.registryUser, repo: "web", tag: options.tag, registry: stack.registry.host };
+  const password = options.password ?? stack.secrets.registryPassword;
+  const response = await submit({ query, dockerfile, files: options.files, fields: { password } });
+  expect(response.status, JSON.stringify(response.body)).toBe(200);
+  const id = response.body.task_id as string;
+  const final = await waitForStatus<Status>(stack.worker.url, stack.secrets.apiToken, id, {
+    until: (body) => body.status !== "processing",
+    timeoutMs: 120_000,
+  });
+  responses.push(JSON.stringify(final));
+  return { id, final, accepted: response.body };
+}
+
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, encoding: "utf8" })
+    .map((name) => join(dir, name))
+    .filter((path) => statSync(path).isFile());
+}
+
+describe("seed contract end to end", () => {
+  it("builds with optional files, pushes with the login, and the pulled image holds them", async () => {
+    const dockerfile = [
+      `FROM ${base}`,
+      "COPY app.sh /app/app.sh",
+      "COPY index.html /app/index.html",
+      "RUN sh /app/app.sh > /app/out.txt",
+      "",
+    ].join("\n");
+    const files = [
+      { name: "app.sh", content: "echo built by dockify\n" },
+      { name: "index.html", content: "<h1>hello</h1>\n" },
+    ];
+    const { id, final, accepted } = await build(dockerfile, { tag: "v1", files });
+    const reference = `${stack.registry.host}/alice/web:v1`;
+    expect(accepted).toMatchObject({
+      image_reference: reference,
+      status: "Sent to processing queue",
+      data: { dockerfile: { filename: "Dockerfile" }, optional_files: { "app.sh": { size: 22 }, "index.html": { size: 15 } } },
+    });
+    expect(JSON.stringify(accepted)).not.toContain("built by dockify");
+    expect(final).toEqual({
+      status: "success",
+      image_reference: reference,
+      image_url: `http://${stack.registry.host}/v2/alice/web/tags/list`,
+      digest: expect.stringMatching(/^sha256:[0-9a-f]{64}$/),
+    });
+
+    // The agent removed its local tag: this pull really comes from the registry.
+    await removeImage(reference);
+    await pullImage(reference, auth());
+    const pulled = await docker.getImage(reference).inspect();
+    expect(pulled.RepoDigests).toContain(`${stack.registry.host}/alice/web@${final.digest}`);
+    expect(await runAndCapture(reference, ["cat", "/app/out.txt", "/app/index.html"])).toBe("built by dockify\n<h1>hello</h1>\n");
+    await removeImage(reference);
+
+    const log = await fetch(`${stack.worker.url}/v1/builds/${id}/logs`, { headers: { Authorization: `Bearer ${stack.secrets.apiToken}` } });
+    expect(await log.text()).toMatch(/Step 4\/4 : RUN sh \/app\/app.sh/);
+  });
+
+  it("reports a RUN that exits 1 as failed at step build, with Docker's message", async () => {
+    const { final } = await build(`FROM ${base}\nRUN echo about to fail && exit 1\n`, { tag: "run-fails" });
+    expect(final).toEqual({ status: "failed", step: "build", error: expect.stringMatching(/returned a non-zero code: 1/) });
+  });
+
+  it("reports a Dockerfile syntax error as failed at step build", async () => {
+    const { final } = await build(`FROM ${base}\nFROBNICATE everything\n`, { tag: "syntax" });
+    expect(final).toEqual({ status: "failed", step: "build", error: expect.stringMatching(/unknown instruction: FROBNICATE/i) });
+  });
+
+  it("reports a wrong registry password as failed at step push, with the registry's message", async () => {
+    // No private base here, so the build itself succeeds and the registry refuses the push.
+    const { final } = await build(`FROM scratch\nCOPY app.sh /app.sh\n`, {
+      tag: "wrong-password",
+      password: "definitely-not-the-password",
+      files: [{ name: "app.sh", content: "echo hi\n" }],
+    });
+    expect(final).toEqual({ status: "failed", step: "push", error: expect.stringMatching(/unauthorized|authentication required/) });
+  });
+
+  it("answers an unknown task id with a 404 JSON error", async () => {
+    const response = await getStatus(stack.worker.url, stack.secrets.apiToken, "0b6f7c2e-1111-4222-8333-444455556666");
+    expect(response.status).toBe(404);
+    expect(response.body).toMatchObject({ field: "task_id" });
+  });
+
+  it("refuses bad form input and a missing token, and stores nothing", async () => {
+    const stored = () => filesUnder(stack.worker.persistDir).length;
+    const before = stored();
+    const bad = await submit({ query: { user_name: "Alice", repo: "web" }, dockerfile: "FROM scratch\n" });
+    expect(bad.status).toBe(400);
+    expect(bad.body).toMatchObject({ field: "user_name" });
+    const escaping = await submit({ query: { user_name: "alice", repo: "web" }, dockerfile: "FROM scratch\n", files: [{ name: "../x", content: "x" }] });
+    expect(escaping.status).toBe(400);
+    expect(escaping.body).toMatchObject({ field: "optional_files" });
+    const anonymous = await submit({ query: { user_name: "alice", repo: "web" }, dockerfile: "FROM scratch\n" }, null);
+    expect(anonymous.status).toBe(401);
+    expect(stored()).toBe(before);
+  });
+
+  it("never lets the registry password reach a response, a log or storage in plain text", async () => {
+    const password = stack.secrets.registryPassword;
+    expect(responses.join("\n")).not.toContain(password);
+    expect(stack.allOutput()).not.toContain(password);
+    for (const file of filesUnder(stack.worker.persistDir)) {
+      expect(readFileSync(file).includes(password), file).toBe(false);
+    }
+  });
+});
