@@ -1,0 +1,95 @@
+/**
+ * `npm run dev`: the whole stack on this machine. Creates `.dev.vars` with
+ * random tokens when it is missing, starts `wrangler dev` on 127.0.0.1 and one
+ * agent connected to it and to the local Docker Engine, and prints the API
+ * token to use. Ctrl-C stops both.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { createInterface } from "node:readline";
+import { parseEnv } from "node:util";
+
+const DEV_VARS = ".dev.vars";
+const port = Number(process.env.DOCKIFY_PORT ?? 8787);
+const url = `http://127.0.0.1:${port}`;
+
+function token(): string {
+  return randomBytes(24).toString("base64url");
+}
+
+function ensureDevVars(): Record<string, string> {
+  if (!existsSync(DEV_VARS)) {
+    const lines = [
+      "# Made by npm run dev. Tokens: API as name=token pairs (the name is the tenant), agents comma-separated.",
+      `DOCKIFY_API_TOKENS=local=${token()}`,
+      `DOCKIFY_AGENT_TOKENS=${token()}`,
+      `DOCKIFY_SECRET_KEY=${randomBytes(32).toString("base64url")}`,
+    ];
+    writeFileSync(DEV_VARS, `${lines.join("\n")}\n`, { mode: 0o600 });
+    console.log(`Created ${DEV_VARS} with new random tokens.`);
+  }
+  return parseEnv(readFileSync(DEV_VARS, "utf8")) as Record<string, string>;
+}
+
+/** The first plain token of a list; hashed (`sha256:`) entries cannot be used by a client. */
+function firstPlainToken(list: string | undefined): string | undefined {
+  for (const entry of (list ?? "").split(",")) {
+    const value = entry.includes("=") ? entry.slice(entry.indexOf("=") + 1).trim() : entry.trim();
+    if (value && !value.startsWith("sha256:")) return value;
+  }
+  return undefined;
+}
+
+function run(name: string, command: string, args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
+  const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  for (const stream of [child.stdout, child.stderr]) {
+    createInterface({ input: stream! }).on("line", (line) => console.log(`[${name}] ${line}`));
+  }
+  child.on("exit", (code, signal) => {
+    console.log(`[${name}] exited (${signal ?? code})`);
+    shutdown(code ?? 1);
+  });
+  return child;
+}
+
+async function waitForWorker(): Promise<void> {
+  for (let tries = 0; tries < 600; tries++) {
+    try {
+      await fetch(url);
+      return;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+  throw new Error(`the Worker did not answer on ${url} within two minutes`);
+}
+
+const children: ChildProcess[] = [];
+let stopping = false;
+
+function shutdown(code: number): void {
+  if (stopping) return;
+  stopping = true;
+  for (const child of children) child.kill("SIGTERM");
+  setTimeout(() => process.exit(code), 3000).unref();
+}
+
+process.on("SIGINT", () => shutdown(0));
+process.on("SIGTERM", () => shutdown(0));
+
+const vars = ensureDevVars();
+const apiToken = firstPlainToken(vars.DOCKIFY_API_TOKENS);
+const agentToken = firstPlainToken(vars.DOCKIFY_AGENT_TOKENS);
+if (!agentToken) throw new Error(`${DEV_VARS} has no plain agent token in DOCKIFY_AGENT_TOKENS`);
+
+children.push(run("worker", "npx", ["wrangler", "dev", "--ip", "127.0.0.1", "--port", String(port), "--show-interactive-dev-session=false"]));
+await waitForWorker();
+children.push(run("agent", "npx", ["tsx", "agent/main.ts"], { DOCKIFY_URL: url, DOCKIFY_AGENT_TOKEN: agentToken }));
+
+console.log(`
+Dockify is running on ${url}
+  API token: ${apiToken ?? `(hashed in ${DEV_VARS}: use the token you hashed)`}
+  Try:  curl -H "Authorization: Bearer ${apiToken ?? "$TOKEN"}" -X POST "${url}/build?user_name=alice&repo=web&tag=v1&registry=127.0.0.1:5000" -F dockerfile=@Dockerfile
+Ctrl-C stops the Worker and the agent.
+`);
