@@ -11,6 +11,8 @@ import { createInterface } from "node:readline";
 import { parseEnv } from "node:util";
 
 const DEV_VARS = ".dev.vars";
+// The package binaries themselves, not npx: a signal to npx does not reach the program it started.
+const BIN = (name: string) => `node_modules/.bin/${name}`;
 const port = Number(process.env.DOCKIFY_PORT ?? 8787);
 const url = `http://127.0.0.1:${port}`;
 
@@ -48,7 +50,9 @@ function run(name: string, command: string, args: string[], env: NodeJS.ProcessE
   }
   child.on("exit", (code, signal) => {
     console.log(`[${name}] exited (${signal ?? code})`);
-    shutdown(code ?? 1);
+    // One part gone means the stack is not usable: stop the other one too.
+    stopAll(code ?? 1);
+    exitWhenAllStopped();
   });
   return child;
 }
@@ -67,25 +71,41 @@ async function waitForWorker(): Promise<void> {
 
 const children: ChildProcess[] = [];
 let stopping = false;
+let exitCode = 0;
 
-function shutdown(code: number): void {
+const running = (child: ChildProcess) => child.exitCode === null && child.signalCode === null;
+
+function stopAll(code: number): void {
   if (stopping) return;
   stopping = true;
-  for (const child of children) child.kill("SIGTERM");
-  setTimeout(() => process.exit(code), 3000).unref();
+  exitCode = code;
+  for (const child of children.filter(running)) child.kill("SIGTERM");
 }
 
-process.on("SIGINT", () => shutdown(0));
-process.on("SIGTERM", () => shutdown(0));
+function exitWhenAllStopped(): void {
+  if (!children.some(running)) process.exit(exitCode);
+}
+
+/** The first Ctrl-C asks every part to stop (the agent lets running builds finish); a second one kills them. */
+function onSignal(): void {
+  if (stopping) for (const child of children.filter(running)) child.kill("SIGKILL");
+  stopAll(0);
+  exitWhenAllStopped();
+}
+
+process.on("SIGINT", onSignal);
+process.on("SIGTERM", onSignal);
 
 const vars = ensureDevVars();
 const apiToken = firstPlainToken(vars.DOCKIFY_API_TOKENS);
 const agentToken = firstPlainToken(vars.DOCKIFY_AGENT_TOKENS);
 if (!agentToken) throw new Error(`${DEV_VARS} has no plain agent token in DOCKIFY_AGENT_TOKENS`);
 
-children.push(run("worker", "npx", ["wrangler", "dev", "--ip", "127.0.0.1", "--port", String(port), "--show-interactive-dev-session=false"]));
+const wranglerArgs = ["dev", "--ip", "127.0.0.1", "--port", String(port), "--show-interactive-dev-session=false"];
+// Local runs need no `request.cf` data from Cloudflare; fetching it fails loudly offline.
+children.push(run("worker", BIN("wrangler"), wranglerArgs, { CLOUDFLARE_CF_FETCH_ENABLED: process.env.CLOUDFLARE_CF_FETCH_ENABLED ?? "false" }));
 await waitForWorker();
-children.push(run("agent", "npx", ["tsx", "agent/main.ts"], { DOCKIFY_URL: url, DOCKIFY_AGENT_TOKEN: agentToken }));
+children.push(run("agent", BIN("tsx"), ["agent/main.ts"], { DOCKIFY_URL: url, DOCKIFY_AGENT_TOKEN: agentToken }));
 
 console.log(`
 Dockify is running on ${url}
