@@ -6,7 +6,8 @@
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { z } from "zod";
-import { labelsSchema, type Labels } from "../shared/protocol.ts";
+import { parseLabels } from "../shared/labels.ts";
+import type { Labels } from "../shared/protocol.ts";
 
 export interface AgentConfig {
   /** The Worker's base URL, without a trailing slash: contexts are fetched from here. */
@@ -31,18 +32,12 @@ export const AGENT_VERSION: string = (
   JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }
 ).version;
 
-/** `k=v,k=v` into a record; the shared schema then checks names and values. */
-function parseLabels(text: string, ctx: z.RefinementCtx<string>): Record<string, string> {
-  const labels: Record<string, string> = {};
-  for (const pair of text.split(",").map((item) => item.trim()).filter(Boolean)) {
-    const equals = pair.indexOf("=");
-    if (equals <= 0) {
-      ctx.issues.push({ code: "custom", input: text, message: `"${pair}" is not k=v (expected k=v,k=v)` });
-      return labels;
-    }
-    labels[pair.slice(0, equals).trim()] = pair.slice(equals + 1).trim();
-  }
-  return labels;
+/** `k=v,k=v` into labels, by the same rules the Worker applies to a build's labels. */
+function labelsFromText(text: string, ctx: z.RefinementCtx<string>): Labels {
+  const parsed = parseLabels(text);
+  if ("labels" in parsed) return parsed.labels;
+  ctx.issues.push({ code: "custom", input: text, message: parsed.error });
+  return {};
 }
 
 const envSchema = z.object({
@@ -55,7 +50,7 @@ const envSchema = z.object({
     .min(1, "must be at least 1")
     .max(64, "must be at most 64")
     .default(1),
-  DOCKIFY_AGENT_LABELS: z.string().default("").transform(parseLabels).pipe(labelsSchema),
+  DOCKIFY_AGENT_LABELS: z.string().default("").transform(labelsFromText),
   DOCKIFY_AGENT_DRAIN_SECONDS: z.coerce.number().min(0, "must not be negative").default(600),
   DOCKIFY_AGENT_BUILD_NETWORK: z
     .string()

@@ -10,7 +10,9 @@ import type { AgentMessage, HeldJob } from "../shared/protocol.ts";
 const DEFAULT_QUEUE_BYTES = 16 * 1024 * 1024;
 
 /** Messages about one job: the ones worth keeping. */
-type JobMessage = Exclude<AgentMessage, { type: "hello" | "heartbeat" }>;
+type JobMessage = Exclude<AgentMessage, { type: MomentMessage }>;
+/** Messages that describe the moment: the next connection sends its own. */
+type MomentMessage = "hello" | "heartbeat" | "draining";
 type LogMessage = Extract<JobMessage, { type: "log" }>;
 type ResultMessage = Extract<JobMessage, { type: "result" }>;
 
@@ -41,11 +43,11 @@ export class SendQueue {
 
   /**
    * Keeps a message for later. A result comes with the job's lease, which the
-   * next hello must claim until the pool has the result. Hello and heartbeat
-   * describe the moment and are not kept.
+   * next hello must claim until the pool has the result. Hello, heartbeat and
+   * draining describe the moment and are not kept.
    */
   push(message: AgentMessage, held?: HeldJob): void {
-    if (message.type === "hello" || message.type === "heartbeat") return;
+    if (message.type === "hello" || message.type === "heartbeat" || message.type === "draining") return;
     if (message.type === "log") return this.#pushLog(message);
     if (message.type === "result" && held) return void this.#entries.push({ result: message, held });
     this.#entries.push({ message });

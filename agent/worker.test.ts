@@ -277,7 +277,7 @@ describe("AgentWorker", () => {
     await pool.until(() => statusLines.filter((line) => line.includes("refused the agent token")).length >= 2, 2_000);
   });
 
-  it("drains: refuses new work, and resolves once running jobs finish or the time is up", async () => {
+  it("drains: tells the pool, refuses new work, and resolves once running jobs finish or the time is up", async () => {
     const pool = await startPool();
     const jobs = fakeJobs();
     const { worker, statusLines } = startAgent(pool, jobs.runJob, 2);
@@ -287,6 +287,7 @@ describe("AgentWorker", () => {
     await pool.until(() => pool.frames("phase").length);
 
     expect(await worker.drain(50)).toBe(false);
+    await pool.until(() => pool.frames("draining").length);
     pool.send(assignment());
     await pool.until(() => statusLines.some((line) => line.endsWith(REFUSAL.draining)));
 

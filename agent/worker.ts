@@ -66,6 +66,8 @@ export class AgentWorker {
   /** Takes no more jobs and waits for the running ones, up to `timeoutMs`; true when all finished. */
   async drain(timeoutMs: number): Promise<boolean> {
     this.#accepting = false;
+    // Tells the pool to stop assigning here, rather than letting refused assignments wait out their lease.
+    this.#socket.send({ type: "draining" });
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
     const finished = Promise.all([...this.#runs.values()].map((run) => run.done)).then(() => true);
@@ -108,6 +110,8 @@ export class AgentWorker {
     this.#options.status(`registered as agent ${agentId}; heartbeat every ${heartbeatMs} ms`);
     clearInterval(this.#heartbeat);
     this.#heartbeat = setInterval(() => this.#socket.send({ type: "heartbeat", holding: this.#holding() }), heartbeatMs);
+    // A reconnect registers afresh: say again that this agent is shutting down.
+    if (!this.#accepting) this.#socket.send({ type: "draining" });
   }
 
   #refusal(assignment: Assignment, previous: Run | undefined): string | undefined {

@@ -39,6 +39,8 @@ export const agentMessage = z.discriminatedUnion("type", [
     holding: z.array(held).max(64),
   }),
   z.object({ type: z.literal("heartbeat"), holding: z.array(held).max(64) }),
+  /** The agent is shutting down: it finishes what it runs and takes nothing new. */
+  z.object({ type: z.literal("draining") }),
   z.object({ type: z.literal("phase"), jobId, attempt, phase: z.enum(["building", "pushing"]) }),
   z.object({
     type: z.literal("log"),

@@ -6,6 +6,8 @@
  */
 import { z } from "zod";
 import { checkContextPath, isDockerfilePath } from "../shared/context-path";
+import { parseLabels } from "../shared/labels";
+import type { Labels } from "../shared/protocol";
 import { checkPathComponent, checkRegistry, checkRepositoryPath, checkTag, DOCKER_HUB, type ImageName } from "../shared/reference";
 import type { Settings } from "./env";
 import { ApiError } from "./errors";
@@ -18,12 +20,16 @@ export interface UploadedFile {
 export interface BuildRequest {
   image: ImageName;
   userName: string;
+  labels: Labels;
+  idempotencyKey: string | null;
   password?: string;
   dockerfile: File;
   files: UploadedFile[];
 }
 
 const PASSWORD_HEADER = "X-Registry-Password";
+const IDEMPOTENCY_HEADER = "Idempotency-Key";
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 const FILE_FIELDS = new Set(["dockerfile", "optional_files"]);
 
 function grammar(check: (value: string) => string | null) {
@@ -39,12 +45,18 @@ const textFields = z.strictObject({
   tag: z.string().default("latest").superRefine(grammar(checkTag)),
   registry: z.string().default(DOCKER_HUB).superRefine(grammar(checkRegistry)),
   password: z.string().max(4096, "must be at most 4096 characters").optional(),
+  labels: z.string().default("").transform((text, ctx) => {
+    const parsed = parseLabels(text);
+    if ("labels" in parsed) return parsed.labels;
+    ctx.addIssue({ code: "custom", message: parsed.error });
+    return z.NEVER;
+  }),
 });
 
 function fieldError(issue: z.core.$ZodIssue): ApiError {
   if (issue.code === "unrecognized_keys") {
     const field = issue.keys[0]!;
-    return new ApiError(400, `unknown field '${field}': this endpoint takes user_name, repo, tag, registry, password, dockerfile and optional_files`, field);
+    return new ApiError(400, `unknown field '${field}': this endpoint takes user_name, repo, tag, registry, password, labels, dockerfile and optional_files`, field);
   }
   const field = String(issue.path[0] ?? "body");
   const message = issue.code === "invalid_type" && issue.input === undefined ? "is required" : issue.message;
@@ -104,6 +116,16 @@ function checkOptionalFiles(form: FormData, limits: Settings): UploadedFile[] {
   });
 }
 
+/** A client that retries with the same key gets the same job instead of a second build. */
+function readIdempotencyKey(request: Request): string | null {
+  const key = request.headers.get(IDEMPOTENCY_HEADER);
+  if (key === null) return null;
+  if (!IDEMPOTENCY_KEY.test(key)) {
+    throw new ApiError(400, `${IDEMPOTENCY_HEADER} must be 1 to 255 visible ASCII characters`, IDEMPOTENCY_HEADER);
+  }
+  return key;
+}
+
 async function readForm(request: Request): Promise<FormData> {
   const contentType = request.headers.get("Content-Type") ?? "";
   if (!contentType.toLowerCase().startsWith("multipart/form-data")) {
@@ -126,13 +148,15 @@ export async function readBuildRequest(request: Request, limits: Settings): Prom
   }
   const parsed = textFields.safeParse(text);
   if (!parsed.success) throw fieldError(parsed.error.issues[0]!);
-  const { user_name, repo, tag, registry, password } = parsed.data;
+  const { user_name, repo, tag, registry, password, labels } = parsed.data;
   const path = `${user_name}/${repo}`;
   const pathProblem = checkRepositoryPath(path);
   if (pathProblem) throw new ApiError(400, `repo: ${user_name}/${repo} ${pathProblem}`, "repo");
   return {
     image: { registry, path, tag },
     userName: user_name,
+    labels,
+    idempotencyKey: readIdempotencyKey(request),
     // The seed logged in only when a password was given; an empty one means none.
     password: password || undefined,
     dockerfile: checkDockerfile(form, limits),

@@ -2,8 +2,18 @@
 import { formatReference, imageUrl } from "../shared/reference";
 import type { PublicJob } from "./pool/view";
 
+/** The seed's answer to an accepted build: names and sizes of the files, never their contents. */
+export function acceptedView(job: PublicJob) {
+  return {
+    task_id: job.id,
+    image_reference: formatReference(job),
+    status: "Sent to processing queue",
+    data: job.files,
+  };
+}
+
 export type SeedStatus =
-  | { status: "processing" }
+  | { status: "processing"; waiting?: string }
   | { status: "success"; image_url: string; image_reference: string; digest: string | null }
   | { status: "failed"; step: string; error: string };
 
@@ -16,7 +26,8 @@ export function seedStatus(job: PublicJob): SeedStatus {
     case "canceled":
       return { status: "failed", step: job.step ?? job.state, error: job.error ?? "the build did not finish" };
     default:
-      return { status: "processing" };
+      // Said only when no connected agent could ever take it; a busy pool is plain "processing", as in the seed.
+      return job.waiting?.kind === "unmatched" ? { status: "processing", waiting: job.waiting.message } : { status: "processing" };
   }
 }
 
@@ -31,6 +42,8 @@ export function buildView(job: PublicJob) {
     image_id: job.imageId,
     step: job.step,
     error: job.error,
+    labels: job.labels,
+    waiting: job.waiting?.message ?? null,
     files: job.files,
     created_at: new Date(job.createdAt).toISOString(),
     finished_at: job.finishedAt === null ? null : new Date(job.finishedAt).toISOString(),

@@ -153,3 +153,78 @@ async function waitFor(check: () => Promise<boolean>, timeoutMs = 2000): Promise
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
+
+describe("cancel", () => {
+  const cancel = (id: string, auth = ALICE) => call(`/v1/builds/${id}/cancel`, { method: "POST", headers: { Authorization: auth } });
+
+  it("ends a queued job at once and refuses to cancel it twice", async () => {
+    const id = await submitted();
+    const response = await cancel(id);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({ id, state: "canceled", step: "canceled" });
+    expect(await status(id)).toMatchObject({ status: "failed", step: "canceled" });
+    const again = await cancel(id);
+    expect(again.status).toBe(409);
+    expect(await again.json()).toMatchObject({ field: "id" });
+    expect((await cancel(id, "Bearer bob-token")).status).toBe(404);
+  });
+
+  it("tells the running agent, repeats it on heartbeats, and ends canceled when the agent confirms", async () => {
+    const agent = await TestAgent.hello();
+    const id = await submitted();
+    const assign = await agent.next("assign");
+    const response = await cancel(id);
+    expect(response.status).toBe(202);
+    expect(await agent.next("cancel")).toMatchObject({ jobId: id, attempt: 1 });
+    agent.send({ type: "heartbeat", holding: [{ jobId: id, attempt: 1, leaseToken: assign.leaseToken }] });
+    expect(await agent.next("cancel")).toMatchObject({ jobId: id, attempt: 1 });
+    expect(await status(id)).toEqual({ status: "processing" });
+    agent.send({ type: "result", jobId: id, attempt: 1, outcome: { status: "canceled" } });
+    await waitFor(async () => (await status(id)).status === "failed");
+    expect(await status(id)).toMatchObject({ status: "failed", step: "canceled" });
+    agent.ws.close();
+  });
+
+  it("ends a canceled job canceled when its agent goes silent", async () => {
+    const agent = await TestAgent.hello();
+    const id = await submitted();
+    await agent.next("assign");
+    agent.ws.close();
+    expect((await cancel(id)).status).toBe(202);
+    await expireLease(id);
+    expect(await status(id)).toMatchObject({ status: "failed", step: "canceled" });
+  });
+});
+
+describe("labels, slots and draining", () => {
+  it("gives a build only to an agent with its labels, and says why it waits meanwhile", async () => {
+    const plain = await TestAgent.hello("plain");
+    const response = await submit({ query: { user_name: "alice", repo: "web", labels: "arch=arm64" } });
+    const { task_id: id } = await response.json<{ task_id: string }>();
+    expect(await status(id)).toEqual({ status: "processing", waiting: "no connected build agent has the labels arch=arm64" });
+    const arm = await TestAgent.connect();
+    if (!(arm instanceof TestAgent)) throw new Error("no socket");
+    arm.send({ type: "hello", name: "arm", version: "test", concurrency: 1, labels: { arch: "arm64", gpu: "false" }, holding: [] });
+    expect(await arm.next("assign")).toMatchObject({ jobId: id });
+    expect(plain.received.filter((message) => message.type === "assign")).toEqual([]);
+    plain.ws.close();
+    arm.ws.close();
+  });
+
+  it("fills every slot of an agent, and assigns nothing new to one that is draining", async () => {
+    const agent = await TestAgent.hello("two-slots", 2);
+    const [a, b, c] = [await submitted(), await submitted(), await submitted()];
+    const first = await agent.next("assign");
+    const second = await agent.next("assign");
+    expect(new Set([first.jobId, second.jobId])).toEqual(new Set([a, b]));
+    expect(await status(c)).toEqual({ status: "processing" });
+    agent.send({ type: "draining" });
+    agent.send({ type: "result", jobId: a, attempt: 1, outcome: { status: "canceled" } });
+    await waitFor(async () => (await status(a)).status === "failed");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(agent.received.filter((message) => message.type === "assign")).toEqual([]);
+    const view = await (await call(`/v1/builds/${c}`, { headers: { Authorization: ALICE } })).json<{ waiting: string }>();
+    expect(view.waiting).toBe("every agent that can build it is shutting down");
+    agent.ws.close();
+  });
+});

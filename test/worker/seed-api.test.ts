@@ -20,7 +20,8 @@ describe("seed contract", () => {
     });
     expect(await storedContexts()).toContain(`contexts/${body.task_id}.tar`);
     const status = await call(`/status/${body.task_id}`, { headers: { Authorization: ALICE } });
-    expect(await status.json()).toEqual({ status: "processing" });
+    // No agent is connected in this test: the seed's "processing", saying why it waits.
+    expect(await status.json()).toEqual({ status: "processing", waiting: "no build agent is connected" });
   });
 });
 
@@ -66,6 +67,9 @@ describe("bad input gets a 4xx naming the field and stores nothing", () => {
     ["backslash in file name", { files: [{ name: "a\\b", content: "x" }] }, 400, "optional_files"],
     ["file named like the Dockerfile", { files: [{ name: "dockerfile", content: "x" }] }, 400, "optional_files"],
     ["duplicate file", { files: [{ name: "a", content: "1" }, { name: "a", content: "2" }] }, 400, "optional_files"],
+    ["labels that are not k=v", { query: { user_name: "alice", repo: "web", labels: "gpu" } }, 400, "labels"],
+    ["label with upper case name", { query: { user_name: "alice", repo: "web", labels: "GPU=true" } }, 400, "labels"],
+    ["idempotency key with spaces", { headers: { "Idempotency-Key": "a b" } }, 400, "Idempotency-Key"],
   ];
 
   it.each(cases)("%s", async (_name, build, status, field) => {
@@ -106,3 +110,25 @@ describe("bad input gets a 4xx naming the field and stores nothing", () => {
     expect(JSON.stringify(body)).not.toContain("s3cret-pass");
   });
 });
+
+describe("duplicate submissions", () => {
+  it("answers a retry with the same Idempotency-Key with the same job, storing one context", async () => {
+    const before = await storedContexts();
+    const first = await (await submit({ headers: { "Idempotency-Key": "retry-1" } })).json<{ task_id: string }>();
+    const again = await (await submit({ headers: { "Idempotency-Key": "retry-1" } })).json<{ task_id: string }>();
+    expect(again).toEqual(first);
+    expect((await storedContexts()).length).toBe(before.length + 1);
+    // Keys belong to a tenant: bob's same key is a different build.
+    const bobs = await (await submit({ headers: { "Idempotency-Key": "retry-1" } }, BOB)).json<{ task_id: string }>();
+    expect(bobs.task_id).not.toBe(first.task_id);
+  });
+
+  it("keeps one job when retries race each other", async () => {
+    const responses = await Promise.all([1, 2, 3].map(() => submit({ headers: { "Idempotency-Key": "race-1" } })));
+    const ids = new Set(await Promise.all(responses.map(async (response) => (await response.json<{ task_id: string }>()).task_id)));
+    expect(ids.size).toBe(1);
+    const contexts = await storedContexts();
+    expect(contexts.filter((key) => key === `contexts/${[...ids][0]}.tar`)).toHaveLength(1);
+  });
+});
+

@@ -2,15 +2,15 @@ import { describe, expect, it } from "vitest";
 import { IGNORED, transition, type JobLease } from "./jobs";
 
 const LEASE = 30_000;
-const queued: JobLease = { state: "queued", attempt: 0, agentId: null, leaseExpiresAt: null };
-const building: JobLease = { state: "building", attempt: 1, agentId: "a1", leaseExpiresAt: 1_000 + LEASE };
+const queued: JobLease = { state: "queued", attempt: 0, agentId: null, leaseExpiresAt: null, cancelRequested: false };
+const building: JobLease = { state: "building", attempt: 1, agentId: "a1", leaseExpiresAt: 1_000 + LEASE, cancelRequested: false };
 const digest = `sha256:${"0".repeat(64)}`;
 
 describe("transition", () => {
   it("assigns a queued job with the next attempt and a lease", () => {
     expect(transition(queued, { type: "assign", agentId: "a1", now: 1_000, leaseMs: LEASE })).toEqual({
       ok: true,
-      lease: { state: "assigned", attempt: 1, agentId: "a1", leaseExpiresAt: 31_000 },
+      lease: { state: "assigned", attempt: 1, agentId: "a1", leaseExpiresAt: 31_000, cancelRequested: false },
     });
     expect(transition(building, { type: "assign", agentId: "a2", now: 1, leaseMs: LEASE })).toEqual({ ok: false, reason: IGNORED.notQueued });
   });
@@ -46,7 +46,7 @@ describe("transition", () => {
     expect(transition(building, { type: "leaseExpired", now: 30_999, maxAttempts: 3 })).toEqual({ ok: false, reason: IGNORED.notExpired });
     expect(transition(building, { type: "leaseExpired", now: 31_000, maxAttempts: 3 })).toEqual({
       ok: true,
-      lease: { state: "queued", attempt: 1, agentId: null, leaseExpiresAt: null },
+      lease: { state: "queued", attempt: 1, agentId: null, leaseExpiresAt: null, cancelRequested: false },
     });
     const last = transition({ ...building, attempt: 3 }, { type: "leaseExpired", now: 31_000, maxAttempts: 3 });
     expect(last).toMatchObject({ ok: true, lease: { state: "failed" }, end: { step: "agent" } });
@@ -57,5 +57,30 @@ describe("transition", () => {
     if (!requeued.ok) throw new Error("unreachable");
     const late = transition(requeued.lease, { type: "result", agentId: "a1", attempt: 1, outcome: { status: "succeeded", digest, imageId: "i" } });
     expect(late).toEqual({ ok: false, reason: IGNORED.notHeld });
+  });
+
+  it("cancels a queued job at once and marks a running one, which the agent then ends", () => {
+    expect(transition(queued, { type: "cancel" })).toMatchObject({ ok: true, lease: { state: "canceled" }, end: { step: "canceled" } });
+    const marked = transition(building, { type: "cancel" });
+    expect(marked).toEqual({ ok: true, lease: { ...building, cancelRequested: true } });
+    if (!marked.ok) throw new Error("unreachable");
+    const confirmed = transition(marked.lease, { type: "result", agentId: "a1", attempt: 1, outcome: { status: "canceled" } });
+    expect(confirmed).toMatchObject({ ok: true, lease: { state: "canceled" } });
+  });
+
+  it("ends a canceled job whose agent went silent as canceled, not re-queued", () => {
+    const silent = transition({ ...building, cancelRequested: true }, { type: "leaseExpired", now: 40_000, maxAttempts: 3 });
+    expect(silent).toMatchObject({ ok: true, lease: { state: "canceled" }, end: { step: "canceled" } });
+  });
+
+  it("lets a success that races a cancel stand: the image was pushed", () => {
+    const raced = transition({ ...building, cancelRequested: true }, {
+      type: "result",
+      agentId: "a1",
+      attempt: 1,
+      outcome: { status: "succeeded", digest, imageId: "i" },
+    });
+    expect(raced).toMatchObject({ ok: true, lease: { state: "succeeded" } });
+    expect(transition({ ...building, state: "succeeded" }, { type: "cancel" })).toEqual({ ok: false, reason: IGNORED.final });
   });
 });

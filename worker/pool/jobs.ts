@@ -12,6 +12,11 @@ export interface JobLease {
   attempt: number;
   agentId: string | null;
   leaseExpiresAt: number | null;
+  /**
+   * A cancel reached a running job and its agent was told. The agent's own report
+   * still wins a race (a pushed image is a success); a lapsed lease ends it canceled.
+   */
+  cancelRequested: boolean;
 }
 
 export interface JobEnd {
@@ -30,7 +35,8 @@ export type JobEvent =
   | { type: "renew"; agentId: string; attempt: number; now: number; leaseMs: number; reattach?: boolean }
   | { type: "phase"; agentId: string; attempt: number; phase: "building" | "pushing"; now: number; leaseMs: number }
   | { type: "result"; agentId: string; attempt: number; outcome: JobOutcome }
-  | { type: "leaseExpired"; now: number; maxAttempts: number };
+  | { type: "leaseExpired"; now: number; maxAttempts: number }
+  | { type: "cancel" };
 
 export type Transition =
   | { ok: true; lease: JobLease; end?: JobEnd }
@@ -65,7 +71,7 @@ function outcomeTransition(job: JobLease, outcome: JobOutcome): Transition {
     case "failed":
       return end("failed", job, { step: outcome.step, error: outcome.error });
     case "canceled":
-      return end("canceled", job, { step: "canceled", error: "the build was canceled" });
+      return end("canceled", job, { step: "canceled", error: "the build was canceled while it ran" });
   }
 }
 
@@ -76,7 +82,7 @@ export function transition(job: JobLease, event: JobEvent): Transition {
       if (job.state !== "queued") return { ok: false, reason: IGNORED.notQueued };
       return {
         ok: true,
-        lease: { state: "assigned", attempt: job.attempt + 1, agentId: event.agentId, leaseExpiresAt: event.now + event.leaseMs },
+        lease: { ...job, state: "assigned", attempt: job.attempt + 1, agentId: event.agentId, leaseExpiresAt: event.now + event.leaseMs },
       };
     case "renew":
     case "phase": {
@@ -95,10 +101,16 @@ export function transition(job: JobLease, event: JobEvent): Transition {
       if (!LEASED_STATES.has(job.state) || job.leaseExpiresAt === null || job.leaseExpiresAt > event.now) {
         return { ok: false, reason: IGNORED.notExpired };
       }
+      if (job.cancelRequested) {
+        return end("canceled", job, { step: "canceled", error: "the build was canceled (its agent stopped responding before confirming)" });
+      }
       if (job.attempt >= event.maxAttempts) {
         const error = `the build agent stopped responding (lease expired) on attempt ${job.attempt} of ${event.maxAttempts}`;
         return end("failed", job, { step: "agent", error });
       }
       return { ok: true, lease: { ...job, state: "queued", ...RELEASED } };
+    case "cancel":
+      if (job.state === "queued") return end("canceled", job, { step: "canceled", error: "the build was canceled before it started" });
+      return { ok: true, lease: { ...job, cancelRequested: true } };
   }
 }

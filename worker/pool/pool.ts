@@ -13,11 +13,16 @@ import { open } from "../secrets";
 import { transition, type Transition } from "./jobs";
 import { leaseHash, newLeaseToken } from "./leases";
 import { logKey } from "./logs";
+import { canTake, waitingReason } from "./matching";
 import { acceptAgent, agentIdOf, connectedAgentIds, frameText, sendTo } from "./sockets";
 import { PoolStore, type AgentRecord, type JobRecord, type NewJob } from "./store";
 import { publicJob, type PublicJob } from "./view";
 
 type Hello = Extract<AgentMessage, { type: "hello" }>;
+
+function leastBusy(agents: readonly AgentRecord[]): AgentRecord | undefined {
+  return agents.reduce<AgentRecord | undefined>((best, agent) => (!best || agent.running < best.running ? agent : best), undefined);
+}
 
 export class Pool extends DurableObject<Env> {
   private readonly store: PoolStore;
@@ -32,20 +37,45 @@ export class Pool extends DurableObject<Env> {
 
   // --- RPC from the Worker -------------------------------------------------
 
-  async enqueue(job: NewJob): Promise<void> {
+  /** Stores a new job, or answers with the one this tenant already submitted under the same idempotency key. */
+  async enqueue(job: NewJob): Promise<{ job: PublicJob; created: boolean }> {
+    const existing = job.idempotencyKey ? this.store.jobByIdempotencyKey(job.tenant, job.idempotencyKey) : null;
+    if (existing) return { job: this.view(existing), created: false };
     this.store.insertJob(job, Date.now());
     await this.dispatch();
+    return { job: this.view(this.store.job(job.id)!), created: true };
+  }
+
+  findByIdempotencyKey(tenant: string, key: string): PublicJob | null {
+    const job = this.store.jobByIdempotencyKey(tenant, key);
+    return job && this.view(job);
   }
 
   describe(id: string, tenant: string): PublicJob | null {
-    const job = this.store.job(id);
-    return job && job.tenant === tenant ? publicJob(job) : null;
+    const job = this.tenantJob(id, tenant);
+    return job && this.view(job);
+  }
+
+  /**
+   * Cancels a job: a queued one ends at once; a running one is marked and its
+   * agent told to abort, and it ends when the agent confirms (or its lease lapses).
+   */
+  async cancel(id: string, tenant: string): Promise<{ job: PublicJob; outcome: "canceled" | "canceling" | "finished" } | null> {
+    const job = this.tenantJob(id, tenant);
+    if (!job) return null;
+    const result = transition(job, { type: "cancel" });
+    if (!result.ok) return { job: this.view(job), outcome: "finished" };
+    await this.record(job, result, Date.now());
+    if (job.agentId && !result.end) {
+      sendTo(this.ctx, job.agentId, { type: "cancel", jobId: id, attempt: job.attempt, reason: "canceled by the user" });
+    }
+    return { job: this.view(this.store.job(id)!), outcome: result.end ? "canceled" : "canceling" };
   }
 
   /** The job's log so far; null when the job is not this tenant's. */
   async logText(id: string, tenant: string): Promise<string | null> {
-    const job = this.store.job(id);
-    if (!job || job.tenant !== tenant) return null;
+    const job = this.tenantJob(id, tenant);
+    if (!job) return null;
     if (job.finishedAt === null) return this.store.logText(id);
     const stored = await this.env.BUCKET.get(logKey(id));
     return stored ? stored.text() : this.store.logText(id);
@@ -55,6 +85,15 @@ export class Pool extends DurableObject<Env> {
   mayFetchContext(jobId: string, leaseToken: string): boolean {
     const job = this.store.job(jobId);
     return job !== null && job.leaseHash === leaseHash(leaseToken) && (job.leaseExpiresAt ?? 0) > Date.now();
+  }
+
+  private tenantJob(id: string, tenant: string): JobRecord | null {
+    const job = this.store.job(id);
+    return job && job.tenant === tenant ? job : null;
+  }
+
+  private view(job: JobRecord): PublicJob {
+    return publicJob(job, job.state === "queued" ? waitingReason(job, this.store.agents()) : null);
   }
 
   // --- Runtime hooks ---------------------------------------------------------
@@ -110,6 +149,10 @@ export class Pool extends DurableObject<Env> {
       }
       case "log":
         return this.onLog(agentId, message.jobId, message.attempt, message.lines);
+      case "draining":
+        // It finishes what it runs but takes nothing new.
+        this.store.markDraining(agentId);
+        return;
       case "result": {
         const job = this.store.job(message.jobId);
         if (!job) return;
@@ -144,6 +187,8 @@ export class Pool extends DurableObject<Env> {
         : null;
       if (job && renewed?.ok) {
         this.store.saveLease(job.id, renewed.lease, job.leaseHash, now);
+        // Repeated on every heartbeat until the agent confirms: a cancel sent into a dropped socket is not lost.
+        if (job.cancelRequested) sendTo(this.ctx, agentId, { type: "cancel", jobId: job.id, attempt: job.attempt, reason: "canceled by the user" });
       } else {
         const reason = "this job is no longer assigned to you";
         sendTo(this.ctx, agentId, { type: "cancel", jobId: held.jobId, attempt: held.attempt, reason });
@@ -167,18 +212,21 @@ export class Pool extends DurableObject<Env> {
 
   // --- Scheduling ------------------------------------------------------------
 
-  /** Hands queued jobs, oldest first, to the least busy agents with a free slot. */
+  /** Hands queued jobs, oldest first, to the least busy agents with a free slot and the labels they ask for. */
   private async dispatch(): Promise<void> {
     const now = Date.now();
     const assigned: { job: JobRecord; agent: AgentRecord; attempt: number; leaseToken: string }[] = [];
+    const agents = this.store.agents();
     for (const job of this.store.queuedJobs()) {
-      const agent = this.store.agents().find((candidate) => candidate.running < candidate.concurrency);
-      if (!agent) break;
+      if (!agents.some((agent) => !agent.draining && agent.running < agent.concurrency)) break;
+      const agent = leastBusy(agents.filter((candidate) => canTake(candidate, job)));
+      if (!agent) continue;
       const result = transition(job, { type: "assign", agentId: agent.id, now, leaseMs: this.config.leaseMs });
       if (!result.ok) continue;
       const leaseToken = newLeaseToken();
       this.store.saveLease(job.id, result.lease, leaseHash(leaseToken), now);
       this.store.appendLog(job.id, [`[dockify] attempt ${result.lease.attempt}: assigned to agent ${agent.name}`]);
+      agent.running += 1;
       assigned.push({ job, agent, attempt: result.lease.attempt, leaseToken });
     }
     await this.rearm();

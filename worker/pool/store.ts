@@ -3,46 +3,61 @@ import type { JobState } from "../../shared/job";
 import type { Labels } from "../../shared/protocol";
 import type { JobEnd, JobLease } from "./jobs";
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS jobs (
-  id TEXT PRIMARY KEY,
-  tenant TEXT NOT NULL,
-  state TEXT NOT NULL,
-  attempt INTEGER NOT NULL DEFAULT 0,
-  registry TEXT NOT NULL,
-  path TEXT NOT NULL,
-  tag TEXT NOT NULL,
-  user_name TEXT NOT NULL,
-  sealed_password BLOB,
-  files TEXT NOT NULL,
-  agent_id TEXT,
-  lease_hash TEXT,
-  lease_expires_at INTEGER,
-  step TEXT,
-  error TEXT,
-  digest TEXT,
-  image_id TEXT,
-  log_lines INTEGER NOT NULL DEFAULT 0,
-  created_at INTEGER NOT NULL,
-  updated_at INTEGER NOT NULL,
-  finished_at INTEGER
-);
-CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, created_at);
-CREATE INDEX IF NOT EXISTS jobs_by_lease ON jobs (lease_expires_at) WHERE lease_expires_at IS NOT NULL;
-CREATE TABLE IF NOT EXISTS agents (
-  id TEXT PRIMARY KEY,
-  name TEXT NOT NULL,
-  concurrency INTEGER NOT NULL,
-  labels TEXT NOT NULL,
-  connected_at INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS log_lines (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,
-  job_id TEXT NOT NULL,
-  line TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS log_lines_by_job ON log_lines (job_id, seq);
-`;
+/** Applied in order, each once; a deployed database only ever moves forward. */
+const MIGRATIONS = [
+  `CREATE TABLE jobs (
+    id TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempt INTEGER NOT NULL DEFAULT 0,
+    registry TEXT NOT NULL,
+    path TEXT NOT NULL,
+    tag TEXT NOT NULL,
+    user_name TEXT NOT NULL,
+    labels TEXT NOT NULL,
+    sealed_password BLOB,
+    files TEXT NOT NULL,
+    idempotency_key TEXT,
+    agent_id TEXT,
+    lease_hash TEXT,
+    lease_expires_at INTEGER,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    step TEXT,
+    error TEXT,
+    digest TEXT,
+    image_id TEXT,
+    log_lines INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    finished_at INTEGER
+  );
+  CREATE INDEX jobs_by_state ON jobs (state, created_at);
+  CREATE INDEX jobs_by_lease ON jobs (lease_expires_at) WHERE lease_expires_at IS NOT NULL;
+  CREATE UNIQUE INDEX jobs_by_idempotency_key ON jobs (tenant, idempotency_key) WHERE idempotency_key IS NOT NULL;
+  CREATE TABLE agents (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    concurrency INTEGER NOT NULL,
+    labels TEXT NOT NULL,
+    draining INTEGER NOT NULL DEFAULT 0,
+    connected_at INTEGER NOT NULL
+  );
+  CREATE TABLE log_lines (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id TEXT NOT NULL,
+    line TEXT NOT NULL
+  );
+  CREATE INDEX log_lines_by_job ON log_lines (job_id, seq);`,
+];
+
+function migrate(sql: SqlStorage): void {
+  sql.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)");
+  const { applied } = sql.exec<{ applied: number }>("SELECT COUNT(*) AS applied FROM schema_migrations").one();
+  MIGRATIONS.slice(applied).forEach((migration, index) => {
+    sql.exec(migration);
+    sql.exec("INSERT INTO schema_migrations (version) VALUES (?)", applied + index + 1);
+  });
+}
 
 export interface NewJob {
   id: string;
@@ -51,9 +66,12 @@ export interface NewJob {
   path: string;
   tag: string;
   userName: string;
+  /** Only agents with all of these labels may build it. */
+  labels: Labels;
   sealedPassword: ArrayBuffer | null;
   /** What the submitter sent, for the response: names and sizes, never contents. */
   files: FilesSummary;
+  idempotencyKey: string | null;
 }
 
 export interface FilesSummary {
@@ -68,6 +86,7 @@ export interface JobRecord extends JobLease, JobEnd {
   path: string;
   tag: string;
   userName: string;
+  labels: Labels;
   sealedPassword: ArrayBuffer | null;
   files: FilesSummary;
   leaseHash: string | null;
@@ -82,6 +101,7 @@ export interface AgentRecord {
   name: string;
   concurrency: number;
   labels: Labels;
+  draining: boolean;
   running: number;
 }
 
@@ -97,11 +117,13 @@ function toJob(row: Row): JobRecord {
     path: row.path as string,
     tag: row.tag as string,
     userName: row.user_name as string,
+    labels: JSON.parse(row.labels as string) as Labels,
     sealedPassword: (row.sealed_password as ArrayBuffer | null) ?? null,
     files: JSON.parse(row.files as string) as FilesSummary,
     agentId: (row.agent_id as string | null) ?? null,
     leaseHash: (row.lease_hash as string | null) ?? null,
     leaseExpiresAt: (row.lease_expires_at as number | null) ?? null,
+    cancelRequested: row.cancel_requested === 1,
     step: (row.step as JobEnd["step"]) ?? null,
     error: (row.error as string | null) ?? null,
     digest: (row.digest as string | null) ?? null,
@@ -118,15 +140,21 @@ export const MAX_LOG_LINES = 20_000;
 
 export class PoolStore {
   constructor(private readonly sql: SqlStorage) {
-    sql.exec(SCHEMA);
+    migrate(sql);
   }
 
   insertJob(job: NewJob, now: number): void {
     this.sql.exec(
-      `INSERT INTO jobs (id, tenant, state, registry, path, tag, user_name, sealed_password, files, created_at, updated_at)
-       VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)`,
-      job.id, job.tenant, job.registry, job.path, job.tag, job.userName, job.sealedPassword, JSON.stringify(job.files), now, now,
+      `INSERT INTO jobs (id, tenant, state, registry, path, tag, user_name, labels, sealed_password, files, idempotency_key, created_at, updated_at)
+       VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      job.id, job.tenant, job.registry, job.path, job.tag, job.userName, JSON.stringify(job.labels), job.sealedPassword,
+      JSON.stringify(job.files), job.idempotencyKey, now, now,
     );
+  }
+
+  jobByIdempotencyKey(tenant: string, key: string): JobRecord | null {
+    const row = this.sql.exec<Row>("SELECT * FROM jobs WHERE tenant = ? AND idempotency_key = ?", tenant, key).toArray()[0];
+    return row ? toJob(row) : null;
   }
 
   job(id: string): JobRecord | null {
@@ -154,8 +182,10 @@ export class PoolStore {
   /** Writes a transition's result; the lease hash lives exactly as long as the lease. */
   saveLease(id: string, lease: JobLease, leaseHash: string | null, now: number): void {
     this.sql.exec(
-      "UPDATE jobs SET state = ?, attempt = ?, agent_id = ?, lease_expires_at = ?, lease_hash = ?, updated_at = ? WHERE id = ?",
-      lease.state, lease.attempt, lease.agentId, lease.leaseExpiresAt, lease.leaseExpiresAt === null ? null : leaseHash, now, id,
+      `UPDATE jobs SET state = ?, attempt = ?, agent_id = ?, lease_expires_at = ?, lease_hash = ?, cancel_requested = ?, updated_at = ?
+       WHERE id = ?`,
+      lease.state, lease.attempt, lease.agentId, lease.leaseExpiresAt, lease.leaseExpiresAt === null ? null : leaseHash,
+      lease.cancelRequested ? 1 : 0, now, id,
     );
   }
 
@@ -184,11 +214,15 @@ export class PoolStore {
     this.sql.exec("DELETE FROM log_lines WHERE job_id = ?", jobId);
   }
 
-  upsertAgent(agent: Omit<AgentRecord, "running">, now: number): void {
+  upsertAgent(agent: Omit<AgentRecord, "running" | "draining">, now: number): void {
     this.sql.exec(
       "INSERT OR REPLACE INTO agents (id, name, concurrency, labels, connected_at) VALUES (?, ?, ?, ?, ?)",
       agent.id, agent.name, agent.concurrency, JSON.stringify(agent.labels), now,
     );
+  }
+
+  markDraining(id: string): void {
+    this.sql.exec("UPDATE agents SET draining = 1 WHERE id = ?", id);
   }
 
   deleteAgent(id: string): void {
@@ -209,7 +243,7 @@ export class PoolStore {
   /** Connected agents with how many leased jobs each runs, least busy first. */
   agents(): AgentRecord[] {
     const rows = this.sql.exec<Row>(
-      `SELECT a.id, a.name, a.concurrency, a.labels,
+      `SELECT a.id, a.name, a.concurrency, a.labels, a.draining,
          (SELECT COUNT(*) FROM jobs j WHERE j.agent_id = a.id AND j.lease_expires_at IS NOT NULL) AS running
        FROM agents a ORDER BY running, connected_at`,
     ).toArray();
@@ -218,6 +252,7 @@ export class PoolStore {
       name: row.name as string,
       concurrency: row.concurrency as number,
       labels: JSON.parse(row.labels as string) as Labels,
+      draining: row.draining === 1,
       running: row.running as number,
     }));
   }

@@ -1,7 +1,6 @@
 /** The seed service's contract, kept working: POST /build, GET /status/{task_id}, GET /. */
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import { formatReference } from "../../shared/reference";
 import { DOCKERFILE_PATH } from "../../shared/context-path";
 import { requireApiToken } from "../auth";
 import { readBuildRequest, type BuildRequest } from "../build-request";
@@ -13,7 +12,7 @@ import type { FilesSummary } from "../pool/store";
 import { seal } from "../secrets";
 import type { TarEntry } from "../tar";
 import { findJob } from "./find-job";
-import { seedStatus } from "../views";
+import { acceptedView, seedStatus } from "../views";
 
 const FILE_MODE = 0o644;
 
@@ -45,30 +44,34 @@ seedRoutes.post(
   },
   async (c) => {
     const build = await readBuildRequest(c.req.raw, settings(c.env));
+    const tenant = c.get("tenant");
+    const pool = poolStub(c.env);
+    // A retry of a build already accepted answers with that build, before anything is stored again.
+    const retried = build.idempotencyKey ? await pool.findByIdempotencyKey(tenant, build.idempotencyKey) : null;
+    if (retried) return c.json(acceptedView(retried));
+
     const jobId = crypto.randomUUID();
     const sealedPassword = build.password ? await seal(c.env.DOCKIFY_SECRET_KEY, jobId, build.password) : null;
-    const files = filesSummary(build);
     await storeContext(c.env.BUCKET, jobId, contextEntries(build));
     try {
-      await poolStub(c.env).enqueue({
+      const { job, created } = await pool.enqueue({
         id: jobId,
-        tenant: c.get("tenant"),
+        tenant,
         ...build.image,
         userName: build.userName,
+        labels: build.labels,
         sealedPassword,
-        files,
+        files: filesSummary(build),
+        idempotencyKey: build.idempotencyKey,
       });
+      // Lost a race with a concurrent retry under the same key: that build stands, this upload goes.
+      if (!created) await deleteContext(c.env.BUCKET, jobId);
+      return c.json(acceptedView(job));
     } catch (error) {
       // Never leave half a job behind: no queue entry means no stored context either.
       await deleteContext(c.env.BUCKET, jobId);
       throw error;
     }
-    return c.json({
-      task_id: jobId,
-      image_reference: formatReference(build.image),
-      status: "Sent to processing queue",
-      data: files,
-    });
   },
 );
 
