@@ -33,6 +33,8 @@ export class Pool extends DurableObject<Env> {
     this.store = new PoolStore(ctx.storage.sql);
     this.config = settings(env);
     this.store.keepOnlyAgents(connectedAgentIds(ctx));
+    // The alarm is derived from the lease rows; re-deriving it on start means a lost alarm cannot strand a job.
+    void ctx.blockConcurrencyWhile(() => this.rearm());
   }
 
   // --- RPC from the Worker -------------------------------------------------
