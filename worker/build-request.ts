@@ -9,8 +9,8 @@ import { checkContextPath, isDockerfilePath } from "../shared/context-path";
 import { parseLabels } from "../shared/labels";
 import type { Labels } from "../shared/protocol";
 import { checkPathComponent, checkRegistry, checkRepositoryPath, checkTag, DOCKER_HUB, type ImageName } from "../shared/reference";
-import type { Settings } from "./env";
-import { ApiError } from "./errors";
+import type { Settings } from "./settings";
+import { ApiError, invalidField } from "./errors";
 
 export interface UploadedFile {
   name: string;
@@ -53,15 +53,7 @@ const textFields = z.strictObject({
   }),
 });
 
-function fieldError(issue: z.core.$ZodIssue): ApiError {
-  if (issue.code === "unrecognized_keys") {
-    const field = issue.keys[0]!;
-    return new ApiError(400, `unknown field '${field}': this endpoint takes user_name, repo, tag, registry, password, labels, dockerfile and optional_files`, field);
-  }
-  const field = String(issue.path[0] ?? "body");
-  const message = issue.code === "invalid_type" && issue.input === undefined ? "is required" : issue.message;
-  return new ApiError(400, `${field} ${message}`, field);
-}
+const ACCEPTED_FIELDS = "user_name, repo, tag, registry, password, labels, dockerfile and optional_files";
 
 /** Collects text fields from both places; one field given twice, or differently in each, is refused. */
 function collectText(url: URL, form: FormData): Record<string, string> {
@@ -147,7 +139,7 @@ export async function readBuildRequest(request: Request, limits: Settings): Prom
     text.password = headerPassword;
   }
   const parsed = textFields.safeParse(text);
-  if (!parsed.success) throw fieldError(parsed.error.issues[0]!);
+  if (!parsed.success) throw invalidField(parsed.error.issues[0]!, ACCEPTED_FIELDS);
   const { user_name, repo, tag, registry, password, labels } = parsed.data;
   const path = `${user_name}/${repo}`;
   const pathProblem = checkRepositoryPath(path);

@@ -1,5 +1,6 @@
 /** The one JSON error shape every endpoint answers with: `{ error, field? }`. */
 import { HTTPException } from "hono/http-exception";
+import type { z } from "zod";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 
 export class ApiError extends HTTPException {
@@ -16,4 +17,15 @@ export function errorResponse(
 ): Response {
   const body = field === undefined ? { error, ...extra } : { error, field, ...extra };
   return Response.json(body, { status });
+}
+
+/** A 400 for the first problem zod found, naming the field; `accepted` lists what the endpoint takes. */
+export function invalidField(issue: z.core.$ZodIssue, accepted: string): ApiError {
+  if (issue.code === "unrecognized_keys") {
+    const field = issue.keys[0]!;
+    return new ApiError(400, `unknown field '${field}': this endpoint takes ${accepted}`, field);
+  }
+  const field = String(issue.path[0] ?? "body");
+  const message = issue.code === "invalid_type" && issue.input === undefined ? "is required" : issue.message;
+  return new ApiError(400, `${field} ${message}`, field);
 }

@@ -1,5 +1,5 @@
 /** A test agent on a real WebSocket to the pool, inside workerd. */
-import type { AgentMessage, PoolMessage } from "../../shared/protocol";
+import type { AgentMessage, Labels, PoolMessage } from "../../shared/protocol";
 import { AGENT, call } from "./helpers";
 
 export class TestAgent {
@@ -25,10 +25,10 @@ export class TestAgent {
     return new TestAgent(response.webSocket);
   }
 
-  static async hello(name = "test-agent", concurrency = 1): Promise<TestAgent> {
+  static async hello(name = "test-agent", concurrency = 1, labels: Labels = {}): Promise<TestAgent> {
     const agent = await TestAgent.connect();
     if (!(agent instanceof TestAgent)) throw new Error(`connect failed: ${agent.status}`);
-    agent.send({ type: "hello", name, version: "test", concurrency, labels: {}, holding: [] });
+    agent.send({ type: "hello", name, version: "test", concurrency, labels, holding: [] });
     await agent.next("welcome");
     return agent;
   }

@@ -8,9 +8,15 @@ export default defineProject({
       wrangler: { configPath: "./wrangler.toml" },
       miniflare: {
         bindings: {
-          DOCKIFY_API_TOKENS: "alice=alice-token,bob=bob-token",
+          DOCKIFY_API_TOKENS: "alice=alice-token,bob=bob-token,carol=carol-token",
           DOCKIFY_AGENT_TOKENS: "agent-token",
           DOCKIFY_SECRET_KEY: "test-secret-key-with-enough-entropy-0123456789",
+          // Small enough for limits.test.ts to reach with the tenant carol; no other test comes near.
+          DOCKIFY_TENANT_MAX_QUEUED: "20",
+          DOCKIFY_TENANT_MAX_CONTEXT_BYTES: "4194304",
+          DOCKIFY_MAX_REQUEST_BYTES: "8388608",
+          DOCKIFY_MAX_DOCKERFILE_BYTES: "65536",
+          DOCKIFY_MAX_FILES: "50",
         },
       },
     }),

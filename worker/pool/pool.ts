@@ -8,10 +8,12 @@ import { redact } from "../../shared/redact";
 import { authServerAddress, formatReference } from "../../shared/reference";
 import { agentMessage, CLOSE, parseMessage, type AgentMessage, type HeldJob } from "../../shared/protocol";
 import { deleteContext } from "../contexts";
-import { settings, type Env, type Settings } from "../env";
+import type { Env } from "../env";
+import { settings, type Settings } from "../settings";
 import { open } from "../secrets";
 import { transition, type Transition } from "./jobs";
 import { leaseHash, newLeaseToken } from "./leases";
+import { overLimit } from "./limits";
 import { logKey } from "./logs";
 import { canTake, waitingReason } from "./matching";
 import { acceptAgent, agentIdOf, connectedAgentIds, frameText, sendTo } from "./sockets";
@@ -39,10 +41,21 @@ export class Pool extends DurableObject<Env> {
 
   // --- RPC from the Worker -------------------------------------------------
 
-  /** Stores a new job, or answers with the one this tenant already submitted under the same idempotency key. */
-  async enqueue(job: NewJob): Promise<{ job: PublicJob; created: boolean }> {
+  /** Why a build of this size would break the tenant's limits now, or null: checked before uploading. */
+  admit(tenant: string, contextBytes: number): string | null {
+    return overLimit(this.store.tenantUsage(tenant), contextBytes, this.config);
+  }
+
+  /**
+   * Stores a new job, or answers with the one this tenant already submitted
+   * under the same idempotency key, or refuses it over the tenant's limits
+   * (checked again here, where concurrent submissions are serialized).
+   */
+  async enqueue(job: NewJob): Promise<{ job: PublicJob; created: boolean } | { refused: string }> {
     const existing = job.idempotencyKey ? this.store.jobByIdempotencyKey(job.tenant, job.idempotencyKey) : null;
     if (existing) return { job: this.view(existing), created: false };
+    const refused = this.admit(job.tenant, job.contextBytes);
+    if (refused) return { refused };
     this.store.insertJob(job, Date.now());
     await this.dispatch();
     return { job: this.view(this.store.job(job.id)!), created: true };
@@ -51,6 +64,11 @@ export class Pool extends DurableObject<Env> {
   findByIdempotencyKey(tenant: string, key: string): PublicJob | null {
     const job = this.store.jobByIdempotencyKey(tenant, key);
     return job && this.view(job);
+  }
+
+  /** A page of the tenant's builds, newest first. */
+  list(tenant: string, limit: number, after?: { createdAt: number; id: string }): PublicJob[] {
+    return this.store.tenantJobs(tenant, limit, after).map((job) => this.view(job));
   }
 
   describe(id: string, tenant: string): PublicJob | null {

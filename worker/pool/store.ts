@@ -48,6 +48,9 @@ const MIGRATIONS = [
     line TEXT NOT NULL
   );
   CREATE INDEX log_lines_by_job ON log_lines (job_id, seq);`,
+  // Per-tenant limits count the bytes of stored contexts, and listing walks a tenant's jobs newest first.
+  `ALTER TABLE jobs ADD COLUMN context_bytes INTEGER NOT NULL DEFAULT 0;
+  CREATE INDEX jobs_by_tenant ON jobs (tenant, created_at DESC, id DESC);`,
 ];
 
 function migrate(sql: SqlStorage): void {
@@ -71,7 +74,15 @@ export interface NewJob {
   sealedPassword: ArrayBuffer | null;
   /** What the submitter sent, for the response: names and sizes, never contents. */
   files: FilesSummary;
+  contextBytes: number;
   idempotencyKey: string | null;
+}
+
+/** What a tenant holds right now, for its limits. */
+export interface TenantUsage {
+  queued: number;
+  /** Bytes of the contexts stored for its unfinished builds. */
+  contextBytes: number;
 }
 
 export interface FilesSummary {
@@ -89,6 +100,7 @@ export interface JobRecord extends JobLease, JobEnd {
   labels: Labels;
   sealedPassword: ArrayBuffer | null;
   files: FilesSummary;
+  contextBytes: number;
   leaseHash: string | null;
   logLines: number;
   createdAt: number;
@@ -120,6 +132,7 @@ function toJob(row: Row): JobRecord {
     labels: JSON.parse(row.labels as string) as Labels,
     sealedPassword: (row.sealed_password as ArrayBuffer | null) ?? null,
     files: JSON.parse(row.files as string) as FilesSummary,
+    contextBytes: row.context_bytes as number,
     agentId: (row.agent_id as string | null) ?? null,
     leaseHash: (row.lease_hash as string | null) ?? null,
     leaseExpiresAt: (row.lease_expires_at as number | null) ?? null,
@@ -145,10 +158,11 @@ export class PoolStore {
 
   insertJob(job: NewJob, now: number): void {
     this.sql.exec(
-      `INSERT INTO jobs (id, tenant, state, registry, path, tag, user_name, labels, sealed_password, files, idempotency_key, created_at, updated_at)
-       VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO jobs (id, tenant, state, registry, path, tag, user_name, labels, sealed_password, files, context_bytes,
+         idempotency_key, created_at, updated_at)
+       VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       job.id, job.tenant, job.registry, job.path, job.tag, job.userName, JSON.stringify(job.labels), job.sealedPassword,
-      JSON.stringify(job.files), job.idempotencyKey, now, now,
+      JSON.stringify(job.files), job.contextBytes, job.idempotencyKey, now, now,
     );
   }
 
@@ -160,6 +174,26 @@ export class PoolStore {
   job(id: string): JobRecord | null {
     const row = this.sql.exec<Row>("SELECT * FROM jobs WHERE id = ?", id).toArray()[0];
     return row ? toJob(row) : null;
+  }
+
+  tenantUsage(tenant: string): TenantUsage {
+    return this.sql.exec<{ queued: number; contextBytes: number }>(
+      `SELECT COALESCE(SUM(state = 'queued'), 0) AS queued, COALESCE(SUM(context_bytes), 0) AS contextBytes
+       FROM jobs WHERE tenant = ? AND finished_at IS NULL`,
+      tenant,
+    ).one();
+  }
+
+  /** A tenant's jobs, newest first, after the cursor `(createdAt, id)` of the last one seen. */
+  tenantJobs(tenant: string, limit: number, after?: { createdAt: number; id: string }): JobRecord[] {
+    const rows = after
+      ? this.sql.exec<Row>(
+          `SELECT * FROM jobs WHERE tenant = ? AND (created_at < ? OR (created_at = ? AND id < ?))
+           ORDER BY created_at DESC, id DESC LIMIT ?`,
+          tenant, after.createdAt, after.createdAt, after.id, limit,
+        )
+      : this.sql.exec<Row>("SELECT * FROM jobs WHERE tenant = ? ORDER BY created_at DESC, id DESC LIMIT ?", tenant, limit);
+    return rows.toArray().map(toJob);
   }
 
   queuedJobs(): JobRecord[] {

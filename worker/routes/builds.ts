@@ -1,8 +1,9 @@
-/** The v1 view of a build: its full record and its log. */
+/** The v1 view of builds: the tenant's list, one build's full record and log, and cancel. */
 import { Hono } from "hono";
+import { z } from "zod";
 import { requireApiToken } from "../auth";
 import type { AppEnv } from "../env";
-import { ApiError } from "../errors";
+import { ApiError, invalidField } from "../errors";
 import { poolStub } from "../pool/stub";
 import { buildView } from "../views";
 import { findJob } from "./find-job";
@@ -10,6 +11,25 @@ import { findJob } from "./find-job";
 export const buildRoutes = new Hono<AppEnv>();
 
 buildRoutes.use(requireApiToken);
+
+const CURSOR = /^(\d{1,15})\.([0-9a-f-]{36})$/;
+
+const listQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  cursor: z.string().regex(CURSOR, "must be the next_cursor of an earlier page").optional(),
+});
+
+/** The tenant's builds, newest first; `next_cursor` fetches the page after this one. */
+buildRoutes.get("/builds", async (c) => {
+  const parsed = listQuery.safeParse(c.req.query());
+  if (!parsed.success) throw invalidField(parsed.error.issues[0]!, "limit and cursor");
+  const { limit, cursor } = parsed.data;
+  const match = cursor ? CURSOR.exec(cursor) : null;
+  const after = match ? { createdAt: Number(match[1]), id: match[2]! } : undefined;
+  const jobs = await poolStub(c.env).list(c.get("tenant"), limit, after);
+  const last = jobs.length === limit ? jobs[jobs.length - 1] : undefined;
+  return c.json({ builds: jobs.map(buildView), next_cursor: last ? `${last.createdAt}.${last.id}` : null });
+});
 
 buildRoutes.get("/builds/:id", async (c) => {
   const job = await findJob(c.env, c.get("tenant"), c.req.param("id"));

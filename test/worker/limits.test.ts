@@ -1,0 +1,107 @@
+import { env, runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { poolStub } from "../../worker/pool/stub";
+import { TestAgent } from "./agent-socket";
+import { ALICE, BOB, call, storedContexts, submit, type SeedBuild } from "./helpers";
+
+const CAROL = "Bearer carol-token";
+const MiB = 1024 * 1024;
+
+describe("request limits", () => {
+  it.each([
+    ["a request over DOCKIFY_MAX_REQUEST_BYTES", { files: [{ name: "big.bin", content: "x".repeat(9 * MiB) }] }, "body"],
+    ["a Dockerfile over DOCKIFY_MAX_DOCKERFILE_BYTES", { dockerfile: { name: "Dockerfile", content: `FROM scratch\n#${"x".repeat(70_000)}` } }, "dockerfile"],
+    ["more files than DOCKIFY_MAX_FILES", { files: Array.from({ length: 51 }, (_, i) => ({ name: `f${i}`, content: "x" })) }, "optional_files"],
+  ] as [string, SeedBuild, string][])("refuses %s with 413 and stores nothing", async (_name, build, field) => {
+    const before = await storedContexts();
+    const response = await submit(build);
+    expect(response.status).toBe(413);
+    expect(await response.json()).toMatchObject({ field });
+    expect(await storedContexts()).toEqual(before);
+  });
+});
+
+describe("tenant limits", () => {
+  it("refuses a build past the tenant's context bytes with 429, without touching other tenants", async () => {
+    const first = await submit({ files: [{ name: "a.bin", content: "a".repeat(3 * MiB) }] }, CAROL);
+    expect(first.status).toBe(200);
+    const before = await storedContexts();
+    const second = await submit({ files: [{ name: "b.bin", content: "b".repeat(2 * MiB) }] }, CAROL);
+    expect(second.status).toBe(429);
+    const body = await second.json<{ error: string; field: string }>();
+    expect(body.field).toBe("tenant");
+    expect(body.error).toMatch(/DOCKIFY_TENANT_MAX_CONTEXT_BYTES/);
+    expect(await storedContexts()).toEqual(before);
+    expect((await submit({ files: [{ name: "b.bin", content: "b".repeat(2 * MiB) }] }, BOB)).status).toBe(200);
+    // Canceling frees the room again.
+    const { task_id } = await first.json<{ task_id: string }>();
+    await call(`/v1/builds/${task_id}/cancel`, { method: "POST", headers: { Authorization: CAROL } });
+    expect((await submit({ files: [{ name: "b.bin", content: "b".repeat(2 * MiB) }] }, CAROL)).status).toBe(200);
+  });
+
+  it("refuses a build past the tenant's queued builds with 429", async () => {
+    const listed = await (await call("/v1/builds?limit=100", { headers: { Authorization: CAROL } })).json<{ builds: { state: string }[] }>();
+    const queued = listed.builds.filter((build) => build.state === "queued").length;
+    for (let i = queued; i < 20; i++) expect((await submit({}, CAROL)).status).toBe(200);
+    const refused = await submit({}, CAROL);
+    expect(refused.status).toBe(429);
+    expect(await refused.json()).toMatchObject({ field: "tenant", error: expect.stringMatching(/20 queued builds/) });
+  });
+});
+
+describe("listing", () => {
+  it("lists only the tenant's own builds, newest first, page by page", async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push((await (await submit({}, BOB)).json<{ task_id: string }>()).task_id);
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const query: string = cursor ? `?limit=2&cursor=${cursor}` : "?limit=2";
+      const page = await (await call(`/v1/builds${query}`, { headers: { Authorization: BOB } })).json<{
+        builds: { id: string }[];
+        next_cursor: string | null;
+      }>();
+      seen.push(...page.builds.map((build) => build.id));
+      cursor = page.next_cursor;
+    } while (cursor);
+    expect(seen.slice(0, 3)).toEqual([...ids].reverse());
+    const alices = await (await call("/v1/builds?limit=100", { headers: { Authorization: ALICE } })).json<{ builds: { id: string }[] }>();
+    expect(alices.builds.map((build) => build.id)).not.toContain(ids[0]);
+  });
+
+  it.each(["limit=0", "limit=abc", "cursor=nope", "colour=red"])("refuses the bad query %s with 400", async (query) => {
+    const response = await call(`/v1/builds?${query}`, { headers: { Authorization: ALICE } });
+    expect(response.status).toBe(400);
+    expect(await response.json()).toMatchObject({ field: query.split("=")[0] });
+  });
+});
+
+describe("hostile agent messages", () => {
+  it("closes a socket that sends more than the message cap, or binary frames", async () => {
+    for (const frame of ["x".repeat(300 * 1024), new Uint8Array([1, 2, 3])]) {
+      const agent = await TestAgent.hello();
+      agent.ws.send(frame);
+      const closed = await agent.waitClosed();
+      expect([1009, 4400]).toContain(closed.code);
+    }
+  });
+
+  it("ignores phases, logs and results for a job the agent does not hold", async () => {
+    expect((await submit({})).status).toBe(200);
+    const holder = await TestAgent.hello("holder");
+    // Whichever queued job is oldest, of whichever tenant, is now the holder's.
+    const { jobId: id } = await holder.next("assign");
+    const intruder = await TestAgent.hello("intruder");
+    intruder.send({ type: "phase", jobId: id, attempt: 1, phase: "pushing" });
+    intruder.send({ type: "log", jobId: id, attempt: 1, lines: ["forged line"] });
+    intruder.send({ type: "result", jobId: id, attempt: 1, outcome: { status: "failed", step: "build", error: "forged" } });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await runInDurableObject(poolStub(env), (_pool, state) => {
+      expect(state.storage.sql.exec("SELECT state FROM jobs WHERE id = ?", id).one().state).toBe("assigned");
+      const forged = state.storage.sql.exec("SELECT COUNT(*) AS n FROM log_lines WHERE job_id = ? AND line LIKE '%forged%'", id).one();
+      expect(forged.n).toBe(0);
+    });
+    holder.ws.close();
+    intruder.ws.close();
+  });
+});
