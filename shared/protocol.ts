@@ -13,6 +13,8 @@ export const MAX_LOG_LINE_CHARS = 4096;
 export const CLOSE = {
   invalidMessage: 4400,
   unauthorized: 4401,
+  /** The agent declared labels its token is not granted. */
+  forbidden: 4403,
   replaced: 4409,
   tooLarge: 1009,
 } as const;

@@ -1,19 +1,20 @@
 /** Bearer-token middleware for the API (tenants) and for agents. */
 import type { MiddlewareHandler } from "hono";
 import { bearerAuth } from "hono/bearer-auth";
-import type { AppEnv, Env } from "./env";
+import type { AppEnv, AppVariables, Env } from "./env";
 import { errorResponse } from "./errors";
 import { matchToken, parseTokens } from "./tokens";
 
 type TokenSource = keyof Pick<Env, "DOCKIFY_API_TOKENS" | "DOCKIFY_AGENT_TOKENS">;
 
-function requireToken(source: TokenSource, what: string): MiddlewareHandler<AppEnv> {
+/** Checks the bearer token against one configured list and records the name of the entry it matched. */
+function requireToken(source: TokenSource, what: string, nameAs: keyof AppVariables): MiddlewareHandler<AppEnv> {
   const refusal = () =>
     errorResponse(401, `missing or invalid ${what}: send the header 'Authorization: Bearer <token>'`, "Authorization");
   return bearerAuth<AppEnv>({
     verifyToken: async (token, c) => {
       const entry = await matchToken(await parseTokens(c.env[source]), token);
-      if (entry) c.set("tenant", entry.name);
+      if (entry) c.set(nameAs, entry.name);
       return entry !== null;
     },
     noAuthenticationHeader: { message: refusal },
@@ -22,5 +23,5 @@ function requireToken(source: TokenSource, what: string): MiddlewareHandler<AppE
   });
 }
 
-export const requireApiToken = requireToken("DOCKIFY_API_TOKENS", "API token");
-export const requireAgentToken = requireToken("DOCKIFY_AGENT_TOKENS", "agent token");
+export const requireApiToken = requireToken("DOCKIFY_API_TOKENS", "API token", "tenant");
+export const requireAgentToken = requireToken("DOCKIFY_AGENT_TOKENS", "agent token", "agentTokenName");

@@ -7,15 +7,20 @@ export interface Env extends SettingsVars {
   POOL: DurableObjectNamespace<Pool>;
   /** `name=token` pairs, comma-separated; a token may be written `sha256:<hex>`. The name is the tenant. */
   DOCKIFY_API_TOKENS?: string;
-  /** Comma-separated agent tokens (plain or `sha256:<hex>`). */
+  /** Comma-separated agent tokens, `name=token` or just `token` (plain or `sha256:<hex>`). */
   DOCKIFY_AGENT_TOKENS?: string;
+  /** JSON `{"<agent token name>": {"<label>": "<value>"}}`: label keys granted to some tokens are reserved to them. */
+  DOCKIFY_AGENT_TOKEN_LABELS?: string;
   /** At least 32 characters; registry passwords are sealed with a key derived from it. */
   DOCKIFY_SECRET_KEY?: string;
 }
 
 /** Variables the Hono handlers set for later ones. */
 export interface AppVariables {
+  /** The API token's name: the tenant whose builds a request may see. */
   tenant: string;
+  /** The agent token's name, for the labels it is granted. */
+  agentTokenName: string;
 }
 
 export type AppEnv = { Bindings: Env; Variables: AppVariables };

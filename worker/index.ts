@@ -6,6 +6,7 @@ import { errorResponse } from "./errors";
 import { agentRoutes } from "./routes/agents";
 import { buildRoutes } from "./routes/builds";
 import { seedRoutes } from "./routes/seed";
+import { GrantsConfigError } from "./pool/grants";
 import { MissingSecretKeyError } from "./secrets";
 
 export { Pool } from "./pool/pool";
@@ -21,7 +22,9 @@ app.notFound((c) => errorResponse(404, `no route for ${c.req.method} ${c.req.pat
 
 app.onError((error) => {
   if (error instanceof HTTPException) return error.getResponse();
-  if (error instanceof MissingSecretKeyError) return errorResponse(503, `the server is not configured: ${error.message}`);
+  if (error instanceof MissingSecretKeyError || error instanceof GrantsConfigError) {
+    return errorResponse(503, `the server is not configured: ${error.message}`);
+  }
   console.error("unhandled error", error instanceof Error ? error.stack : String(error));
   return errorResponse(500, "internal error; the build was not stored");
 });

@@ -18,8 +18,8 @@ export class TestAgent {
     });
   }
 
-  static async connect(auth = AGENT): Promise<TestAgent | Response> {
-    const response = await call("/agent/connect", { headers: { Upgrade: "websocket", Authorization: auth } });
+  static async connect(auth = AGENT, headers: Record<string, string> = {}): Promise<TestAgent | Response> {
+    const response = await call("/agent/connect", { headers: { Upgrade: "websocket", Authorization: auth, ...headers } });
     if (!response.webSocket) return response;
     response.webSocket.accept();
     return new TestAgent(response.webSocket);

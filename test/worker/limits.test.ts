@@ -105,3 +105,32 @@ describe("hostile agent messages", () => {
     intruder.ws.close();
   });
 });
+
+describe("labels granted to agent tokens", () => {
+  async function declare(auth: string, labels: Record<string, string>, headers: Record<string, string> = {}) {
+    const agent = await TestAgent.connect(auth, headers);
+    if (!(agent instanceof TestAgent)) throw new Error(`connect failed: ${agent.status}`);
+    agent.send({ type: "hello", name: "labelled", version: "test", concurrency: 1, labels, holding: [] });
+    return agent;
+  }
+
+  it("lets only the granted token declare a reserved label, and only with its value", async () => {
+    const granted = await declare("Bearer gpu-token", { gpu: "true", arch: "amd64" });
+    expect(await granted.next("welcome")).toMatchObject({ type: "welcome" });
+    granted.ws.close();
+    for (const [auth, labels, headers] of [
+      ["Bearer agent-token", { gpu: "true" }, {}],
+      ["Bearer gpu-token", { gpu: "false" }, {}],
+      // The token name comes from the token, never from a header the agent sends.
+      ["Bearer agent-token", { gpu: "true" }, { "X-Dockify-Agent-Token-Name": "gpu" }],
+    ] as const) {
+      const refused = await declare(auth, labels, headers);
+      const closed = await refused.waitClosed();
+      expect(closed.code).toBe(4403);
+      expect(closed.reason).toMatch(/gpu=.* is not granted/);
+    }
+    const unreserved = await declare("Bearer agent-token", { arch: "arm64" });
+    expect(await unreserved.next("welcome")).toMatchObject({ type: "welcome" });
+    unreserved.ws.close();
+  });
+});

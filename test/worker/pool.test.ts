@@ -204,7 +204,7 @@ describe("labels, slots and draining", () => {
     expect(await status(id)).toEqual({ status: "processing", waiting: "no connected build agent has the labels arch=arm64" });
     const arm = await TestAgent.connect();
     if (!(arm instanceof TestAgent)) throw new Error("no socket");
-    arm.send({ type: "hello", name: "arm", version: "test", concurrency: 1, labels: { arch: "arm64", gpu: "false" }, holding: [] });
+    arm.send({ type: "hello", name: "arm", version: "test", concurrency: 1, labels: { arch: "arm64", disk: "ssd" }, holding: [] });
     expect(await arm.next("assign")).toMatchObject({ jobId: id });
     expect(plain.received.filter((message) => message.type === "assign")).toEqual([]);
     plain.ws.close();

@@ -9,7 +9,8 @@ export default defineProject({
       miniflare: {
         bindings: {
           DOCKIFY_API_TOKENS: "alice=alice-token,bob=bob-token,carol=carol-token",
-          DOCKIFY_AGENT_TOKENS: "agent-token",
+          DOCKIFY_AGENT_TOKENS: "agent-token,gpu=gpu-token",
+          DOCKIFY_AGENT_TOKEN_LABELS: JSON.stringify({ gpu: { gpu: "true" } }),
           DOCKIFY_SECRET_KEY: "test-secret-key-with-enough-entropy-0123456789",
           // Small enough for limits.test.ts to reach with the tenant carol; no other test comes near.
           DOCKIFY_TENANT_MAX_QUEUED: "20",

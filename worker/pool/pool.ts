@@ -16,7 +16,8 @@ import { leaseHash, newLeaseToken } from "./leases";
 import { overLimit } from "./limits";
 import { logKey } from "./logs";
 import { canTake, waitingReason } from "./matching";
-import { acceptAgent, agentIdOf, connectedAgentIds, frameText, sendTo } from "./sockets";
+import { forbiddenLabel, parseGrants } from "./grants";
+import { acceptAgent, AGENT_TOKEN_NAME_HEADER, attachmentOf, connectedAgentIds, frameText, sendTo } from "./sockets";
 import { PoolStore, type AgentRecord, type JobRecord, type NewJob } from "./store";
 import { publicJob, type PublicJob } from "./view";
 
@@ -122,7 +123,7 @@ export class Pool extends DurableObject<Env> {
     if (request.headers.get("Upgrade")?.toLowerCase() !== "websocket") {
       return Response.json({ error: "agents connect with a WebSocket upgrade", field: "Upgrade" }, { status: 426 });
     }
-    return acceptAgent(this.ctx);
+    return acceptAgent(this.ctx, request.headers.get(AGENT_TOKEN_NAME_HEADER) ?? "");
   }
 
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
@@ -130,8 +131,11 @@ export class Pool extends DurableObject<Env> {
     if ("refused" in frame) return ws.close(frame.code, frame.refused);
     const parsed = parseMessage(agentMessage, frame.text);
     if (!parsed.ok) return ws.close(CLOSE.invalidMessage, parsed.reason);
-    const agentId = agentIdOf(ws);
-    if (parsed.message.type !== "hello" && !this.store.agent(agentId)) {
+    const { agentId, tokenName } = attachmentOf(ws);
+    if (parsed.message.type === "hello") {
+      const forbidden = forbiddenLabel(parsed.message.labels, tokenName, parseGrants(this.env.DOCKIFY_AGENT_TOKEN_LABELS));
+      if (forbidden) return ws.close(CLOSE.forbidden, forbidden.slice(0, 120));
+    } else if (!this.store.agent(agentId)) {
       return ws.close(CLOSE.invalidMessage, "send hello first");
     }
     await this.onAgentMessage(agentId, parsed.message);
@@ -139,11 +143,11 @@ export class Pool extends DurableObject<Env> {
 
   override async webSocketClose(ws: WebSocket): Promise<void> {
     // Its jobs keep their leases: an agent that reconnects in time re-attaches them.
-    this.store.deleteAgent(agentIdOf(ws));
+    this.store.deleteAgent(attachmentOf(ws).agentId);
   }
 
   override async webSocketError(ws: WebSocket): Promise<void> {
-    this.store.deleteAgent(agentIdOf(ws));
+    this.store.deleteAgent(attachmentOf(ws).agentId);
   }
 
   override async alarm(): Promise<void> {

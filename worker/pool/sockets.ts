@@ -5,24 +5,29 @@
  */
 import { CLOSE, MAX_MESSAGE_BYTES, type PoolMessage } from "../../shared/protocol";
 
-interface Attachment {
+/** What must survive hibernation: which connection this is, and which agent token opened it. */
+export interface Attachment {
   agentId: string;
+  tokenName: string;
 }
 
-export function acceptAgent(ctx: DurableObjectState): Response {
+/** The Worker names the agent token in this header when it hands the upgrade on; it overwrites any sent by the agent. */
+export const AGENT_TOKEN_NAME_HEADER = "X-Dockify-Agent-Token-Name";
+
+export function acceptAgent(ctx: DurableObjectState, tokenName: string): Response {
   const agentId = crypto.randomUUID();
   const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
   ctx.acceptWebSocket(server, [agentId]);
-  server.serializeAttachment({ agentId } satisfies Attachment);
+  server.serializeAttachment({ agentId, tokenName } satisfies Attachment);
   return new Response(null, { status: 101, webSocket: client });
 }
 
-export function agentIdOf(ws: WebSocket): string {
-  return (ws.deserializeAttachment() as Attachment).agentId;
+export function attachmentOf(ws: WebSocket): Attachment {
+  return ws.deserializeAttachment() as Attachment;
 }
 
 export function connectedAgentIds(ctx: DurableObjectState): Set<string> {
-  return new Set(ctx.getWebSockets().map(agentIdOf));
+  return new Set(ctx.getWebSockets().map((ws) => attachmentOf(ws).agentId));
 }
 
 /** Sends to an agent if its socket is open; a lost message is recovered by the lease, not retried here. */

@@ -4,6 +4,8 @@ import { requireAgentToken } from "../auth";
 import { openContext } from "../contexts";
 import type { AppEnv } from "../env";
 import { ApiError } from "../errors";
+import { parseGrants } from "../pool/grants";
+import { AGENT_TOKEN_NAME_HEADER } from "../pool/sockets";
 import { poolStub } from "../pool/stub";
 
 export const LEASE_HEADER = "X-Dockify-Lease";
@@ -12,7 +14,13 @@ export const agentRoutes = new Hono<AppEnv>();
 
 agentRoutes.use(requireAgentToken);
 
-agentRoutes.get("/connect", (c) => poolStub(c.env).fetch(c.req.raw));
+agentRoutes.get("/connect", (c) => {
+  // A broken grants setting refuses agents here, with a 503 that says why, rather than inside the pool.
+  parseGrants(c.env.DOCKIFY_AGENT_TOKEN_LABELS);
+  const upgrade = new Request(c.req.raw);
+  upgrade.headers.set(AGENT_TOKEN_NAME_HEADER, c.get("agentTokenName"));
+  return poolStub(c.env).fetch(upgrade);
+});
 
 agentRoutes.get("/jobs/:id/context", async (c) => {
   const id = c.req.param("id");
