@@ -13,6 +13,8 @@ export interface Env extends SettingsVars {
   DOCKIFY_AGENT_TOKEN_LABELS?: string;
   /** At least 32 characters; registry passwords are sealed with a key derived from it. */
   DOCKIFY_SECRET_KEY?: string;
+  /** The key before the last rotation: still opens passwords sealed under it. */
+  DOCKIFY_SECRET_KEY_PREVIOUS?: string;
 }
 
 /** Variables the Hono handlers set for later ones. */

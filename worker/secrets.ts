@@ -30,14 +30,31 @@ export async function seal(secretKey: string | undefined, jobId: string, plainte
   return sealed.buffer;
 }
 
-export async function open(secretKey: string | undefined, jobId: string, sealed: ArrayBuffer): Promise<string> {
-  const key = await importKey(secretKey, "decrypt");
+export class UnreadableSecretError extends Error {
+  constructor() {
+    super("the registry password could not be decrypted with DOCKIFY_SECRET_KEY or DOCKIFY_SECRET_KEY_PREVIOUS");
+  }
+}
+
+/**
+ * Opens a sealed value with the current key, or with the previous one during a
+ * rotation (values sealed before it still open until their jobs end).
+ */
+export async function open(secretKeys: readonly (string | undefined)[], jobId: string, sealed: ArrayBuffer): Promise<string> {
   const bytes = new Uint8Array(sealed);
   const additionalData = new TextEncoder().encode(jobId);
-  const plaintext = await crypto.subtle.decrypt(
-    { name: "AES-GCM", iv: bytes.subarray(0, IV_BYTES), additionalData },
-    key,
-    bytes.subarray(IV_BYTES),
-  );
-  return new TextDecoder().decode(plaintext);
+  for (const secretKey of secretKeys.filter(Boolean)) {
+    const key = await importKey(secretKey, "decrypt");
+    try {
+      const plaintext = await crypto.subtle.decrypt(
+        { name: "AES-GCM", iv: bytes.subarray(0, IV_BYTES), additionalData },
+        key,
+        bytes.subarray(IV_BYTES),
+      );
+      return new TextDecoder().decode(plaintext);
+    } catch {
+      // Sealed under another key: try the next one.
+    }
+  }
+  throw new UnreadableSecretError();
 }

@@ -36,7 +36,9 @@ export type JobEvent =
   | { type: "phase"; agentId: string; attempt: number; phase: "building" | "pushing"; now: number; leaseMs: number }
   | { type: "result"; agentId: string; attempt: number; outcome: JobOutcome }
   | { type: "leaseExpired"; now: number; maxAttempts: number }
-  | { type: "cancel" };
+  | { type: "cancel" }
+  /** The pool itself cannot go on with the job (e.g. its secret no longer opens). */
+  | { type: "fail"; step: FailureStep; error: string };
 
 export type Transition =
   | { ok: true; lease: JobLease; end?: JobEnd }
@@ -109,6 +111,8 @@ export function transition(job: JobLease, event: JobEvent): Transition {
         return end("failed", job, { step: "agent", error });
       }
       return { ok: true, lease: { ...job, state: "queued", ...RELEASED } };
+    case "fail":
+      return end("failed", job, { step: event.step, error: event.error });
     case "cancel":
       if (job.state === "queued") return end("canceled", job, { step: "canceled", error: "the build was canceled before it started" });
       return { ok: true, lease: { ...job, cancelRequested: true } };

@@ -10,7 +10,7 @@ import { agentMessage, CLOSE, parseMessage, type AgentMessage, type HeldJob } fr
 import { deleteContext } from "../contexts";
 import type { Env } from "../env";
 import { settings, type Settings } from "../settings";
-import { open } from "../secrets";
+import { open, UnreadableSecretError } from "../secrets";
 import { transition, type Transition } from "./jobs";
 import { leaseHash, newLeaseToken } from "./leases";
 import { overLimit } from "./limits";
@@ -224,7 +224,13 @@ export class Pool extends DurableObject<Env> {
     const before = this.store.job(jobId);
     if (!before) return;
     // Redact again here: an agent's own redaction is not something to rely on.
-    const password = before.sealedPassword ? await this.openPassword(before) : undefined;
+    let password: string | undefined;
+    try {
+      password = await this.openPassword(before);
+    } catch {
+      // Without the password nothing can be redacted, so nothing is kept.
+      lines = [`[dockify] ${lines.length} log line(s) withheld: ${new UnreadableSecretError().message}`];
+    }
     const job = this.store.job(jobId);
     const now = Date.now();
     if (!job) return;
@@ -261,7 +267,16 @@ export class Pool extends DurableObject<Env> {
 
   private async sendAssignment(job: JobRecord, agentId: string, attempt: number, leaseToken: string): Promise<void> {
     const image = { registry: job.registry, path: job.path, tag: job.tag, reference: formatReference(job) };
-    const password = job.sealedPassword ? await this.openPassword(job) : undefined;
+    let password: string | undefined;
+    try {
+      password = await this.openPassword(job);
+    } catch (error) {
+      // The key changed past DOCKIFY_SECRET_KEY_PREVIOUS while the job waited: say so rather than push without a login.
+      const current = this.store.job(job.id);
+      const message = error instanceof Error ? error.message : String(error);
+      if (current) await this.record(current, transition(current, { type: "fail", step: "push", error: `${message}; submit the build again` }), Date.now());
+      return;
+    }
     const auth = password === undefined
       ? undefined
       : { username: job.userName, password, serveraddress: authServerAddress(job.registry) };
@@ -305,8 +320,10 @@ export class Pool extends DurableObject<Env> {
     await deleteContext(this.env.BUCKET, job.id);
   }
 
-  private async openPassword(job: JobRecord): Promise<string> {
-    return open(this.env.DOCKIFY_SECRET_KEY, job.id, job.sealedPassword!);
+  /** The job's registry password, undefined when it has none. */
+  private async openPassword(job: JobRecord): Promise<string | undefined> {
+    if (!job.sealedPassword) return undefined;
+    return open([this.env.DOCKIFY_SECRET_KEY, this.env.DOCKIFY_SECRET_KEY_PREVIOUS], job.id, job.sealedPassword);
   }
 
   private async rearm(): Promise<void> {
