@@ -40,10 +40,20 @@ async function submit(build: SeedBuild, token: string | null = stack.secrets.api
   return response;
 }
 
-async function build(dockerfile: string, options: { tag: string; password?: string; files?: SeedBuild["files"] }) {
-  const query = { user_name: stack.secrets.registryUser, repo: "web", tag: options.tag, registry: stack.registry.host };
+const WRONG_PASSWORD = "wrong-pw-recognisable-7f3a9c";
+
+/** Sends the password in the form body, or, as an old client would, in the query string. */
+async function build(dockerfile: string, options: { tag: string; password?: string; passwordIn?: "form" | "query"; files?: SeedBuild["files"] }) {
   const password = options.password ?? stack.secrets.registryPassword;
-  const response = await submit({ query, dockerfile, files: options.files, fields: { password } });
+  const inQuery = options.passwordIn === "query";
+  const query = {
+    user_name: stack.secrets.registryUser,
+    repo: "web",
+    tag: options.tag,
+    registry: stack.registry.host,
+    ...(inQuery ? { password } : {}),
+  };
+  const response = await submit({ query, dockerfile, files: options.files, fields: inQuery ? {} : { password } });
   expect(response.status, JSON.stringify(response.body)).toBe(200);
   const id = response.body.task_id as string;
   const final = await waitForStatus<Status>(stack.worker.url, stack.secrets.apiToken, id, {
@@ -97,7 +107,9 @@ describe("seed contract end to end", () => {
     await removeImage(reference);
 
     const log = await fetch(`${stack.worker.url}/v1/builds/${id}/logs`, { headers: { Authorization: `Bearer ${stack.secrets.apiToken}` } });
-    expect(await log.text()).toMatch(/Step 4\/4 : RUN sh \/app\/app.sh/);
+    const logText = await log.text();
+    responses.push(logText);
+    expect(logText).toMatch(/Step 4\/4 : RUN sh \/app\/app.sh/);
   });
 
   it("reports a RUN that exits 1 as failed at step build, with Docker's message", async () => {
@@ -110,11 +122,12 @@ describe("seed contract end to end", () => {
     expect(final).toEqual({ status: "failed", step: "build", error: expect.stringMatching(/unknown instruction: FROBNICATE/i) });
   });
 
-  it("reports a wrong registry password as failed at step push, with the registry's message", async () => {
+  it("reports a wrong registry password (sent in the query, as old clients do) as failed at step push", async () => {
     // No private base here, so the build itself succeeds and the registry refuses the push.
     const { final } = await build(`FROM scratch\nCOPY app.sh /app.sh\n`, {
       tag: "wrong-password",
-      password: "definitely-not-the-password",
+      password: WRONG_PASSWORD,
+      passwordIn: "query",
       files: [{ name: "app.sh", content: "echo hi\n" }],
     });
     expect(final).toEqual({ status: "failed", step: "push", error: expect.stringMatching(/unauthorized|authentication required/) });
@@ -140,12 +153,14 @@ describe("seed contract end to end", () => {
     expect(stored()).toBe(before);
   });
 
-  it("never lets the registry password reach a response, a log or storage in plain text", async () => {
-    const password = stack.secrets.registryPassword;
-    expect(responses.join("\n")).not.toContain(password);
-    expect(stack.allOutput()).not.toContain(password);
-    for (const file of filesUnder(stack.worker.persistDir)) {
-      expect(readFileSync(file).includes(password), file).toBe(false);
+  it("never lets a registry password reach a response, a log or storage in plain text", async () => {
+    for (const password of [stack.secrets.registryPassword, WRONG_PASSWORD]) {
+      expect(responses.join("\n")).not.toContain(password);
+      expect(stack.allOutput()).not.toContain(password);
+      // The persistence folder holds the R2 objects (contexts, archived logs) and the Durable Object's SQLite.
+      for (const file of filesUnder(stack.worker.persistDir)) {
+        expect(readFileSync(file).includes(password), file).toBe(false);
+      }
     }
   });
 });
