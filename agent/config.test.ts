@@ -25,7 +25,8 @@ describe("loadConfig", () => {
       concurrency: 1,
       labels: {},
       drainMs: 600_000,
-      buildNetwork: undefined,
+      isolation: { network: undefined, memoryBytes: undefined, cpus: undefined },
+      buildTimeoutSeconds: 3600,
     });
     expect(AGENT_VERSION).toMatch(/^\d+\.\d+\.\d+/);
   });
@@ -39,6 +40,10 @@ describe("loadConfig", () => {
       DOCKIFY_AGENT_LABELS: "arch=amd64, gpu=none",
       DOCKIFY_AGENT_DRAIN_SECONDS: "30",
       DOCKIFY_AGENT_BUILD_NETWORK: "host",
+      DOCKIFY_AGENT_ALLOW_HOST_NETWORK: "true",
+      DOCKIFY_AGENT_BUILD_MEMORY: "2g",
+      DOCKIFY_AGENT_BUILD_CPUS: "1.5",
+      DOCKIFY_AGENT_BUILD_TIMEOUT_SECONDS: "900",
     });
     expect(config).toMatchObject({
       poolUrl: "https://dockify.example.com",
@@ -47,7 +52,8 @@ describe("loadConfig", () => {
       concurrency: 4,
       labels: { arch: "amd64", gpu: "none" },
       drainMs: 30_000,
-      buildNetwork: "host",
+      isolation: { network: "host", memoryBytes: 2 * 1024 ** 3, cpus: 1.5 },
+      buildTimeoutSeconds: 900,
     });
   });
 
@@ -82,6 +88,51 @@ describe("loadConfig", () => {
 
   it("refuses a build network that is not a name", () => {
     expect(problems({ ...REQUIRED, DOCKIFY_AGENT_BUILD_NETWORK: "host;rm" })).toContain("DOCKIFY_AGENT_BUILD_NETWORK: must be a network mode");
+  });
+
+  it("refuses the host network unless DOCKIFY_AGENT_ALLOW_HOST_NETWORK=true says so", () => {
+    for (const allow of [undefined, "false"]) {
+      const message = problems({ ...REQUIRED, DOCKIFY_AGENT_BUILD_NETWORK: "host", DOCKIFY_AGENT_ALLOW_HOST_NETWORK: allow });
+      expect(message).toContain("DOCKIFY_AGENT_BUILD_NETWORK: \"host\" gives RUN steps the build host's own network");
+      expect(message).toContain("set DOCKIFY_AGENT_ALLOW_HOST_NETWORK=true");
+    }
+    expect(loadConfig({ ...REQUIRED, DOCKIFY_AGENT_BUILD_NETWORK: "none", DOCKIFY_AGENT_ALLOW_HOST_NETWORK: "false" }).isolation.network).toBe("none");
+  });
+
+  it("reports the host network refusal together with other mistakes", () => {
+    const message = problems({ DOCKIFY_AGENT_TOKEN: "t0ken", DOCKIFY_AGENT_BUILD_NETWORK: "host" });
+    expect(message).toContain("DOCKIFY_URL");
+    expect(message).toContain("DOCKIFY_AGENT_BUILD_NETWORK");
+  });
+
+  it("refuses an allow-host-network value that is not true or false", () => {
+    expect(problems({ ...REQUIRED, DOCKIFY_AGENT_ALLOW_HOST_NETWORK: "yes" })).toContain('DOCKIFY_AGENT_ALLOW_HOST_NETWORK: must be "true" or "false"');
+  });
+
+  it("reads memory sizes as Docker's -m does", () => {
+    const memory = (value: string) => loadConfig({ ...REQUIRED, DOCKIFY_AGENT_BUILD_MEMORY: value }).isolation.memoryBytes;
+    expect(memory("512m")).toBe(512 * 1024 ** 2);
+    expect(memory("2G")).toBe(2 * 1024 ** 3);
+    expect(memory("65536k")).toBe(64 * 1024 ** 2);
+    expect(memory("6291456")).toBe(6 * 1024 ** 2);
+  });
+
+  it("refuses a memory size that is not a size or is below Docker's minimum of 6 MiB", () => {
+    for (const value of ["5m", "6291455", "1.5g", "2gb", "-1", "lots", "99999999999g"]) {
+      expect(problems({ ...REQUIRED, DOCKIFY_AGENT_BUILD_MEMORY: value })).toContain("DOCKIFY_AGENT_BUILD_MEMORY: must be a size such as 512m");
+    }
+  });
+
+  it("refuses CPUs that are not a number of at least 0.01", () => {
+    expect(loadConfig({ ...REQUIRED, DOCKIFY_AGENT_BUILD_CPUS: "0.01" }).isolation.cpus).toBe(0.01);
+    expect(problems({ ...REQUIRED, DOCKIFY_AGENT_BUILD_CPUS: "0" })).toContain("DOCKIFY_AGENT_BUILD_CPUS: must be at least 0.01");
+    expect(problems({ ...REQUIRED, DOCKIFY_AGENT_BUILD_CPUS: "two" })).toContain("DOCKIFY_AGENT_BUILD_CPUS: must be a number of CPUs");
+  });
+
+  it("refuses a time limit that is not a whole number of seconds a timer can hold", () => {
+    for (const value of ["0", "1.5", "soon", "2147484"]) {
+      expect(problems({ ...REQUIRED, DOCKIFY_AGENT_BUILD_TIMEOUT_SECONDS: value })).toContain("DOCKIFY_AGENT_BUILD_TIMEOUT_SECONDS");
+    }
   });
 
   it("never puts the token in an error message", () => {

@@ -8,6 +8,7 @@ import type Docker from "dockerode";
 import { z } from "zod";
 import { DOCKERFILE_PATH } from "../shared/context-path.ts";
 import type { Assignment, RegistryAuth } from "../shared/protocol.ts";
+import { isolationOptions, type BuildIsolation } from "./build-isolation.ts";
 import { eventError, eventLogText, pushedDigest, readDockerStream, type DockerEvent } from "./docker-stream.ts";
 import { describeError } from "./errors.ts";
 import type { LogStreamer } from "./log-streamer.ts";
@@ -28,8 +29,8 @@ export interface DockerJob {
   auth: RegistryAuth | undefined;
   signal: AbortSignal;
   logs: LogStreamer;
-  /** Docker's `networkmode` for RUN steps; the daemon's default when unset. */
-  buildNetwork: string | undefined;
+  /** The operator's network and limits for RUN steps. */
+  isolation: BuildIsolation;
 }
 
 /** dockerode's error for an HTTP failure: the daemon's answer is `json` for plain calls, only in the message for streams. */
@@ -49,6 +50,10 @@ function daemonError(error: unknown): Error {
 /** Builds the context with the classic builder and tags it; returns the image id. */
 export async function buildImage(job: DockerJob, context: Readable): Promise<string> {
   const { auth } = job;
+  // Everything a build may use on the host is decided here; only the image reference and the registry login
+  // come from the job. The classic builder gives RUN containers no volumes and no host folders (so never the
+  // Docker socket; only the hosts, hostname and resolv.conf files Docker writes for every container) and has no
+  // privileged mode; we pass no build arguments, extra hosts or cgroup parent. Network and limits: the operator's.
   const response = await job.docker
     .buildImage(context, {
       t: job.image.reference,
@@ -56,7 +61,7 @@ export async function buildImage(job: DockerJob, context: Readable): Promise<str
       rm: true,
       forcerm: true,
       abortSignal: job.signal,
-      ...(job.buildNetwork && { networkmode: job.buildNetwork }),
+      ...isolationOptions(job.isolation),
       // Lets the build pull a private base image from the registry the job pushes to.
       ...(auth && { registryconfig: { [auth.serveraddress]: { username: auth.username, password: auth.password } } }),
     })

@@ -12,6 +12,7 @@ import { pack } from "tar-stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { agentMessage, type AgentMessage, type Assignment, type JobOutcome } from "../shared/protocol.ts";
 import { startRegistry, type Registry } from "../test/e2e/harness/registry.ts";
+import type { BuildIsolation } from "./build-isolation.ts";
 import { LEASE_HEADER } from "./context.ts";
 import { runJob, STEP } from "./job-runner.ts";
 
@@ -25,13 +26,18 @@ const USER = "dockify";
 const PASSWORD = `pw-${randomBytes(12).toString("hex")}`;
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
 const TEST_TIMEOUT_MS = 90_000;
+/** Long enough for any build here; the time-limit test sets its own. */
+const BUILD_TIMEOUT_SECONDS = 60;
+/** This machine's daemon may have no docker0 bridge; the tests' RUN steps need no network anyway. */
+const NO_NETWORK: BuildIsolation = { network: "none", memoryBytes: undefined, cpus: undefined };
+const MIB = 1024 ** 2;
 
 /** A context FROM scratch that can RUN shell commands: the host's static busybox as /bin/sh. */
 async function contextTar(dockerfile: string): Promise<Buffer> {
   const tar = pack();
   tar.entry({ name: "Dockerfile" }, dockerfile);
   tar.entry({ name: "bin/busybox", mode: 0o755 }, readFileSync(BUSYBOX));
-  for (const applet of ["sh", "sleep", "echo"]) tar.entry({ name: `bin/${applet}`, type: "symlink", linkname: "busybox" });
+  for (const applet of ["sh", "sleep", "echo", "cat", "head", "tail"]) tar.entry({ name: `bin/${applet}`, type: "symlink", linkname: "busybox" });
   tar.finalize();
   const chunks: Buffer[] = [];
   for await (const chunk of tar) chunks.push(chunk as Buffer);
@@ -80,6 +86,8 @@ describe.skipIf(!hasDocker)("runJob against the Docker Engine", () => {
     password?: string | null;
     /** Serve the context under a different lease token than the assignment's. */
     wrongLease?: boolean;
+    isolation?: Partial<BuildIsolation>;
+    timeoutSeconds?: number;
   }
 
   function assignment({ dockerfile, registry = privateRegistry, password = PASSWORD, wrongLease }: JobOptions) {
@@ -105,6 +113,7 @@ describe.skipIf(!hasDocker)("runJob against the Docker Engine", () => {
 
   /** Runs a job with a fake `send` that checks every message against the protocol. */
   async function run(options: JobOptions, controller = new AbortController(), onMessage?: (message: AgentMessage) => void) {
+    const { isolation, timeoutSeconds = BUILD_TIMEOUT_SECONDS } = options;
     const { job, ready } = assignment(options);
     await ready;
     const messages: AgentMessage[] = [];
@@ -113,8 +122,8 @@ describe.skipIf(!hasDocker)("runJob against the Docker Engine", () => {
       docker,
       poolUrl,
       agentToken: AGENT_TOKEN,
-      // This machine's daemon has no docker0 bridge; the tests' RUN steps need no network anyway.
-      buildNetwork: "none",
+      isolation: { ...NO_NETWORK, ...isolation },
+      buildTimeoutSeconds: timeoutSeconds,
       signal: controller.signal,
       status: (line) => statusLines.push(line),
       send: (message) => {
@@ -242,18 +251,85 @@ describe.skipIf(!hasDocker)("runJob against the Docker Engine", () => {
       expect(Date.now() - canceledAt).toBeLessThan(10_000);
       expect(outcome).toEqual({ status: "canceled" });
       expectReportShape(messages, outcome);
-
-      // The daemon stops and removes the build container once the request is gone.
-      const deadline = Date.now() + 20_000;
-      let leftovers = await containersRunning(marker);
-      while (leftovers > 0 && Date.now() < deadline) {
-        await new Promise((resolve) => setTimeout(resolve, 500));
-        leftovers = await containersRunning(marker);
-      }
-      expect(leftovers).toBe(0);
+      await expectNoContainer(marker);
     },
     TEST_TIMEOUT_MS,
   );
+
+  it(
+    "stops a build that runs past the time limit: failed at step build, not canceled, no container left",
+    async () => {
+      const marker = `dockify-timeout-${randomBytes(4).toString("hex")}`;
+      const timeoutSeconds = 2;
+      const started = Date.now();
+      const { outcome, messages, logLines } = await run({ dockerfile: `FROM scratch\nCOPY bin/ /bin/\nRUN echo ${marker} && sleep 30\n`, timeoutSeconds });
+      expect(Date.now() - started).toBeLessThan(10_000);
+      expect(outcome).toEqual({
+        status: "failed",
+        step: STEP.build,
+        error: "the build exceeded the agent's time limit of 2 s (DOCKIFY_AGENT_BUILD_TIMEOUT_SECONDS)",
+      });
+      expectReportShape(messages, outcome);
+      expect(logLines).toContain(marker);
+      await expectNoContainer(marker);
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    "gives RUN steps the memory limit without swap, and a step that needs more is killed",
+    async () => {
+      const memoryBytes = 16 * MIB;
+      // One RUN step that fails: nothing of it is cached or left behind. /dev/zero has no newline, so tail holds
+      // all 200 MiB as one "line".
+      const step = [
+        `echo memory $(${cgroupValue("memory.max", "memory/memory.limit_in_bytes")})`,
+        `echo swap $(${cgroupValue("memory.swap.max", "memory/memory.memsw.limit_in_bytes")})`,
+        "head -c 200m /dev/zero | tail > /dev/null",
+      ].join("; ");
+      const { outcome, messages, logLines } = await run({ dockerfile: `FROM scratch\nCOPY bin/ /bin/\nRUN ${step}\n`, isolation: { memoryBytes } });
+      expect(logLines).toContain(`memory ${memoryBytes}`);
+      // cgroup v2 counts swap alone (none allowed), v1 memory plus swap (the memory limit).
+      expect(logLines.find((line) => line.startsWith("swap "))).toMatch(new RegExp(`^swap (0|${memoryBytes})$`));
+      // 137: killed by SIGKILL, which is what the kernel's OOM killer sends.
+      expect(outcome).toEqual({ status: "failed", step: STEP.build, error: expect.stringMatching(/returned a non-zero code: 137/) });
+      expectReportShape(messages, outcome);
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    "gives RUN steps the CPU quota",
+    async () => {
+      const { outcome, logLines } = await run({
+        // The run's own marker keeps the step out of the build cache, which ignores limits.
+        dockerfile: `FROM scratch\nCOPY bin/ /bin/\nRUN echo cpu $(${cgroupValue("cpu.max", "cpu/cpu.cfs_quota_us", "cpu/cpu.cfs_period_us")}) && : ${randomBytes(8).toString("hex")}\n`,
+        isolation: { cpus: 1.5 },
+      });
+      expect(outcome).toMatchObject({ status: "succeeded" });
+      // cgroup v2's cpu.max is "quota period"; v1 has them in two files, printed in the same order.
+      expect(logLines).toContain("cpu 150000 100000");
+      expect(logLines).toContain("[dockify] RUN steps get network none, no memory limit, 1.5 CPUs; time limit 60 s");
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  /** A shell command printing a cgroup v2 file of the step's own cgroup, or else the v1 file(s). */
+  function cgroupValue(v2File: string, ...v1Files: string[]): string {
+    const v1Paths = v1Files.map((file) => `/sys/fs/cgroup/${file}`).join(" ");
+    return `cat /sys/fs/cgroup/${v2File} 2>/dev/null || cat ${v1Paths}`;
+  }
+
+  /** The daemon stops and removes the build container once the request is gone. */
+  async function expectNoContainer(marker: string) {
+    const deadline = Date.now() + 20_000;
+    let leftovers = await containersRunning(marker);
+    while (leftovers > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      leftovers = await containersRunning(marker);
+    }
+    expect(leftovers).toBe(0);
+  }
 
   async function containersRunning(marker: string): Promise<number> {
     const containers = await docker.listContainers({ all: true });

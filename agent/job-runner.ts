@@ -7,11 +7,13 @@
 import type { Readable } from "node:stream";
 import type Docker from "dockerode";
 import type { AgentMessage, Assignment, JobOutcome } from "../shared/protocol.ts";
+import { describeIsolation, type BuildIsolation } from "./build-isolation.ts";
 import { openContext } from "./context.ts";
 import { buildImage, pushImage, removeImage } from "./docker.ts";
 import { describeError } from "./errors.ts";
 import { jobRedactor, type Redact } from "./job-secrets.ts";
 import { LogStreamer, truncateLine } from "./log-streamer.ts";
+import { JobTimeLimit } from "./time-limit.ts";
 
 export type FailedStep = Extract<JobOutcome, { status: "failed" }>["step"];
 
@@ -30,8 +32,10 @@ export interface JobRunnerDeps {
   send: (message: AgentMessage) => void;
   /** Aborted when the pool cancels the job. */
   signal: AbortSignal;
-  /** Docker's `networkmode` for RUN steps (DOCKIFY_AGENT_BUILD_NETWORK). */
-  buildNetwork?: string | undefined;
+  /** The network and limits of RUN steps (DOCKIFY_AGENT_BUILD_NETWORK, _MEMORY, _CPUS). */
+  isolation: BuildIsolation;
+  /** Wall-clock limit for the whole job (DOCKIFY_AGENT_BUILD_TIMEOUT_SECONDS). */
+  buildTimeoutSeconds: number;
   /** The agent's own one-line output, for what only its operator needs to know. */
   status: (line: string) => void;
 }
@@ -39,16 +43,20 @@ export interface JobRunnerDeps {
 /** Runs one assignment to its end and reports it; never throws. */
 export async function runJob(assignment: Assignment, deps: JobRunnerDeps): Promise<JobOutcome> {
   const { jobId, attempt, image } = assignment;
-  const { docker, send, signal } = deps;
+  const { docker, send, isolation } = deps;
   const redact = jobRedactor(assignment, deps.agentToken);
   const logs = new LogStreamer({ redact, send: (lines) => send({ type: "log", jobId, attempt, lines }) });
-  const dockerJob = { docker, image, auth: assignment.auth, signal, logs, buildNetwork: deps.buildNetwork };
+  const timeLimit = new JobTimeLimit(deps.signal, deps.buildTimeoutSeconds);
+  // Cancel and time limit alike abort every request of the job: the download, Docker's build and its push.
+  const { signal } = timeLimit;
+  const dockerJob = { docker, image, auth: assignment.auth, signal, logs, isolation };
 
   send({ type: "phase", jobId, attempt, phase: "building" });
   let step: FailedStep = STEP.context;
   let context: Readable | undefined;
   let outcome: JobOutcome;
   try {
+    logs.write(`[dockify] ${describeIsolation(isolation)}; time limit ${deps.buildTimeoutSeconds} s\n`);
     logs.write(`[dockify] downloading the build context\n`);
     context = await openContext({
       poolUrl: deps.poolUrl,
@@ -68,9 +76,14 @@ export async function runJob(assignment: Assignment, deps: JobRunnerDeps): Promi
     outcome = { status: "succeeded", digest, imageId };
     logs.write(`[dockify] pushed ${image.reference}@${digest}\n`);
   } catch (error) {
+    // The limit is checked first: its abort also breaks the context download, which would look like the context's fault.
+    if (timeLimit.exceeded) outcome = failure(step, timeLimit.message, redact);
+    else if (signal.aborted) outcome = CANCELED;
     // A context download that breaks mid-build fails the build request: the context is still the culprit.
-    outcome = signal.aborted ? CANCELED : failure(context?.errored ? STEP.context : step, error, redact);
+    else outcome = failure(context?.errored ? STEP.context : step, error, redact);
     logs.write(outcome.status === "failed" ? `[dockify] ${outcome.step} failed: ${outcome.error}\n` : "[dockify] canceled\n");
+  } finally {
+    timeLimit.clear();
   }
 
   context?.destroy();

@@ -13,7 +13,7 @@ export class MissingSecretKeyError extends Error {
   }
 }
 
-async function importKey(secretKey: string | undefined, usage: "encrypt" | "decrypt"): Promise<CryptoKey> {
+async function importKey(secretKey: string | undefined, usage: "encrypt" | "decrypt") {
   if (!secretKey || secretKey.length < MIN_SECRET_KEY_LENGTH) throw new MissingSecretKeyError();
   const material = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(secretKey));
   return crypto.subtle.importKey("raw", material, "AES-GCM", false, [usage]);
