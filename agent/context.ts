@@ -4,9 +4,8 @@
  */
 import { Readable } from "node:stream";
 import type { ReadableStream as NodeReadableStream } from "node:stream/web";
+import { LEASE_HEADER } from "../shared/protocol.ts";
 
-/** The header that proves the assignment (worker/routes/agents.ts reads it). */
-export const LEASE_HEADER = "X-Dockify-Lease";
 /** Enough of an error page to explain it, not so much that a proxy's HTML fills the report. */
 const ERROR_BODY_CHARS = 1000;
 

@@ -1,24 +1,8 @@
 import { Readable } from "node:stream";
 import type Docker from "dockerode";
 import { describe, expect, it } from "vitest";
-import { buildImage, repositoryOf } from "./docker.ts";
+import { buildImage } from "./docker.ts";
 import { LogStreamer } from "./log-streamer.ts";
-
-describe("repositoryOf", () => {
-  it("drops the tag and keeps a registry's port", () => {
-    expect(repositoryOf({ reference: "127.0.0.1:5000/team/app:v1.2", registry: "127.0.0.1:5000", path: "team/app", tag: "v1.2" })).toBe(
-      "127.0.0.1:5000/team/app",
-    );
-  });
-
-  it("keeps Docker Hub references short, as Docker writes them", () => {
-    expect(repositoryOf({ reference: "alice/web:latest", registry: "docker.io", path: "alice/web", tag: "latest" })).toBe("alice/web");
-  });
-
-  it("refuses a reference that does not end with its tag", () => {
-    expect(() => repositoryOf({ reference: "alice/web:v1", registry: "docker.io", path: "alice/web", tag: "v2" })).toThrow(/does not end with its tag v2/);
-  });
-});
 
 describe("buildImage", () => {
   it("passes Docker only the image reference, the login and the operator's isolation, nothing else from the job", async () => {

@@ -7,6 +7,7 @@ import { addAbortSignal, type Readable } from "node:stream";
 import type Docker from "dockerode";
 import { z } from "zod";
 import { DOCKERFILE_PATH } from "../shared/context-path.ts";
+import { formatRepository } from "../shared/reference.ts";
 import type { Assignment, RegistryAuth } from "../shared/protocol.ts";
 import { isolationOptions, type BuildIsolation } from "./build-isolation.ts";
 import { eventError, eventLogText, pushedDigest, readDockerStream, type DockerEvent } from "./docker-stream.ts";
@@ -78,7 +79,8 @@ export async function buildImage(job: DockerJob, context: Readable): Promise<str
 export async function pushImage(job: DockerJob): Promise<string> {
   const { image } = job;
   const response = await job.docker
-    .getImage(repositoryOf(image))
+    // dockerode names the image in the URL path and takes the tag as a separate parameter: the repository alone here.
+    .getImage(formatRepository(image))
     // Without `tag`, the daemon pushes every local tag of the repository.
     .push({ tag: image.tag, authconfig: job.auth ?? ANONYMOUS, abortSignal: job.signal })
     .catch((error: unknown) => Promise.reject(daemonError(error)));
@@ -100,16 +102,6 @@ export async function removeImage(docker: Docker, reference: string): Promise<st
     if (daemonFailure.safeParse(error).data?.statusCode === HTTP_NOT_FOUND) return undefined;
     return daemonError(error).message;
   }
-}
-
-/**
- * dockerode names an image in the URL path and takes the tag as a separate
- * query parameter: `getImage` wants the repository alone.
- */
-export function repositoryOf(image: Assignment["image"]): string {
-  const suffix = `:${image.tag}`;
-  if (!image.reference.endsWith(suffix)) throw new Error(`image reference ${image.reference} does not end with its tag ${image.tag}`);
-  return image.reference.slice(0, -suffix.length);
 }
 
 async function follow(response: NodeJS.ReadableStream, job: DockerJob, onEvent: (event: DockerEvent) => void): Promise<void> {

@@ -10,10 +10,9 @@ import { randomBytes, randomUUID } from "node:crypto";
 import Docker from "dockerode";
 import { pack } from "tar-stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { agentMessage, type AgentMessage, type Assignment, type JobOutcome } from "../shared/protocol.ts";
+import { agentMessage, LEASE_HEADER, type AgentMessage, type Assignment, type JobOutcome } from "../shared/protocol.ts";
 import { startRegistry, type Registry } from "../test/e2e/harness/registry.ts";
 import type { BuildIsolation } from "./build-isolation.ts";
-import { LEASE_HEADER } from "./context.ts";
 import { runJob, STEP } from "./job-runner.ts";
 
 const DOCKER_SOCKET = "/var/run/docker.sock";

@@ -9,6 +9,9 @@ export const MAX_MESSAGE_BYTES = 256 * 1024;
 export const MAX_LOG_LINES_PER_MESSAGE = 200;
 export const MAX_LOG_LINE_CHARS = 4096;
 
+/** The header that carries an assignment's lease token when the agent fetches the job's context. */
+export const LEASE_HEADER = "X-Dockify-Lease";
+
 /** Close codes the pool uses when it refuses an agent (4000-4999 are ours). */
 export const CLOSE = {
   invalidMessage: 4400,

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { checkPathComponent, checkRegistry, checkRepositoryPath, checkTag, formatReference, imageUrl } from "./reference";
+import { checkPathComponent, checkRegistry, checkRepositoryPath, checkTag, formatReference, formatRepository, imageUrl } from "./reference";
 
 describe("image reference grammar", () => {
   it.each(["alice", "web", "a.b", "a_b", "a__b", "a-b", "a---b", "x1"])("accepts the path component %s", (value) => {
@@ -31,6 +31,8 @@ describe("image reference grammar", () => {
   it("formats Hub references without a registry and others with it", () => {
     expect(formatReference({ registry: "docker.io", path: "alice/web", tag: "v1" })).toBe("alice/web:v1");
     expect(formatReference({ registry: "127.0.0.1:5000", path: "alice/web", tag: "v1" })).toBe("127.0.0.1:5000/alice/web:v1");
+    expect(formatRepository({ registry: "127.0.0.1:5000", path: "team/app" })).toBe("127.0.0.1:5000/team/app");
+    expect(formatRepository({ registry: "docker.io", path: "alice/web" })).toBe("alice/web");
     expect(imageUrl({ registry: "docker.io", path: "alice/web", tag: "v1" })).toBe("https://hub.docker.com/r/alice/web");
     expect(imageUrl({ registry: "ghcr.io", path: "alice/web", tag: "v1" })).toBe("https://ghcr.io/v2/alice/web/tags/list");
   });

@@ -73,9 +73,14 @@ export function checkRepositoryPath(path: string): string | null {
   return null;
 }
 
-/** The full reference Docker uses to tag and push: Hub images are written without a registry. */
-export function formatReference({ registry, path, tag }: ImageName): string {
-  return registry === DOCKER_HUB ? `${path}:${tag}` : `${registry}/${path}:${tag}`;
+/** The repository as Docker names it: Hub repositories are written without a registry. */
+export function formatRepository({ registry, path }: Pick<ImageName, "registry" | "path">): string {
+  return registry === DOCKER_HUB ? path : `${registry}/${path}`;
+}
+
+/** The full reference Docker uses to tag and push. */
+export function formatReference(image: ImageName): string {
+  return `${formatRepository(image)}:${image.tag}`;
 }
 
 /** The host Docker sends credentials to: for Hub, Docker's own login server key. */

@@ -1,5 +1,6 @@
 /** What agents call: the WebSocket to the pool, and the context of a job they hold. */
 import { Hono } from "hono";
+import { LEASE_HEADER } from "../../shared/protocol";
 import { requireAgentToken } from "../auth";
 import { openContext } from "../contexts";
 import type { AppEnv } from "../env";
@@ -7,8 +8,6 @@ import { ApiError } from "../errors";
 import { parseGrants } from "../pool/grants";
 import { AGENT_TOKEN_NAME_HEADER } from "../pool/sockets";
 import { poolStub } from "../pool/stub";
-
-export const LEASE_HEADER = "X-Dockify-Lease";
 
 export const agentRoutes = new Hono<AppEnv>();
 
