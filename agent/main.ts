@@ -52,13 +52,17 @@ const worker = new AgentWorker({
 status(`agent ${config.name} ${config.version}: ${config.concurrency} slot(s), connecting to ${config.connectUrl}`);
 worker.start();
 
-let draining = false;
+/** A second signal this soon after the first is the same stop relayed twice (npm, a process group), not a second request. */
+const REPEAT_WINDOW_MS = 1_000;
+let drainingSince: number | undefined;
+
 async function shutdown(signal: NodeJS.Signals): Promise<void> {
-  if (draining) {
+  if (drainingSince !== undefined) {
+    if (Date.now() - drainingSince < REPEAT_WINDOW_MS) return;
     status(`${signal} again: exiting now; the pool will requeue the ${worker.running} running job(s)`);
     process.exit(EXIT_ABORTED);
   }
-  draining = true;
+  drainingSince = Date.now();
   status(`${signal}: taking no more jobs; waiting up to ${config.drainMs / 1000}s for ${worker.running} running job(s) (again to exit now)`);
   const drained = await worker.drain(config.drainMs);
   if (!drained) status(`drain time is up; leaving ${worker.running} job(s) to the pool's lease`);

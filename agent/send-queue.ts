@@ -12,9 +12,15 @@ const DEFAULT_QUEUE_BYTES = 16 * 1024 * 1024;
 /** Messages about one job: the ones worth keeping. */
 type JobMessage = Exclude<AgentMessage, { type: MomentMessage }>;
 /** Messages that describe the moment: the next connection sends its own. */
-type MomentMessage = "hello" | "heartbeat" | "draining";
+type MomentMessage = "hello" | "heartbeat" | "draining" | "refused";
 type LogMessage = Extract<JobMessage, { type: "log" }>;
 type ResultMessage = Extract<JobMessage, { type: "result" }>;
+
+const MOMENT_TYPES: ReadonlySet<AgentMessage["type"]> = new Set<MomentMessage>(["hello", "heartbeat", "draining", "refused"]);
+
+function isJobMessage(message: AgentMessage): message is JobMessage {
+  return !MOMENT_TYPES.has(message.type);
+}
 
 /** Stands where the dropped lines were, so the log shows the gap in its place. */
 interface DropNotice {
@@ -43,11 +49,12 @@ export class SendQueue {
 
   /**
    * Keeps a message for later. A result comes with the job's lease, which the
-   * next hello must claim until the pool has the result. Hello, heartbeat and
-   * draining describe the moment and are not kept.
+   * next hello must claim until the pool has the result. Hello, heartbeat,
+   * draining and refused describe the moment and are not kept (a refusal lost
+   * with its connection is recovered by the lease).
    */
   push(message: AgentMessage, held?: HeldJob): void {
-    if (message.type === "hello" || message.type === "heartbeat" || message.type === "draining") return;
+    if (!isJobMessage(message)) return;
     if (message.type === "log") return this.#pushLog(message);
     if (message.type === "result" && held) return void this.#entries.push({ result: message, held });
     this.#entries.push({ message });

@@ -288,8 +288,11 @@ describe("AgentWorker", () => {
 
     expect(await worker.drain(50)).toBe(false);
     await pool.until(() => pool.frames("draining").length);
-    pool.send(assignment());
+    const refused = assignment();
+    pool.send(refused);
     await pool.until(() => statusLines.some((line) => line.endsWith(REFUSAL.draining)));
+    await pool.until(() => pool.frames("refused").length);
+    expect(pool.frames("refused")[0]).toEqual({ type: "refused", jobId: refused.jobId, attempt: refused.attempt, reason: REFUSAL.draining });
 
     const drained = worker.drain(5_000);
     jobs.finish(job.jobId, { status: "canceled" });

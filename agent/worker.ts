@@ -127,7 +127,11 @@ export class AgentWorker {
     const { status } = this.#options;
     const previous = this.#runs.get(jobId);
     const refusal = this.#refusal(assignment, previous);
-    if (refusal) return status(`job ${jobId} attempt ${attempt}: not taken: ${refusal}`);
+    if (refusal) {
+      status(`job ${jobId} attempt ${attempt}: not taken: ${refusal}`);
+      // Said to the pool, so the job goes to another agent now rather than after its lease.
+      return this.#socket.send({ type: "refused", jobId, attempt, reason: refusal });
+    }
 
     // The pool gave up on the older attempt; its report would be ignored, so stop it before building again.
     previous?.controller.abort();

@@ -11,7 +11,8 @@ import { createInterface } from "node:readline";
 import { parseEnv } from "node:util";
 
 const DEV_VARS = ".dev.vars";
-// The package binaries themselves, not npx: a signal to npx does not reach the program it started.
+// Programs themselves, not npx or the tsx wrapper: those relay a signal late or twice, and a second SIGTERM
+// tells the agent to abandon its builds.
 const BIN = (name: string) => `node_modules/.bin/${name}`;
 const port = Number(process.env.DOCKIFY_PORT ?? 8787);
 const url = `http://127.0.0.1:${port}`;
@@ -105,7 +106,7 @@ const wranglerArgs = ["dev", "--ip", "127.0.0.1", "--port", String(port), "--sho
 // Local runs need no `request.cf` data from Cloudflare; fetching it fails loudly offline.
 children.push(run("worker", BIN("wrangler"), wranglerArgs, { CLOUDFLARE_CF_FETCH_ENABLED: process.env.CLOUDFLARE_CF_FETCH_ENABLED ?? "false" }));
 await waitForWorker();
-children.push(run("agent", BIN("tsx"), ["agent/main.ts"], { DOCKIFY_URL: url, DOCKIFY_AGENT_TOKEN: agentToken }));
+children.push(run("agent", process.execPath, ["--import", "tsx", "agent/main.ts"], { DOCKIFY_URL: url, DOCKIFY_AGENT_TOKEN: agentToken }));
 
 console.log(`
 Dockify is running on ${url}

@@ -46,6 +46,8 @@ export const agentMessage = z.discriminatedUnion("type", [
   z.object({ type: z.literal("heartbeat"), holding: z.array(held).max(64) }),
   /** The agent is shutting down: it finishes what it runs and takes nothing new. */
   z.object({ type: z.literal("draining") }),
+  /** The agent did not take an assignment; the pool queues the job again at once. */
+  z.object({ type: z.literal("refused"), jobId, attempt, reason: z.string().max(200) }),
   z.object({ type: z.literal("phase"), jobId, attempt, phase: z.enum(["building", "pushing"]) }),
   z.object({
     type: z.literal("log"),

@@ -19,6 +19,13 @@ function status(id: string) {
   return call(`/status/${id}`, { headers: { Authorization: ALICE } }).then((response) => response.json<Record<string, unknown>>());
 }
 
+/** Jobs earlier tests left queued would go to the next agent first: end them, as if canceled. */
+async function cancelEveryQueuedJob(): Promise<void> {
+  await runInDurableObject(poolStub(env), (_pool, state) => {
+    state.storage.sql.exec("UPDATE jobs SET state = 'canceled', step = 'canceled', finished_at = ? WHERE state = 'queued'", Date.now());
+  });
+}
+
 /** Moves a job's lease into the past and runs the alarm, as time passing would. */
 async function expireLease(jobId: string): Promise<void> {
   const stub = poolStub(env);
@@ -226,5 +233,23 @@ describe("labels, slots and draining", () => {
     const view = await (await call(`/v1/builds/${c}`, { headers: { Authorization: ALICE } })).json<{ waiting: string }>();
     expect(view.waiting).toBe("every agent that can build it is shutting down");
     agent.ws.close();
+  });
+});
+
+describe("refused assignments", () => {
+  it("re-queues a job the agent refuses at once, to the next agent, without waiting for the lease", async () => {
+    await cancelEveryQueuedJob();
+    const reluctant = await TestAgent.hello("reluctant");
+    const id = await submitted();
+    const assign = await reluctant.next("assign");
+    expect(assign.jobId).toBe(id);
+    const willing = await TestAgent.hello("willing");
+    reluctant.send({ type: "draining" });
+    reluctant.send({ type: "refused", jobId: id, attempt: assign.attempt, reason: "the agent is shutting down" });
+    expect(await willing.next("assign")).toMatchObject({ jobId: id, attempt: assign.attempt + 1 });
+    const log = await (await call(`/v1/builds/${id}/logs`, { headers: { Authorization: ALICE } })).text();
+    expect(log).toContain("the agent did not take it (the agent is shutting down); queued again");
+    reluctant.ws.close();
+    willing.ws.close();
   });
 });

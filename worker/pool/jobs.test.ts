@@ -83,4 +83,12 @@ describe("transition", () => {
     expect(raced).toMatchObject({ ok: true, lease: { state: "succeeded" } });
     expect(transition({ ...building, state: "succeeded" }, { type: "cancel" })).toEqual({ ok: false, reason: IGNORED.final });
   });
+
+  it("queues a refused assignment again at once, keeping the attempt number spent", () => {
+    expect(transition(building, { type: "refused", agentId: "a1", attempt: 1 })).toEqual({
+      ok: true,
+      lease: { ...building, state: "queued", agentId: null, leaseExpiresAt: null },
+    });
+    expect(transition(building, { type: "refused", agentId: "a2", attempt: 1 }).ok).toBe(false);
+  });
 });

@@ -35,6 +35,8 @@ export type JobEvent =
   | { type: "renew"; agentId: string; attempt: number; now: number; leaseMs: number; reattach?: boolean }
   | { type: "phase"; agentId: string; attempt: number; phase: "building" | "pushing"; now: number; leaseMs: number }
   | { type: "result"; agentId: string; attempt: number; outcome: JobOutcome }
+  /** The agent did not take the assignment (it was shutting down): back to the queue at once, not after the lease. */
+  | { type: "refused"; agentId: string; attempt: number }
   | { type: "leaseExpired"; now: number; maxAttempts: number }
   | { type: "cancel" }
   /** The pool itself cannot go on with the job (e.g. its secret no longer opens). */
@@ -99,6 +101,10 @@ export function transition(job: JobLease, event: JobEvent): Transition {
     case "result":
       if (!holds(job, event.agentId, event.attempt)) return { ok: false, reason: IGNORED.notHeld };
       return outcomeTransition(job, event.outcome);
+    case "refused":
+      if (!holds(job, event.agentId, event.attempt)) return { ok: false, reason: IGNORED.notHeld };
+      // The attempt number stays spent, so fencing stays monotonic.
+      return { ok: true, lease: { ...job, state: "queued", ...RELEASED } };
     case "leaseExpired":
       if (!LEASED_STATES.has(job.state) || job.leaseExpiresAt === null || job.leaseExpiresAt > event.now) {
         return { ok: false, reason: IGNORED.notExpired };

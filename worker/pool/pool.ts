@@ -17,7 +17,7 @@ import { overLimit } from "./limits";
 import { logKey } from "./logs";
 import { canTake, waitingReason } from "./matching";
 import { forbiddenLabel, parseGrants } from "./grants";
-import { acceptAgent, AGENT_TOKEN_NAME_HEADER, attachmentOf, connectedAgentIds, frameText, sendTo } from "./sockets";
+import { acceptAgent, AGENT_TOKEN_NAME_HEADER, attachmentOf, closeQuietly, connectedAgentIds, frameText, sendTo } from "./sockets";
 import { PoolStore, type AgentRecord, type JobRecord, type NewJob } from "./store";
 import { publicJob, type PublicJob } from "./view";
 
@@ -141,9 +141,11 @@ export class Pool extends DurableObject<Env> {
     await this.onAgentMessage(agentId, parsed.message);
   }
 
-  override async webSocketClose(ws: WebSocket): Promise<void> {
+  override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
     // Its jobs keep their leases: an agent that reconnects in time re-attaches them.
     this.store.deleteAgent(attachmentOf(ws).agentId);
+    // Answer the agent's close frame, or it waits out its own close timeout.
+    closeQuietly(ws, code);
   }
 
   override async webSocketError(ws: WebSocket): Promise<void> {
@@ -177,6 +179,15 @@ export class Pool extends DurableObject<Env> {
         // It finishes what it runs but takes nothing new.
         this.store.markDraining(agentId);
         return;
+      case "refused": {
+        const job = this.store.job(message.jobId);
+        if (!job) return;
+        const released = transition(job, { type: "refused", agentId, attempt: message.attempt });
+        if (released.ok) this.store.appendLog(job.id, [`[dockify] attempt ${job.attempt}: the agent did not take it (${message.reason}); queued again`]);
+        await this.record(job, released, now);
+        await this.dispatch();
+        return;
+      }
       case "result": {
         const job = this.store.job(message.jobId);
         if (!job) return;

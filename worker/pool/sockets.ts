@@ -48,3 +48,15 @@ export function frameText(message: string | ArrayBuffer): { text: string } | { r
   if (message.length > MAX_MESSAGE_BYTES) return { refused: `message larger than ${MAX_MESSAGE_BYTES} bytes`, code: CLOSE.tooLarge };
   return { text: message };
 }
+
+/** Codes a peer may not send in a close frame: they only describe how a connection ended. */
+const RESERVED_CLOSE_CODES = new Set([1005, 1006, 1015]);
+
+/** Completes a close handshake the agent started; the socket may already be gone. */
+export function closeQuietly(ws: WebSocket, code: number): void {
+  try {
+    ws.close(RESERVED_CLOSE_CODES.has(code) ? 1000 : code, "closed");
+  } catch {
+    // Already closed from this side.
+  }
+}

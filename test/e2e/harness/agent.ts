@@ -1,8 +1,5 @@
-/** The real build agent (`tsx agent/main.ts`) as a child process, its output captured. */
-import { join } from "node:path";
+/** The real build agent (`node --import tsx agent/main.ts`, as `npm run agent` runs it) as a child process, its output captured. */
 import { baseEnv, REPO_ROOT, spawnProcess, type ManagedProcess } from "./processes";
-
-const TSX = join(REPO_ROOT, "node_modules", ".bin", "tsx");
 
 export interface AgentOptions {
   /** The Worker's base URL, e.g. `http://127.0.0.1:PORT`. */
@@ -37,5 +34,6 @@ export function startAgent(options: AgentOptions): AgentProcess {
       .join(",");
   }
   Object.assign(env, options.env);
-  return spawnProcess({ name: `agent-${name}`, command: TSX, args: ["agent/main.ts"], cwd: REPO_ROOT, env });
+  // No tsx wrapper process: a signal reaches the agent once, as it would under a service manager.
+  return spawnProcess({ name: `agent-${name}`, command: process.execPath, args: ["--import", "tsx", "agent/main.ts"], cwd: REPO_ROOT, env });
 }

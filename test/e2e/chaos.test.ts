@@ -1,0 +1,180 @@
+/**
+ * Chaos: 30 builds over three single-slot agents while a bounded loop kills
+ * a random agent with SIGKILL every 2–4 s and starts a new agent process in
+ * its place a moment later. Short leases get the killed agents' jobs back
+ * into the queue in seconds; DOCKIFY_MAX_ATTEMPTS is high enough that the
+ * kills cannot use up a job's attempts.
+ *
+ * Every job must end `success` exactly once (a final status never changes
+ * when polled again), and every image must be in the registry under the
+ * reported digest, holding its own unique file.
+ */
+import { randomUUID } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { AgentProcess } from "./harness/agent";
+import { getStatus, submitSeedBuild } from "./harness/api";
+import { getBuild, registryDigest, registryFile, type BuildView } from "./harness/builds";
+import { startStack, type Stack } from "./harness/stack";
+
+type Status = { status: string; step?: string; error?: string; image_reference?: string; image_url?: string; digest?: string };
+
+const JOBS = 30;
+const AGENTS = 3;
+const REPO = "chaos";
+/** The kill loop stops after this long even if builds are still running; they then finish undisturbed. */
+const CHAOS_MAX_MS = 60_000;
+/** Every job must be final by then. */
+const JOBS_DEADLINE_MS = 100_000;
+const POLL_MS = 750;
+
+let stack: Stack;
+
+beforeAll(async () => {
+  stack = await startStack({
+    agents: 0,
+    vars: { DOCKIFY_LEASE_SECONDS: "3", DOCKIFY_HEARTBEAT_SECONDS: "1", DOCKIFY_MAX_ATTEMPTS: "10" },
+  });
+});
+
+afterAll(async () => {
+  await stack?.stop();
+});
+
+const auth = () => ({ username: stack.secrets.registryUser, password: stack.secrets.registryPassword });
+const imageName = () => `${stack.secrets.registryUser}/${REPO}`;
+
+interface Job {
+  index: number;
+  tag: string;
+  content: string;
+  id: string;
+}
+
+function random(min: number, max: number): number {
+  return min + Math.random() * (max - min);
+}
+
+async function submit(index: number): Promise<Job> {
+  const tag = `build-${String(index).padStart(2, "0")}`;
+  const content = `job ${index} ${randomUUID()}\n`;
+  // The unique file comes first, so no RUN step is ever a cache hit: every build really sleeps.
+  const seconds = random(0.5, 1.5).toFixed(1);
+  const dockerfile = `FROM ${stack.baseImage}\nCOPY unique.txt /unique.txt\nRUN sleep ${seconds}\n`;
+  const response = await submitSeedBuild<Record<string, unknown>>(stack.worker.url, stack.secrets.apiToken, {
+    query: { user_name: stack.secrets.registryUser, repo: REPO, tag, registry: stack.registry.host },
+    fields: { password: stack.secrets.registryPassword },
+    dockerfile,
+    files: [{ name: "unique.txt", content }],
+  });
+  expect(response.status, JSON.stringify(response.body)).toBe(200);
+  return { index, tag, content, id: response.body.task_id as string };
+}
+
+describe("chaos: agents killed at random while 30 builds run", () => {
+  it("finishes every build exactly once, successfully, with its image in the registry", async () => {
+    const startedAt = Date.now();
+    let generation = 0;
+    const slots: AgentProcess[] = [];
+    const startSlot = (slot: number) => {
+      slots[slot] = stack.startAgent({ name: `chaos-${slot + 1}-${++generation}`, concurrency: 1 });
+      return slots[slot]!;
+    };
+    await Promise.all(
+      Array.from({ length: AGENTS }, (_, slot) => startSlot(slot).waitForLine(/registered as agent/, { timeoutMs: 30_000 })),
+    );
+
+    // Submitted a few at a time, as clients would.
+    const jobs: Job[] = [];
+    for (let index = 0; index < JOBS; index += 5) {
+      jobs.push(...(await Promise.all(Array.from({ length: Math.min(5, JOBS - index) }, (_, offset) => submit(index + offset)))));
+    }
+    expect(new Set(jobs.map((job) => job.id)).size).toBe(JOBS);
+
+    let kills = 0;
+    let stopChaos = false;
+    const chaos = (async () => {
+      const deadline = Date.now() + CHAOS_MAX_MS;
+      while (!stopChaos && Date.now() < deadline) {
+        await sleep(random(2_000, 4_000));
+        if (stopChaos) break;
+        const slot = Math.floor(Math.random() * AGENTS);
+        const victim = slots[slot]!;
+        victim.kill("SIGKILL");
+        await victim.exited;
+        kills++;
+        await sleep(random(200, 1_000));
+        // Not restarted once every job is done: the test is over.
+        if (stopChaos) break;
+        startSlot(slot);
+      }
+    })();
+
+    // Poll every job until all are final; a final status must never change afterwards.
+    const finals = new Map<string, Status>();
+    const flips: string[] = [];
+    const deadline = Date.now() + JOBS_DEADLINE_MS;
+    try {
+      while (finals.size < JOBS && Date.now() < deadline) {
+        await Promise.all(
+          jobs.map(async (job) => {
+            const { status, body } = await getStatus<Status>(stack.worker.url, stack.secrets.apiToken, job.id);
+            if (status !== 200) throw new Error(`GET /status/${job.id}: HTTP ${status} ${JSON.stringify(body)}`);
+            if (body.status === "processing") {
+              if (finals.has(job.id)) flips.push(`${job.tag}: ${JSON.stringify(finals.get(job.id))} then processing`);
+              return;
+            }
+            const first = finals.get(job.id);
+            if (!first) finals.set(job.id, body);
+            else if (JSON.stringify(first) !== JSON.stringify(body)) flips.push(`${job.tag}: ${JSON.stringify(first)} then ${JSON.stringify(body)}`);
+          }),
+        );
+        if (finals.size < JOBS) await sleep(POLL_MS);
+      }
+    } finally {
+      stopChaos = true;
+      await chaos;
+    }
+    const wallMs = Date.now() - startedAt;
+    const pending = jobs.filter((job) => !finals.has(job.id)).map((job) => job.tag);
+    expect(pending, `jobs not final after ${JOBS_DEADLINE_MS} ms`).toEqual([]);
+
+    // Every agent stops now; then, well past a lease, every answer must still be the same.
+    await Promise.allSettled(stack.agents.map((agent) => agent.stop(5_000)));
+    expect(stack.agents.filter((agent) => agent.running).map((agent) => agent.name)).toEqual([]);
+    await sleep(4_000);
+
+    const records: BuildView[] = [];
+    for (const job of jobs) {
+      const final = finals.get(job.id)!;
+      expect(final, job.tag).toEqual({
+        status: "success",
+        image_reference: `${stack.registry.host}/${imageName()}:${job.tag}`,
+        image_url: `http://${stack.registry.host}/v2/${imageName()}/tags/list`,
+        digest: expect.stringMatching(/^sha256:[0-9a-f]{64}$/),
+      });
+      expect((await getStatus<Status>(stack.worker.url, stack.secrets.apiToken, job.id)).body, job.tag).toEqual(final);
+      const { body: record } = await getBuild(stack.worker.url, stack.secrets.apiToken, job.id);
+      expect(record, job.tag).toMatchObject({ id: job.id, state: "succeeded", digest: final.digest });
+      expect(record.attempt, job.tag).toBeGreaterThanOrEqual(1);
+      records.push(record);
+    }
+    expect(flips).toEqual([]);
+
+    // The registry serves each tag under the reported digest, and that image holds the job's own file.
+    for (const job of jobs) {
+      const digest = finals.get(job.id)!.digest!;
+      expect(await registryDigest(stack.registry.host, auth(), imageName(), job.tag), job.tag).toBe(digest);
+      expect(await registryFile(stack.registry.host, auth(), imageName(), digest, "/unique.txt"), job.tag).toBe(job.content);
+    }
+
+    const reruns = records.reduce((sum, record) => sum + record.attempt, 0) - JOBS;
+    const maxAttempt = Math.max(...records.map((record) => record.attempt));
+    console.log(
+      `[chaos] jobs=${JOBS} agents=${AGENTS} kills=${kills} re-runs=${reruns} max-attempt=${maxAttempt} wall=${(wallMs / 1000).toFixed(1)}s`,
+    );
+    // The chaos really happened: agents died while holding jobs.
+    expect(kills).toBeGreaterThan(0);
+    expect(reruns).toBeGreaterThan(0);
+  });
+});
