@@ -24,7 +24,7 @@ const HTTP_UNAUTHORIZED = 401;
 /** Refusals that a quick retry cannot fix: wait the longest delay between attempts. */
 const REFUSALS: ReadonlyMap<number, string> = new Map([
   [CLOSE.unauthorized, "the pool refused the agent token: check DOCKIFY_AGENT_TOKEN against the Worker's DOCKIFY_AGENT_TOKENS"],
-  [CLOSE.replaced, "another connection replaced this one: is a second agent running with the same identity?"],
+  [CLOSE.forbidden, "the pool refused the agent's labels: its token is not granted them (DOCKIFY_AGENT_TOKEN_LABELS)"],
 ]);
 
 export interface AgentSocketOptions {

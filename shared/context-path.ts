@@ -1,6 +1,7 @@
 /** Rules for a file's path inside a build context: relative, clean, and unable to escape the root. */
 
-const MAX_PATH_BYTES = 100;
+/** Fits the ustar name field whole, so the Worker's tar writer needs no long-name extension. */
+export const MAX_PATH_BYTES = 100;
 // C0 and C1 control characters, NUL included.
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 

@@ -15,10 +15,10 @@ export const LEASE_HEADER = "X-Dockify-Lease";
 /** Close codes the pool uses when it refuses an agent (4000-4999 are ours). */
 export const CLOSE = {
   invalidMessage: 4400,
+  /** The agent's own name for the Worker's HTTP 401 before the upgrade: the pool never gets that far. */
   unauthorized: 4401,
   /** The agent declared labels its token is not granted. */
   forbidden: 4403,
-  replaced: 4409,
   tooLarge: 1009,
 } as const;
 
@@ -30,7 +30,10 @@ export type HeldJob = z.infer<typeof held>;
 
 const labelKey = z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/, "label names are lower-case letters, digits, '_', '.', '-'");
 const labelValue = z.string().regex(/^[A-Za-z0-9_.-]{0,63}$/, "label values are letters, digits, '_', '.', '-'");
-export const labelsSchema = z.record(labelKey, labelValue);
+export const MAX_LABELS = 32;
+export const labelsSchema = z
+  .record(labelKey, labelValue)
+  .refine((labels) => Object.keys(labels).length <= MAX_LABELS, `at most ${MAX_LABELS} labels`);
 export type Labels = z.infer<typeof labelsSchema>;
 
 export const agentMessage = z.discriminatedUnion("type", [

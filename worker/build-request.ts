@@ -31,6 +31,8 @@ const PASSWORD_HEADER = "X-Registry-Password";
 const IDEMPOTENCY_HEADER = "Idempotency-Key";
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 const FILE_FIELDS = new Set(["dockerfile", "optional_files"]);
+/** The Dockerfile's upload name is kept for the response; it goes into the context as `Dockerfile` whatever it is. */
+const MAX_UPLOAD_NAME_BYTES = 255;
 
 function grammar(check: (value: string) => string | null) {
   return (value: string, ctx: z.RefinementCtx) => {
@@ -77,6 +79,9 @@ function checkDockerfile(form: FormData, limits: Settings): File {
   if (uploads.length > 1) throw new ApiError(400, "dockerfile was given more than once", "dockerfile");
   const dockerfile = uploads[0]!;
   if (typeof dockerfile === "string") throw new ApiError(400, "dockerfile must be a file upload (curl -F dockerfile=@Dockerfile)", "dockerfile");
+  if (new TextEncoder().encode(dockerfile.name).length > MAX_UPLOAD_NAME_BYTES) {
+    throw new ApiError(400, `dockerfile: the uploaded file name must be at most ${MAX_UPLOAD_NAME_BYTES} bytes`, "dockerfile");
+  }
   // The seed's own refusal, kept for compatibility: HTTP 418 with its detail text.
   if (!dockerfile.name.toLowerCase().endsWith("dockerfile")) {
     const detail = "[API] Uploaded file seems like not a Dockerfile!";

@@ -4,10 +4,12 @@
  * (FixedLengthStream), which this writer can state before writing a byte.
  * Names are limited to the 100-byte ustar name field, so no pax headers.
  */
+import { MAX_PATH_BYTES } from "../shared/context-path";
 
 const BLOCK = 512;
 const END_OF_ARCHIVE = 2 * BLOCK;
-export const MAX_TAR_NAME_BYTES = 100;
+/** The ustar name field; context paths are limited to it (shared/context-path.ts). */
+const NAME_FIELD_BYTES = MAX_PATH_BYTES;
 
 export interface TarEntry {
   name: string;
@@ -37,7 +39,7 @@ function octal(value: number, length: number): string {
 
 export function tarHeader(entry: Pick<TarEntry, "name" | "size" | "mode">, mtimeSeconds: number): Uint8Array {
   const header = new Uint8Array(BLOCK);
-  writeField(header, 0, MAX_TAR_NAME_BYTES, entry.name);
+  writeField(header, 0, NAME_FIELD_BYTES, entry.name);
   writeField(header, 100, 8, octal(entry.mode, 8));
   writeField(header, 108, 8, octal(0, 8));
   writeField(header, 116, 8, octal(0, 8));

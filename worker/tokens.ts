@@ -19,18 +19,28 @@ function fromHex(hex: string): Uint8Array {
   return Uint8Array.from(hex.match(/../g) ?? [], (byte) => parseInt(byte, 16));
 }
 
-/** Parses `name=token,token2,...`; an entry without a name is named by its position. */
+/** `name=` before a token; anything else before an `=` is part of the token (base64 padding, say). */
+const NAMED = /^([A-Za-z0-9][A-Za-z0-9_.-]{0,63})=([^=].*)$/;
+
+/**
+ * Parses `name=token,token2,...`. An entry without a name is named after its
+ * token's hash, so reordering the list does not rename anyone.
+ */
 export async function parseTokens(config: string | undefined): Promise<TokenEntry[]> {
   const entries = (config ?? "").split(",").map((entry) => entry.trim()).filter(Boolean);
   return Promise.all(
-    entries.map(async (entry, index) => {
-      const equals = entry.indexOf("=");
-      const name = equals === -1 ? `token-${index + 1}` : entry.slice(0, equals).trim();
-      const secret = equals === -1 ? entry : entry.slice(equals + 1).trim();
+    entries.map(async (entry) => {
+      const named = NAMED.exec(entry);
+      const secret = named ? named[2]! : entry;
       const hashed = HASHED.exec(secret);
-      return { name, hash: hashed ? fromHex(hashed[1]!.toLowerCase()) : await sha256(secret) };
+      const hash = hashed ? fromHex(hashed[1]!.toLowerCase()) : await sha256(secret);
+      return { name: named ? named[1]! : `token-${toHex(hash).slice(0, 8)}`, hash };
     }),
   );
+}
+
+function toHex(bytes: Uint8Array): string {
+  return [...bytes].map((byte) => byte.toString(16).padStart(2, "0")).join("");
 }
 
 /** The entry whose token this is, or null. Looks at every entry so timing does not tell which matched. */

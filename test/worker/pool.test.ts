@@ -253,3 +253,44 @@ describe("refused assignments", () => {
     willing.ws.close();
   });
 });
+
+describe("what agents send is bounded and scrubbed", () => {
+  it("redacts the password from a failure's error, not only from log lines", async () => {
+    await cancelEveryQueuedJob();
+    const agent = await TestAgent.hello("leaky");
+    const id = await submitted(PASSWORD);
+    const { attempt } = await agent.next("assign");
+    agent.send({ type: "result", jobId: id, attempt, outcome: { status: "failed", step: "push", error: `denied for ${PASSWORD}` } });
+    await waitFor(async () => (await status(id)).status === "failed");
+    expect(await status(id)).toEqual({ status: "failed", step: "push", error: "denied for ***" });
+    agent.ws.close();
+  });
+
+  it("keeps at most 4 MiB of a build's log and says how many lines it dropped", async () => {
+    await cancelEveryQueuedJob();
+    const agent = await TestAgent.hello("chatty");
+    const id = await submitted();
+    const { attempt } = await agent.next("assign");
+    const line = "y".repeat(4000);
+    for (let batch = 0; batch < 20; batch++) agent.send({ type: "log", jobId: id, attempt, lines: Array(60).fill(line) });
+    agent.send({ type: "result", jobId: id, attempt, outcome: { status: "canceled" } });
+    await waitFor(async () => (await status(id)).status === "failed");
+    const log = await (await call(`/v1/builds/${id}/logs`, { headers: { Authorization: ALICE } })).text();
+    expect(log.length).toBeLessThan(4 * 1024 * 1024 + 200);
+    expect(log).toMatch(/\[dockify\] \d+ more log line\(s\) not kept: a build log keeps at most 20000 lines and 4 MiB\n$/);
+    agent.ws.close();
+  });
+
+  it("gives a refusing agent nothing more until its next heartbeat", async () => {
+    await cancelEveryQueuedJob();
+    const agent = await TestAgent.hello("full");
+    const id = await submitted();
+    const assign = await agent.next("assign");
+    agent.send({ type: "refused", jobId: id, attempt: assign.attempt, reason: "every slot is busy" });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(agent.received.filter((message) => message.type === "assign")).toEqual([]);
+    agent.send({ type: "heartbeat", holding: [] });
+    expect(await agent.next("assign")).toMatchObject({ jobId: id, attempt: assign.attempt + 1 });
+    agent.ws.close();
+  });
+});

@@ -70,6 +70,8 @@ describe("bad input gets a 4xx naming the field and stores nothing", () => {
     ["labels that are not k=v", { query: { user_name: "alice", repo: "web", labels: "gpu" } }, 400, "labels"],
     ["label with upper case name", { query: { user_name: "alice", repo: "web", labels: "GPU=true" } }, 400, "labels"],
     ["idempotency key with spaces", { headers: { "Idempotency-Key": "a b" } }, 400, "Idempotency-Key"],
+    ["more than 32 labels", { query: { user_name: "alice", repo: "web", labels: Array.from({ length: 33 }, (_, i) => `k${i}=v`).join(",") } }, 400, "labels"],
+    ["a 256-byte Dockerfile upload name", { dockerfile: { name: `${"x".repeat(246)}Dockerfile`, content: "FROM scratch" } }, 400, "dockerfile"],
   ];
 
   it.each(cases)("%s", async (_name, build, status, field) => {

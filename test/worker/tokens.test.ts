@@ -16,10 +16,17 @@ describe("token lists", () => {
     expect(await matchToken(entries, "")).toBeNull();
   });
 
-  it("names entries without a name by position, and ignores empty entries", async () => {
+  it("names entries without a name after their hash, so reordering renames nobody, and ignores empty entries", async () => {
     const entries = await parseTokens("first,, second ,");
-    expect(entries.map((entry) => entry.name)).toEqual(["token-1", "token-2"]);
-    expect((await matchToken(entries, "second"))?.name).toBe("token-2");
+    const names = entries.map((entry) => entry.name);
+    expect(names).toEqual([`token-${(await sha256Hex("first")).slice(0, 8)}`, `token-${(await sha256Hex("second")).slice(0, 8)}`]);
+    expect((await parseTokens("second,first")).map((entry) => entry.name)).toEqual([...names].reverse());
     expect(await parseTokens(undefined)).toEqual([]);
+  });
+
+  it("keeps base64 padding as part of a nameless token", async () => {
+    const entries = await parseTokens("abc==,ops=def==");
+    expect(await matchToken(entries, "abc==")).not.toBeNull();
+    expect((await matchToken(entries, "def=="))?.name).toBe("ops");
   });
 });

@@ -2,8 +2,13 @@
 import { formatLabels, labelsMatch } from "../../shared/labels";
 import type { AgentRecord, JobRecord } from "./store";
 
+/** Whether the agent takes new work at all: not shutting down, not refusing, a slot free. */
+export function hasFreeSlot(agent: AgentRecord): boolean {
+  return !agent.draining && !agent.refusing && agent.running < agent.concurrency;
+}
+
 export function canTake(agent: AgentRecord, job: Pick<JobRecord, "labels">): boolean {
-  return !agent.draining && agent.running < agent.concurrency && labelsMatch(job.labels, agent.labels);
+  return hasFreeSlot(agent) && labelsMatch(job.labels, agent.labels);
 }
 
 export interface Waiting {

@@ -15,7 +15,7 @@ import { transition, type Transition } from "./jobs";
 import { leaseHash, newLeaseToken } from "./leases";
 import { overLimit } from "./limits";
 import { logKey } from "./logs";
-import { canTake, waitingReason } from "./matching";
+import { canTake, hasFreeSlot, waitingReason } from "./matching";
 import { forbiddenLabel, parseGrants } from "./grants";
 import { acceptAgent, AGENT_TOKEN_NAME_HEADER, attachmentOf, closeQuietly, connectedAgentIds, frameText, sendTo } from "./sockets";
 import { PoolStore, type AgentRecord, type JobRecord, type NewJob } from "./store";
@@ -135,7 +135,7 @@ export class Pool extends DurableObject<Env> {
     if (parsed.message.type === "hello") {
       const forbidden = forbiddenLabel(parsed.message.labels, tokenName, parseGrants(this.env.DOCKIFY_AGENT_TOKEN_LABELS));
       if (forbidden) return ws.close(CLOSE.forbidden, forbidden.slice(0, 120));
-    } else if (!this.store.agent(agentId)) {
+    } else if (!this.store.isConnected(agentId)) {
       return ws.close(CLOSE.invalidMessage, "send hello first");
     }
     await this.onAgentMessage(agentId, parsed.message);
@@ -164,8 +164,10 @@ export class Pool extends DurableObject<Env> {
       case "hello":
         return this.onHello(agentId, message);
       case "heartbeat":
+        this.store.setRefusing(agentId, false);
         this.renewHoldings(agentId, message.holding, now);
-        return this.rearm();
+        await this.rearm();
+        return this.dispatch();
       case "phase": {
         const job = this.store.job(message.jobId);
         if (!job) return;
@@ -173,28 +175,32 @@ export class Pool extends DurableObject<Env> {
         await this.record(job, transition(job, { type: "phase", agentId, attempt, phase, now, leaseMs: this.config.leaseMs }), now);
         return this.rearm();
       }
-      case "log":
-        return this.onLog(agentId, message.jobId, message.attempt, message.lines);
+      case "log": {
+        const scrub = await this.scrubberFor(message.jobId);
+        return this.onLog(agentId, message.jobId, message.attempt, message.lines.map(scrub));
+      }
       case "draining":
         // It finishes what it runs but takes nothing new.
         this.store.markDraining(agentId);
         return;
       case "refused": {
+        const scrub = await this.scrubberFor(message.jobId);
         const job = this.store.job(message.jobId);
         if (!job) return;
         const released = transition(job, { type: "refused", agentId, attempt: message.attempt });
-        if (released.ok) this.store.appendLog(job.id, [`[dockify] attempt ${job.attempt}: the agent did not take it (${message.reason}); queued again`]);
+        if (!released.ok) return;
+        this.store.setRefusing(agentId, true);
+        this.store.appendLog(job.id, [`[dockify] attempt ${job.attempt}: the agent did not take it (${scrub(message.reason)}); queued again`]);
         await this.record(job, released, now);
-        await this.dispatch();
-        return;
+        return this.dispatch();
       }
       case "result": {
+        const scrub = await this.scrubberFor(message.jobId);
         const job = this.store.job(message.jobId);
         if (!job) return;
-        const result = transition(job, { type: "result", agentId, attempt: message.attempt, outcome: message.outcome });
-        await this.record(job, result, now);
-        await this.dispatch();
-        return;
+        const outcome = message.outcome.status === "failed" ? { ...message.outcome, error: scrub(message.outcome.error) } : message.outcome;
+        await this.record(job, transition(job, { type: "result", agentId, attempt: message.attempt, outcome }), now);
+        return this.dispatch();
       }
     }
   }
@@ -231,24 +237,31 @@ export class Pool extends DurableObject<Env> {
     }
   }
 
-  private async onLog(agentId: string, jobId: string, attempt: number, lines: readonly string[]): Promise<void> {
-    const before = this.store.job(jobId);
-    if (!before) return;
-    // Redact again here: an agent's own redaction is not something to rely on.
-    let password: string | undefined;
-    try {
-      password = await this.openPassword(before);
-    } catch {
-      // Without the password nothing can be redacted, so nothing is kept.
-      lines = [`[dockify] ${lines.length} log line(s) withheld: ${new UnreadableSecretError().message}`];
-    }
+  /** Lines arrive already scrubbed (see `scrubberFor`); a batch also renews the lease of the agent holding the job. */
+  private onLog(agentId: string, jobId: string, attempt: number, lines: readonly string[]): void {
     const job = this.store.job(jobId);
     const now = Date.now();
     if (!job) return;
     const renewed = transition(job, { type: "renew", agentId, attempt, now, leaseMs: this.config.leaseMs });
     if (!renewed.ok) return;
     this.store.saveLease(job.id, renewed.lease, job.leaseHash, now);
-    this.store.appendLog(jobId, lines.map((line) => redact(line, [password])));
+    this.store.appendLog(jobId, lines);
+  }
+
+  /**
+   * Redacts the job's registry password from text an agent sent (log lines,
+   * errors, reasons): an agent's own redaction is not something to rely on.
+   * It awaits decryption, so callers read the job again afterwards.
+   */
+  private async scrubberFor(jobId: string): Promise<(text: string) => string> {
+    const job = this.store.job(jobId);
+    try {
+      const password = job ? await this.openPassword(job) : undefined;
+      return (text) => redact(text, [password]);
+    } catch {
+      // Without the password nothing can be redacted, so nothing is kept.
+      return () => `[dockify] withheld: ${new UnreadableSecretError().message}`;
+    }
   }
 
   // --- Scheduling ------------------------------------------------------------
@@ -259,7 +272,7 @@ export class Pool extends DurableObject<Env> {
     const assigned: { job: JobRecord; agent: AgentRecord; attempt: number; leaseToken: string }[] = [];
     const agents = this.store.agents();
     for (const job of this.store.queuedJobs()) {
-      if (!agents.some((agent) => !agent.draining && agent.running < agent.concurrency)) break;
+      if (!agents.some(hasFreeSlot)) break;
       const agent = leastBusy(agents.filter((candidate) => canTake(candidate, job)));
       if (!agent) continue;
       const result = transition(job, { type: "assign", agentId: agent.id, now, leaseMs: this.config.leaseMs });
@@ -271,12 +284,16 @@ export class Pool extends DurableObject<Env> {
       assigned.push({ job, agent, attempt: result.lease.attempt, leaseToken });
     }
     await this.rearm();
+    let freed = false;
     for (const { job, agent, attempt, leaseToken } of assigned) {
-      await this.sendAssignment(job, agent.id, attempt, leaseToken);
+      if (!(await this.sendAssignment(job, agent.id, attempt, leaseToken))) freed = true;
     }
+    // A job that ended instead of being sent freed its slot for the next one in the queue.
+    if (freed) await this.dispatch();
   }
 
-  private async sendAssignment(job: JobRecord, agentId: string, attempt: number, leaseToken: string): Promise<void> {
+  /** Sends the assignment; false when the job had to end instead (its password no longer opens). */
+  private async sendAssignment(job: JobRecord, agentId: string, attempt: number, leaseToken: string): Promise<boolean> {
     const image = { registry: job.registry, path: job.path, tag: job.tag, reference: formatReference(job) };
     let password: string | undefined;
     try {
@@ -286,7 +303,7 @@ export class Pool extends DurableObject<Env> {
       const current = this.store.job(job.id);
       const message = error instanceof Error ? error.message : String(error);
       if (current) await this.record(current, transition(current, { type: "fail", step: "push", error: `${message}; submit the build again` }), Date.now());
-      return;
+      return false;
     }
     const auth = password === undefined
       ? undefined
@@ -300,10 +317,14 @@ export class Pool extends DurableObject<Env> {
       image,
       auth,
     });
+    return true;
   }
 
   private async expireLeases(now: number): Promise<void> {
-    for (const job of this.store.expiredLeases(now)) {
+    for (const { id } of this.store.expiredLeases(now)) {
+      // Read each job afresh: ending the one before awaited R2, and other events may have moved this one meanwhile.
+      const job = this.store.job(id);
+      if (!job) continue;
       const result = transition(job, { type: "leaseExpired", now, maxAttempts: this.config.maxAttempts });
       if (!result.ok) continue;
       if (job.agentId) {
@@ -326,9 +347,18 @@ export class Pool extends DurableObject<Env> {
       return;
     }
     this.store.saveEnd(job.id, result.lease, result.end, now);
-    await this.env.BUCKET.put(logKey(job.id), this.store.logText(job.id));
-    this.store.deleteLog(job.id);
-    await deleteContext(this.env.BUCKET, job.id);
+    // The end is recorded; R2 trouble must not undo it or stop dispatching. A log that fails to archive stays in SQLite.
+    try {
+      await this.env.BUCKET.put(logKey(job.id), this.store.logText(job.id));
+      this.store.deleteLog(job.id);
+    } catch (error) {
+      console.error(`job ${job.id}: could not archive its log to R2, keeping it in SQLite: ${String(error)}`);
+    }
+    try {
+      await deleteContext(this.env.BUCKET, job.id);
+    } catch (error) {
+      console.error(`job ${job.id}: could not delete its context from R2: ${String(error)}`);
+    }
   }
 
   /** The job's registry password, undefined when it has none. */

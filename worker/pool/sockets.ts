@@ -45,7 +45,9 @@ export function sendTo(ctx: DurableObjectState, agentId: string, message: PoolMe
 /** The frame as text, or why it is refused. */
 export function frameText(message: string | ArrayBuffer): { text: string } | { refused: string; code: number } {
   if (typeof message !== "string") return { refused: "send JSON text frames", code: CLOSE.invalidMessage };
-  if (message.length > MAX_MESSAGE_BYTES) return { refused: `message larger than ${MAX_MESSAGE_BYTES} bytes`, code: CLOSE.tooLarge };
+  if (new TextEncoder().encode(message).byteLength > MAX_MESSAGE_BYTES) {
+    return { refused: `message larger than ${MAX_MESSAGE_BYTES} bytes`, code: CLOSE.tooLarge };
+  }
   return { text: message };
 }
 

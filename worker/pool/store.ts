@@ -51,6 +51,10 @@ const MIGRATIONS = [
   // Per-tenant limits count the bytes of stored contexts, and listing walks a tenant's jobs newest first.
   `ALTER TABLE jobs ADD COLUMN context_bytes INTEGER NOT NULL DEFAULT 0;
   CREATE INDEX jobs_by_tenant ON jobs (tenant, created_at DESC, id DESC);`,
+  // A log is capped in bytes as well as lines; an agent that refused an assignment gets none until its next heartbeat.
+  `ALTER TABLE jobs ADD COLUMN log_kept_lines INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE jobs ADD COLUMN log_kept_bytes INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE agents ADD COLUMN refusing INTEGER NOT NULL DEFAULT 0;`,
 ];
 
 function migrate(sql: SqlStorage): void {
@@ -114,6 +118,7 @@ export interface AgentRecord {
   concurrency: number;
   labels: Labels;
   draining: boolean;
+  refusing: boolean;
   running: number;
 }
 
@@ -148,8 +153,9 @@ function toJob(row: Row): JobRecord {
   };
 }
 
-/** Longest log kept for one job; past it lines are counted, not stored. */
+/** The most log kept for one job (GitLab keeps 4 MiB); past it lines are counted, not stored, and the log says so. */
 export const MAX_LOG_LINES = 20_000;
+export const MAX_LOG_BYTES = 4 * 1024 * 1024;
 
 export class PoolStore {
   constructor(private readonly sql: SqlStorage) {
@@ -204,10 +210,6 @@ export class PoolStore {
     return this.sql.exec<Row>("SELECT * FROM jobs WHERE lease_expires_at <= ?", now).toArray().map(toJob);
   }
 
-  jobsOfAgent(agentId: string): JobRecord[] {
-    return this.sql.exec<Row>("SELECT * FROM jobs WHERE agent_id = ? AND lease_expires_at IS NOT NULL", agentId).toArray().map(toJob);
-  }
-
   earliestLeaseExpiry(): number | null {
     const row = this.sql.exec<{ due: number | null }>("SELECT MIN(lease_expires_at) AS due FROM jobs").one();
     return row.due;
@@ -233,22 +235,41 @@ export class PoolStore {
   }
 
   appendLog(jobId: string, lines: readonly string[]): void {
-    const { log_lines: stored } = this.sql.exec<{ log_lines: number }>("SELECT log_lines FROM jobs WHERE id = ?", jobId).one();
-    const room = Math.max(0, MAX_LOG_LINES - stored);
-    for (const line of lines.slice(0, room)) this.sql.exec("INSERT INTO log_lines (job_id, line) VALUES (?, ?)", jobId, line);
-    this.sql.exec("UPDATE jobs SET log_lines = log_lines + ? WHERE id = ?", lines.length, jobId);
+    const kept = this.sql.exec<{ lines: number; bytes: number }>(
+      "SELECT log_kept_lines AS lines, log_kept_bytes AS bytes FROM jobs WHERE id = ?",
+      jobId,
+    ).one();
+    for (const line of lines) {
+      const bytes = line.length + 1;
+      if (kept.lines >= MAX_LOG_LINES || kept.bytes + bytes > MAX_LOG_BYTES) break;
+      this.sql.exec("INSERT INTO log_lines (job_id, line) VALUES (?, ?)", jobId, line);
+      kept.lines += 1;
+      kept.bytes += bytes;
+    }
+    this.sql.exec(
+      "UPDATE jobs SET log_lines = log_lines + ?, log_kept_lines = ?, log_kept_bytes = ? WHERE id = ?",
+      lines.length, kept.lines, kept.bytes, jobId,
+    );
   }
 
+  /** The log as text, ending with a note of how many lines were not kept, if any. */
   logText(jobId: string): string {
     const lines = this.sql.exec<{ line: string }>("SELECT line FROM log_lines WHERE job_id = ? ORDER BY seq", jobId).toArray();
-    return lines.map(({ line }) => `${line}\n`).join("");
+    const { received, kept } = this.sql.exec<{ received: number; kept: number }>(
+      "SELECT log_lines AS received, log_kept_lines AS kept FROM jobs WHERE id = ?",
+      jobId,
+    ).one();
+    const text = lines.map(({ line }) => `${line}\n`).join("");
+    const dropped = received - kept;
+    if (dropped <= 0) return text;
+    return `${text}[dockify] ${dropped} more log line(s) not kept: a build log keeps at most ${MAX_LOG_LINES} lines and ${MAX_LOG_BYTES / 1024 / 1024} MiB\n`;
   }
 
   deleteLog(jobId: string): void {
     this.sql.exec("DELETE FROM log_lines WHERE job_id = ?", jobId);
   }
 
-  upsertAgent(agent: Omit<AgentRecord, "running" | "draining">, now: number): void {
+  upsertAgent(agent: Omit<AgentRecord, "running" | "draining" | "refusing">, now: number): void {
     this.sql.exec(
       "INSERT OR REPLACE INTO agents (id, name, concurrency, labels, connected_at) VALUES (?, ?, ?, ?, ?)",
       agent.id, agent.name, agent.concurrency, JSON.stringify(agent.labels), now,
@@ -257,6 +278,15 @@ export class PoolStore {
 
   markDraining(id: string): void {
     this.sql.exec("UPDATE agents SET draining = 1 WHERE id = ?", id);
+  }
+
+  /** A refusing agent's slots are not what the pool counted: it gets nothing until its next heartbeat says what it runs. */
+  setRefusing(id: string, refusing: boolean): void {
+    this.sql.exec("UPDATE agents SET refusing = ? WHERE id = ?", refusing ? 1 : 0, id);
+  }
+
+  isConnected(id: string): boolean {
+    return this.sql.exec("SELECT 1 FROM agents WHERE id = ?", id).toArray().length > 0;
   }
 
   deleteAgent(id: string): void {
@@ -270,14 +300,10 @@ export class PoolStore {
     }
   }
 
-  agent(id: string): AgentRecord | null {
-    return this.agents().find((agent) => agent.id === id) ?? null;
-  }
-
   /** Connected agents with how many leased jobs each runs, least busy first. */
   agents(): AgentRecord[] {
     const rows = this.sql.exec<Row>(
-      `SELECT a.id, a.name, a.concurrency, a.labels, a.draining,
+      `SELECT a.id, a.name, a.concurrency, a.labels, a.draining, a.refusing,
          (SELECT COUNT(*) FROM jobs j WHERE j.agent_id = a.id AND j.lease_expires_at IS NOT NULL) AS running
        FROM agents a ORDER BY running, connected_at`,
     ).toArray();
@@ -287,6 +313,7 @@ export class PoolStore {
       concurrency: row.concurrency as number,
       labels: JSON.parse(row.labels as string) as Labels,
       draining: row.draining === 1,
+      refusing: row.refusing === 1,
       running: row.running as number,
     }));
   }
