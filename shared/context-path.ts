@@ -5,9 +5,10 @@ export const MAX_PATH_BYTES = 100;
 // C0 and C1 control characters, NUL included.
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
-export function checkContextPath(path: string): string | null {
+/** `maxBytes`: uploaded files go into a tar the Worker writes (100); a user's own tarball may carry longer paths. */
+export function checkContextPath(path: string, maxBytes = MAX_PATH_BYTES): string | null {
   if (path.length === 0) return "file name must not be empty";
-  if (new TextEncoder().encode(path).length > MAX_PATH_BYTES) return `file name must be at most ${MAX_PATH_BYTES} bytes`;
+  if (new TextEncoder().encode(path).length > maxBytes) return `file name must be at most ${maxBytes} bytes`;
   if (CONTROL.test(path)) return "file name must not contain control characters";
   if (path.includes("\\")) return "file name must use '/' between folders, not '\\'";
   if (path.startsWith("/")) return "file name must be relative to the build context, not absolute";

@@ -4,13 +4,12 @@
  * naturally send them as form fields), files from the form. Everything is
  * checked before anything is stored.
  */
-import { z } from "zod";
-import { checkContextPath, isDockerfilePath } from "../shared/context-path";
-import { parseLabels } from "../shared/labels";
-import type { Labels } from "../shared/protocol";
-import { checkPathComponent, checkRegistry, checkRepositoryPath, checkTag, DOCKER_HUB, type ImageName } from "../shared/reference";
+import { checkContextPath, DOCKERFILE_PATH, isDockerfilePath } from "../shared/context-path";
+import { addField, readBuildSpec, type BuildSpec } from "./build-spec";
+import { filesContext, type ContextSource } from "./contexts";
+import { ApiError } from "./errors";
+import type { FilesSummary } from "./pool/store";
 import type { Settings } from "./settings";
-import { ApiError, invalidField } from "./errors";
 
 export interface UploadedFile {
   name: string;
@@ -18,57 +17,25 @@ export interface UploadedFile {
 }
 
 export interface BuildRequest {
-  image: ImageName;
-  userName: string;
-  labels: Labels;
-  idempotencyKey: string | null;
-  password?: string;
-  dockerfile: File;
-  files: UploadedFile[];
+  spec: BuildSpec;
+  context: ContextSource;
+  files: FilesSummary;
 }
 
-const PASSWORD_HEADER = "X-Registry-Password";
-const IDEMPOTENCY_HEADER = "Idempotency-Key";
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 const FILE_FIELDS = new Set(["dockerfile", "optional_files"]);
+const FILE_MODE = 0o644;
+const ACCEPTED_FIELDS = "user_name, repo, tag, registry, password, labels, dockerfile and optional_files";
 /** The Dockerfile's upload name is kept for the response; it goes into the context as `Dockerfile` whatever it is. */
 const MAX_UPLOAD_NAME_BYTES = 255;
 
-function grammar(check: (value: string) => string | null) {
-  return (value: string, ctx: z.RefinementCtx) => {
-    const problem = check(value);
-    if (problem) ctx.addIssue({ code: "custom", message: problem });
-  };
-}
-
-const textFields = z.strictObject({
-  user_name: z.string().superRefine(grammar(checkPathComponent)),
-  repo: z.string().superRefine(grammar(checkRepositoryPath)),
-  tag: z.string().default("latest").superRefine(grammar(checkTag)),
-  registry: z.string().default(DOCKER_HUB).superRefine(grammar(checkRegistry)),
-  password: z.string().max(4096, "must be at most 4096 characters").optional(),
-  labels: z.string().default("").transform((text, ctx) => {
-    const parsed = parseLabels(text);
-    if ("labels" in parsed) return parsed.labels;
-    ctx.addIssue({ code: "custom", message: parsed.error });
-    return z.NEVER;
-  }),
-});
-
-const ACCEPTED_FIELDS = "user_name, repo, tag, registry, password, labels, dockerfile and optional_files";
-
-/** Collects text fields from both places; one field given twice, or differently in each, is refused. */
+/** Collects text fields from both places; one field given twice, or in both, is refused. */
 function collectText(url: URL, form: FormData): Record<string, string> {
   const fields: Record<string, string> = {};
-  const add = (key: string, value: string) => {
-    if (key in fields) throw new ApiError(400, `${key} was given more than once`, key);
-    fields[key] = value;
-  };
-  for (const [key, value] of url.searchParams) add(key, value);
+  for (const [key, value] of url.searchParams) addField(fields, key, value);
   for (const [key, value] of form) {
     if (FILE_FIELDS.has(key)) continue;
     if (typeof value !== "string") throw new ApiError(400, `${key} must be a text field, not a file`, key);
-    add(key, value);
+    addField(fields, key, value);
   }
   return fields;
 }
@@ -113,16 +80,6 @@ function checkOptionalFiles(form: FormData, limits: Settings): UploadedFile[] {
   });
 }
 
-/** A client that retries with the same key gets the same job instead of a second build. */
-function readIdempotencyKey(request: Request): string | null {
-  const key = request.headers.get(IDEMPOTENCY_HEADER);
-  if (key === null) return null;
-  if (!IDEMPOTENCY_KEY.test(key)) {
-    throw new ApiError(400, `${IDEMPOTENCY_HEADER} must be 1 to 255 visible ASCII characters`, IDEMPOTENCY_HEADER);
-  }
-  return key;
-}
-
 async function readForm(request: Request): Promise<FormData> {
   const contentType = request.headers.get("Content-Type") ?? "";
   if (!contentType.toLowerCase().startsWith("multipart/form-data")) {
@@ -135,28 +92,25 @@ async function readForm(request: Request): Promise<FormData> {
   }
 }
 
+/** The Dockerfile (as `Dockerfile`) and the optional files, packed into the context tar in this order. */
+function seedContext(dockerfile: File, files: UploadedFile[]): ContextSource {
+  return filesContext([
+    { name: DOCKERFILE_PATH, size: dockerfile.size, mode: FILE_MODE, body: () => dockerfile.stream() },
+    ...files.map(({ name, file }) => ({ name, size: file.size, mode: FILE_MODE, body: () => file.stream() })),
+  ]);
+}
+
+function filesSummary(dockerfile: File, files: UploadedFile[]): FilesSummary {
+  return {
+    dockerfile: { filename: dockerfile.name, size: dockerfile.size },
+    optional_files: Object.fromEntries(files.map(({ name, file }) => [name, { size: file.size }])),
+  };
+}
+
 export async function readBuildRequest(request: Request, limits: Settings): Promise<BuildRequest> {
   const form = await readForm(request);
-  const text = collectText(new URL(request.url), form);
-  const headerPassword = request.headers.get(PASSWORD_HEADER);
-  if (headerPassword !== null) {
-    if ("password" in text) throw new ApiError(400, `password was given both as a field and in ${PASSWORD_HEADER}`, "password");
-    text.password = headerPassword;
-  }
-  const parsed = textFields.safeParse(text);
-  if (!parsed.success) throw invalidField(parsed.error.issues[0]!, ACCEPTED_FIELDS);
-  const { user_name, repo, tag, registry, password, labels } = parsed.data;
-  const path = `${user_name}/${repo}`;
-  const pathProblem = checkRepositoryPath(path);
-  if (pathProblem) throw new ApiError(400, `repo: ${user_name}/${repo} ${pathProblem}`, "repo");
-  return {
-    image: { registry, path, tag },
-    userName: user_name,
-    labels,
-    idempotencyKey: readIdempotencyKey(request),
-    // The seed logged in only when a password was given; an empty one means none.
-    password: password || undefined,
-    dockerfile: checkDockerfile(form, limits),
-    files: checkOptionalFiles(form, limits),
-  };
+  const spec = readBuildSpec(collectText(new URL(request.url), form), request.headers, ACCEPTED_FIELDS);
+  const dockerfile = checkDockerfile(form, limits);
+  const files = checkOptionalFiles(form, limits);
+  return { spec, context: seedContext(dockerfile, files), files: filesSummary(dockerfile, files) };
 }

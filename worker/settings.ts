@@ -7,6 +7,7 @@ export interface SettingsVars {
   DOCKIFY_MAX_REQUEST_BYTES?: string;
   DOCKIFY_MAX_FILES?: string;
   DOCKIFY_MAX_DOCKERFILE_BYTES?: string;
+  DOCKIFY_MAX_CONTEXT_ENTRIES?: string;
   DOCKIFY_TENANT_MAX_QUEUED?: string;
   DOCKIFY_TENANT_MAX_CONTEXT_BYTES?: string;
 }
@@ -18,6 +19,7 @@ export interface Settings {
   maxRequestBytes: number;
   maxFiles: number;
   maxDockerfileBytes: number;
+  maxContextEntries: number;
   tenantMaxQueued: number;
   tenantMaxContextBytes: number;
 }
@@ -35,6 +37,7 @@ export function settings(env: SettingsVars): Settings {
     maxRequestBytes: positiveInt(env.DOCKIFY_MAX_REQUEST_BYTES, 32 * 1024 * 1024),
     maxFiles: positiveInt(env.DOCKIFY_MAX_FILES, 200),
     maxDockerfileBytes: positiveInt(env.DOCKIFY_MAX_DOCKERFILE_BYTES, 1024 * 1024),
+    maxContextEntries: positiveInt(env.DOCKIFY_MAX_CONTEXT_ENTRIES, 10_000),
     tenantMaxQueued: positiveInt(env.DOCKIFY_TENANT_MAX_QUEUED, 100),
     tenantMaxContextBytes: positiveInt(env.DOCKIFY_TENANT_MAX_CONTEXT_BYTES, 1024 * 1024 * 1024),
   };

@@ -18,6 +18,7 @@ export default defineProject({
           DOCKIFY_MAX_REQUEST_BYTES: "8388608",
           DOCKIFY_MAX_DOCKERFILE_BYTES: "65536",
           DOCKIFY_MAX_FILES: "50",
+          DOCKIFY_MAX_CONTEXT_ENTRIES: "50",
         },
       },
     }),

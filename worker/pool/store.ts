@@ -89,10 +89,10 @@ export interface TenantUsage {
   contextBytes: number;
 }
 
-export interface FilesSummary {
-  dockerfile: { filename: string; size: number };
-  optional_files: Record<string, { size: number }>;
-}
+/** What the submitter sent, for responses: names and sizes, never contents. */
+export type FilesSummary =
+  | { dockerfile: { filename: string; size: number }; optional_files: Record<string, { size: number }> }
+  | { tarball: { size: number } };
 
 export interface JobRecord extends JobLease, JobEnd {
   id: string;

@@ -1,16 +1,26 @@
-/** The v1 view of builds: the tenant's list, one build's full record and log, and cancel. */
+/** The v1 builds API: submit a tarball, list, one build's record and log, and cancel. */
 import { Hono } from "hono";
 import { z } from "zod";
 import { requireApiToken } from "../auth";
 import type { AppEnv } from "../env";
 import { ApiError, invalidField } from "../errors";
 import { poolStub } from "../pool/stub";
+import { settings } from "../settings";
+import { submitBuild } from "../submit";
+import { readTarballRequest } from "../tarball-request";
 import { buildView } from "../views";
 import { findJob } from "./find-job";
 
 export const buildRoutes = new Hono<AppEnv>();
 
 buildRoutes.use(requireApiToken);
+
+/** A build whose context is the request body, a tar; answers 202 with the build's record. */
+buildRoutes.post("/builds", async (c) => {
+  const { spec, context, files } = readTarballRequest(c.req.raw, settings(c.env));
+  const job = await submitBuild(c.env, c.get("tenant"), spec, context, files);
+  return c.json(buildView(job), 202);
+});
 
 const CURSOR = /^(\d{1,15})\.([0-9a-f-]{36})$/;
 

@@ -23,8 +23,8 @@ seedRoutes.post(
     return bodyLimit({ maxSize, onError })(c, next);
   },
   async (c) => {
-    const build = await readBuildRequest(c.req.raw, settings(c.env));
-    return c.json(acceptedView(await submitBuild(c.env, c.get("tenant"), build)));
+    const { spec, context, files } = await readBuildRequest(c.req.raw, settings(c.env));
+    return c.json(acceptedView(await submitBuild(c.env, c.get("tenant"), spec, context, files)));
   },
 );
 

@@ -1,5 +1,6 @@
 /**
- * Property tests over the seed request parser: whatever arrives, it either
+ * Property tests over the seed request parser, inside workerd (the runtime
+ * whose multipart parser it relies on): whatever arrives, it either
  * yields a build whose names pass the reference grammar, or a 4xx ApiError
  * naming a field. Never another exception (which would be a 500).
  */
@@ -18,6 +19,7 @@ const LIMITS: Settings = {
   maxRequestBytes: 1024 * 1024,
   maxFiles: 5,
   maxDockerfileBytes: 1024,
+  maxContextEntries: 100,
   tenantMaxQueued: 10,
   tenantMaxContextBytes: 1024 * 1024,
 };
@@ -28,16 +30,20 @@ const nasty = fc.oneof(
   fc.constantFrom("alice", "web", "v1", "127.0.0.1:5000", "../x", "/etc/passwd", "a\\b", "Dockerfile", "a\u0000b", "", " ", "k=v", "a".repeat(130)),
 );
 const textPart = fc.record({ kind: fc.constant("text" as const), name: fc.constantFrom(...FIELDS), value: nasty });
-const filePart = fc.record({ kind: fc.constant("file" as const), name: fc.constantFrom(...FIELDS), filename: nasty, content: fc.string({ maxLength: 2000 }) });
+// workerd itself refuses to build a multipart filename that ends in a backslash, so the client side never sends one.
+const filename = nasty.filter((name) => !name.endsWith("\\"));
+const filePart = fc.record({ kind: fc.constant("file" as const), name: fc.constantFrom(...FIELDS), filename, content: fc.string({ maxLength: 2000 }) });
 
 async function outcome(request: Request): Promise<"ok" | "refused"> {
   try {
-    const build = await readBuildRequest(request, LIMITS);
-    expect(checkRepositoryPath(build.image.path)).toBeNull();
-    expect(checkTag(build.image.tag)).toBeNull();
-    expect(checkRegistry(build.image.registry)).toBeNull();
-    for (const { name } of build.files) expect(checkContextPath(name)).toBeNull();
-    expect(build.dockerfile.size).toBeGreaterThan(0);
+    const { spec, files, context } = await readBuildRequest(request, LIMITS);
+    expect(checkRepositoryPath(spec.image.path)).toBeNull();
+    expect(checkTag(spec.image.tag)).toBeNull();
+    expect(checkRegistry(spec.image.registry)).toBeNull();
+    if (!("dockerfile" in files)) throw new Error("a seed build lists its files");
+    for (const name of Object.keys(files.optional_files)) expect(checkContextPath(name)).toBeNull();
+    expect(files.dockerfile.size).toBeGreaterThan(0);
+    expect(context.bytes).toBeGreaterThan(files.dockerfile.size);
     return "ok";
   } catch (error) {
     if (!(error instanceof ApiError)) throw error;

@@ -1,0 +1,78 @@
+/**
+ * POST /v1/builds end to end: a user's own context tarball, with folders and a
+ * symlink inside it, built by the real agent and pushed to the login-protected
+ * registry; a hostile tarball refused before anything is stored.
+ */
+import { pack, type Headers as TarHeaders } from "tar-stream";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { waitForStatus } from "./harness/api";
+import { pullImage, removeImage, runAndCapture } from "./harness/docker";
+import { startStack, type Stack } from "./harness/stack";
+
+let stack: Stack;
+
+beforeAll(async () => {
+  stack = await startStack();
+});
+
+afterAll(async () => {
+  await stack?.stop();
+});
+
+async function tarOf(entries: (TarHeaders & { content?: string })[]): Promise<Buffer> {
+  const archive = pack();
+  for (const { content, ...header } of entries) archive.entry(header, content ?? "");
+  archive.finalize();
+  const chunks: Buffer[] = [];
+  for await (const chunk of archive) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+function submitTarball(tar: Buffer, tag: string) {
+  const query = new URLSearchParams({ user_name: stack.secrets.registryUser, repo: "tarball", tag, registry: stack.registry.host });
+  return fetch(`${stack.worker.url}/v1/builds?${query}`, {
+    method: "POST",
+    headers: {
+      Authorization: `Bearer ${stack.secrets.apiToken}`,
+      "Content-Type": "application/x-tar",
+      "X-Registry-Password": stack.secrets.registryPassword,
+    },
+    body: tar,
+  });
+}
+
+describe("tarball contexts end to end", () => {
+  it("builds a user's tarball with folders and an inner symlink, and the pulled image holds them", async () => {
+    const tar = await tarOf([
+      { name: "Dockerfile", content: `FROM ${stack.baseImage}\nCOPY site/ /site/\nRUN cat /site/current > /out.txt\n` },
+      { name: "site/", type: "directory" },
+      { name: "site/index.html", content: "<p>from a tarball</p>\n" },
+      { name: "site/current", type: "symlink", linkname: "index.html" },
+    ]);
+    const response = await submitTarball(tar, "v1");
+    expect(response.status).toBe(202);
+    const { id } = (await response.json()) as { id: string };
+    const final = await waitForStatus<{ status: string; digest?: string }>(stack.worker.url, stack.secrets.apiToken, id, {
+      until: (body) => body.status !== "processing",
+    });
+    expect(final).toMatchObject({ status: "success", digest: expect.stringMatching(/^sha256:/) });
+    const reference = `${stack.registry.host}/${stack.secrets.registryUser}/tarball:v1`;
+    await removeImage(reference);
+    await pullImage(reference, { username: stack.secrets.registryUser, password: stack.secrets.registryPassword });
+    expect(await runAndCapture(reference, ["cat", "/out.txt"])).toBe("<p>from a tarball</p>\n");
+    await removeImage(reference);
+  });
+
+  it("refuses a tarball whose symlink points outside the context, with nothing queued", async () => {
+    const tar = await tarOf([
+      { name: "Dockerfile", content: "FROM scratch\nCOPY . /\n" },
+      { name: "keys", type: "symlink", linkname: "/root/.ssh" },
+    ]);
+    const response = await submitTarball(tar, "hostile");
+    expect(response.status).toBe(400);
+    expect(await response.json()).toMatchObject({ field: "context", error: expect.stringMatching(/symlink "keys" points to the absolute path/) });
+    const listed = await fetch(`${stack.worker.url}/v1/builds`, { headers: { Authorization: `Bearer ${stack.secrets.apiToken}` } });
+    const { builds } = (await listed.json()) as { builds: { image_reference: string }[] };
+    expect(builds.map((build) => build.image_reference)).not.toContain(`${stack.registry.host}/${stack.secrets.registryUser}/tarball:hostile`);
+  });
+});
