@@ -94,17 +94,7 @@ export type FilesSummary =
   | { dockerfile: { filename: string; size: number }; optional_files: Record<string, { size: number }> }
   | { tarball: { size: number } };
 
-export interface JobRecord extends JobLease, JobEnd {
-  id: string;
-  tenant: string;
-  registry: string;
-  path: string;
-  tag: string;
-  userName: string;
-  labels: Labels;
-  sealedPassword: ArrayBuffer | null;
-  files: FilesSummary;
-  contextBytes: number;
+export interface JobRecord extends Omit<NewJob, "idempotencyKey">, JobLease, JobEnd {
   leaseHash: string | null;
   logLines: number;
   createdAt: number;

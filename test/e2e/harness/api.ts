@@ -28,7 +28,7 @@ export interface ApiResponse<T = unknown> {
   headers: Headers;
 }
 
-async function readResponse<T>(response: Response): Promise<ApiResponse<T>> {
+export async function readResponse<T>(response: Response): Promise<ApiResponse<T>> {
   const text = await response.text();
   let body: unknown = text;
   try {

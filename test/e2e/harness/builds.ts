@@ -8,6 +8,7 @@ import { createGunzip } from "node:zlib";
 import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { extract } from "tar-stream";
+import { readResponse, type ApiResponse } from "./api";
 import { docker, type RegistryAuth } from "./docker";
 
 export interface BuildView {
@@ -23,27 +24,11 @@ export interface BuildView {
   [key: string]: unknown;
 }
 
-export interface JsonResponse<T> {
-  status: number;
-  body: T;
-}
-
-async function json<T>(response: Response): Promise<JsonResponse<T>> {
-  const text = await response.text();
-  let body: unknown = text;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    // not JSON: keep the text, the assertion shows it
-  }
-  return { status: response.status, body: body as T };
-}
-
 const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
 
 /** GET /v1/builds/{id}. */
-export async function getBuild(url: string, token: string, id: string): Promise<JsonResponse<BuildView>> {
-  return json<BuildView>(await fetch(`${url}/v1/builds/${encodeURIComponent(id)}`, { headers: bearer(token) }));
+export async function getBuild(url: string, token: string, id: string): Promise<ApiResponse<BuildView>> {
+  return readResponse<BuildView>(await fetch(`${url}/v1/builds/${encodeURIComponent(id)}`, { headers: bearer(token) }));
 }
 
 /** GET /v1/builds/{id}/logs as text; throws on a non-200 answer. */
@@ -55,12 +40,12 @@ export async function getBuildLog(url: string, token: string, id: string): Promi
 }
 
 /** POST /v1/builds/{id}/cancel; `token` undefined sends no Authorization header. */
-export async function cancelBuild<T = Record<string, unknown>>(url: string, token: string | undefined, id: string): Promise<JsonResponse<T>> {
+export async function cancelBuild<T = Record<string, unknown>>(url: string, token: string | undefined, id: string): Promise<ApiResponse<T>> {
   const response = await fetch(`${url}/v1/builds/${encodeURIComponent(id)}/cancel`, {
     method: "POST",
     headers: token === undefined ? {} : bearer(token),
   });
-  return json<T>(response);
+  return readResponse<T>(response);
 }
 
 /**
