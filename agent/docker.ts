@@ -2,6 +2,11 @@
  * Docker's build and push through dockerode, their progress streams read line
  * by line into the job's log. Failures come back as errors carrying the
  * daemon's or the registry's own message.
+ *
+ * A build is tagged only with a name of its own job and attempt (`buildTag`),
+ * never with the job's reference: two jobs of one agent may name the same
+ * reference, and a push sends whatever the reference points at when it starts.
+ * The reference is put on the built image only for its push (`tagImage`).
  */
 import { addAbortSignal, type Readable } from "node:stream";
 import type Docker from "dockerode";
@@ -16,6 +21,8 @@ import type { LogStreamer } from "./log-streamer.ts";
 
 const NO_IMAGE_ID = "the build ended without reporting an image id";
 const NO_DIGEST = "the push ended without reporting the pushed digest";
+/** The local repository of every build; it is never pushed. */
+const BUILD_REPOSITORY = "dockify-build";
 const HTTP_NOT_FOUND = 404;
 
 /**
@@ -27,6 +34,8 @@ const ANONYMOUS = {};
 export interface DockerJob {
   docker: Docker;
   image: Assignment["image"];
+  /** The build's own local name, from `buildTag`. */
+  buildTag: string;
   auth: RegistryAuth | undefined;
   signal: AbortSignal;
   logs: LogStreamer;
@@ -48,16 +57,24 @@ function daemonError(error: unknown): Error {
   return new Error(answer ?? describeError(error).replace(MODEM_PREFIX, "").trim());
 }
 
-/** Builds the context with the classic builder and tags it; returns the image id. */
+/**
+ * The local name of one attempt's build, unique to it: `dockify-build:<job id>-<attempt>`. The protocol makes job
+ * ids UUIDs, which fit the tag grammar (letters, digits and '-', 36 of 128 characters).
+ */
+export function buildTag(jobId: string, attempt: number): string {
+  return `${BUILD_REPOSITORY}:${jobId}-${attempt}`;
+}
+
+/** Builds the context with the classic builder under the job's `buildTag`; returns the image id. */
 export async function buildImage(job: DockerJob, context: Readable): Promise<string> {
   const { auth } = job;
-  // Everything a build may use on the host is decided here; only the image reference and the registry login
-  // come from the job. The classic builder gives RUN containers no volumes and no host folders (so never the
-  // Docker socket; only the hosts, hostname and resolv.conf files Docker writes for every container) and has no
-  // privileged mode; we pass no build arguments, extra hosts or cgroup parent. Network and limits: the operator's.
+  // Everything a build may use on the host is decided here; only the build's tag (its job id and attempt) and the
+  // registry login come from the job. The classic builder gives RUN containers no volumes and no host folders (so
+  // never the Docker socket; only the hosts, hostname and resolv.conf files Docker writes for every container) and
+  // has no privileged mode; we pass no build arguments, extra hosts or cgroup parent. Network and limits: the operator's.
   const response = await job.docker
     .buildImage(context, {
-      t: job.image.reference,
+      t: job.buildTag,
       dockerfile: DOCKERFILE_PATH,
       rm: true,
       forcerm: true,
@@ -75,8 +92,17 @@ export async function buildImage(job: DockerJob, context: Readable): Promise<str
   return imageId;
 }
 
-/** Pushes exactly the job's tag; returns the manifest digest the registry stored. */
-export async function pushImage(job: DockerJob): Promise<string> {
+/** Puts the job's reference on the image it built. Whoever calls this holds the reference until it is removed again. */
+export async function tagImage(job: DockerJob, imageId: string): Promise<void> {
+  const { image } = job;
+  await job.docker
+    .getImage(imageId)
+    .tag({ repo: formatRepository(image), tag: image.tag })
+    .catch((error: unknown) => Promise.reject(daemonError(error)));
+}
+
+/** Pushes exactly the job's tag, which must point at `imageId`; returns the manifest digest the registry stored. */
+export async function pushImage(job: DockerJob, imageId: string): Promise<string> {
   const { image } = job;
   const response = await job.docker
     // dockerode names the image in the URL path and takes the tag as a separate parameter: the repository alone here.
@@ -89,10 +115,28 @@ export async function pushImage(job: DockerJob): Promise<string> {
     digest ??= pushedDigest(event, image.tag);
   });
   if (!digest) throw new Error(NO_DIGEST);
+  await checkPushedImage(job, imageId, digest);
   return digest;
 }
 
-/** Removes the job's local tag (and the layers only it used). Returns why it could not, or undefined. */
+/**
+ * Fails unless Docker filed the pushed digest under `imageId`. Docker resolves the tag once as the push starts and
+ * records the digest under the image it actually sent. A manifest names its image's config, whose digest is the
+ * image id, so the digest is this image's whatever repository spelling Docker filed it under. The agent's lock
+ * keeps its own jobs apart; this catches anything else on the same Docker Engine that moved the tag meanwhile.
+ */
+async function checkPushedImage(job: DockerJob, imageId: string, digest: string): Promise<void> {
+  const { RepoDigests } = await job.docker
+    .getImage(imageId)
+    .inspect()
+    .catch((error: unknown) => Promise.reject(daemonError(error)));
+  if (!RepoDigests.some((name) => name.endsWith(`@${digest}`))) {
+    const moved = `the tag ${job.image.reference} was changed on the Docker Engine during the push`;
+    throw new Error(`the push sent another image than this job built (${digest}): ${moved}`);
+  }
+}
+
+/** Removes a local tag (and the layers only it used). Returns why it could not, or undefined. */
 export async function removeImage(docker: Docker, reference: string): Promise<string | undefined> {
   try {
     await docker.getImage(reference).remove();

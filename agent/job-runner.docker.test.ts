@@ -11,8 +11,10 @@ import Docker from "dockerode";
 import { pack } from "tar-stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { agentMessage, LEASE_HEADER, type AgentMessage, type Assignment, type JobOutcome } from "../shared/protocol.ts";
+import { pullImage, removeImage, runAndCapture } from "../test/e2e/harness/docker.ts";
 import { startRegistry, type Registry } from "../test/e2e/harness/registry.ts";
 import type { BuildIsolation } from "./build-isolation.ts";
+import { buildTag } from "./docker.ts";
 import { runJob, STEP } from "./job-runner.ts";
 
 const DOCKER_SOCKET = "/var/run/docker.sock";
@@ -61,6 +63,24 @@ function contextServer() {
   return { server, contexts };
 }
 
+/** The Engine's client, except that every push waits for `gate` before it reaches the Engine. */
+class PushesHeldUntil extends Docker {
+  constructor(readonly gate: Promise<void>) {
+    super();
+  }
+
+  override getImage(name: string): Docker.Image {
+    const image = super.getImage(name);
+    const push = image.push.bind(image);
+    return Object.assign(image, {
+      push: async (options?: Docker.ImagePushOptions) => {
+        await this.gate;
+        return push(options);
+      },
+    });
+  }
+}
+
 describe.skipIf(!hasDocker)("runJob against the Docker Engine", () => {
   const docker = new Docker();
   const { server, contexts } = contextServer();
@@ -82,19 +102,22 @@ describe.skipIf(!hasDocker)("runJob against the Docker Engine", () => {
   interface JobOptions {
     dockerfile: string;
     registry?: Registry;
+    /** The repository path and tag to push to; a fresh one per job otherwise. */
+    name?: { path: string; tag: string };
     password?: string | null;
     /** Serve the context under a different lease token than the assignment's. */
     wrongLease?: boolean;
     isolation?: Partial<BuildIsolation>;
     timeoutSeconds?: number;
+    /** The client the agent talks to the Engine with. */
+    client?: Docker;
   }
 
-  function assignment({ dockerfile, registry = privateRegistry, password = PASSWORD, wrongLease }: JobOptions) {
+  function assignment({ dockerfile, registry = privateRegistry, name, password = PASSWORD, wrongLease }: JobOptions) {
     const jobId = randomUUID();
     const leaseToken = randomBytes(24).toString("hex");
     const contextPath = `/agent/jobs/${jobId}/context`;
-    const tag = `t-${randomBytes(4).toString("hex")}`;
-    const path = `dockify-agent-test/${jobId.slice(0, 8)}`;
+    const { path, tag } = name ?? { path: `dockify-agent-test/${jobId.slice(0, 8)}`, tag: `t-${randomBytes(4).toString("hex")}` };
     const job: Assignment = {
       type: "assign",
       jobId,
@@ -112,13 +135,13 @@ describe.skipIf(!hasDocker)("runJob against the Docker Engine", () => {
 
   /** Runs a job with a fake `send` that checks every message against the protocol. */
   async function run(options: JobOptions, controller = new AbortController(), onMessage?: (message: AgentMessage) => void) {
-    const { isolation, timeoutSeconds = BUILD_TIMEOUT_SECONDS } = options;
+    const { isolation, timeoutSeconds = BUILD_TIMEOUT_SECONDS, client = docker } = options;
     const { job, ready } = assignment(options);
     await ready;
     const messages: AgentMessage[] = [];
     const statusLines: string[] = [];
     const outcome = await runJob(job, {
-      docker,
+      docker: client,
       poolUrl,
       agentToken: AGENT_TOKEN,
       isolation: { ...NO_NETWORK, ...isolation },
@@ -147,6 +170,12 @@ describe.skipIf(!hasDocker)("runJob against the Docker Engine", () => {
     await expect(docker.getImage(reference).inspect()).rejects.toMatchObject({ statusCode: 404 });
   }
 
+  /** Neither the job's reference nor its build's own tag is left on the Engine. */
+  async function expectLocalNamesGone(job: Assignment) {
+    await expectImageGone(job.image.reference);
+    await expectImageGone(buildTag(job.jobId, job.attempt));
+  }
+
   it(
     "builds, pushes with credentials, reports the registry's digest and removes the local image",
     async () => {
@@ -168,7 +197,54 @@ describe.skipIf(!hasDocker)("runJob against the Docker Engine", () => {
       });
       expect(manifest.status).toBe(200);
       expect(manifest.headers.get("docker-content-digest")).toBe(outcome.status === "succeeded" && outcome.digest);
-      await expectImageGone(job.image.reference);
+      await expectLocalNamesGone(job);
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    "keeps two concurrent jobs pushing one reference apart: each reports the digest of its own image",
+    async () => {
+      const name = { path: `dockify-agent-test/shared-${randomBytes(4).toString("hex")}`, tag: "latest" };
+      const contents = [`first-${randomBytes(8).toString("hex")}`, `second-${randomBytes(8).toString("hex")}`];
+      // The worst order for a shared tag: no push starts before both builds are done, so if a build's end could
+      // move the tag under another job's push, it would here, every time.
+      let bothBuilt = (): void => {};
+      const client = new PushesHeldUntil(new Promise<void>((resolve) => (bothBuilt = resolve)));
+      const built = new Set<string>();
+      const onMessage = (message: AgentMessage) => {
+        if ((message.type === "phase" && message.phase === "pushing") || message.type === "result") built.add(message.jobId);
+        if (built.size === contents.length) bothBuilt();
+      };
+      const runs = await Promise.all(
+        contents.map((content) =>
+          run({ name, client, dockerfile: `FROM scratch\nCOPY bin/ /bin/\nRUN echo ${content} > /content\n` }, new AbortController(), onMessage),
+        ),
+      );
+      const digests = new Set<string>();
+      for (const [index, { job, outcome, messages, statusLines }] of runs.entries()) {
+        expect(outcome).toMatchObject({ status: "succeeded", digest: expect.stringMatching(DIGEST), imageId: expect.stringMatching(DIGEST) });
+        expectReportShape(messages, outcome);
+        // Neither job's cleanup found its tags gone or taken by the other.
+        expect(statusLines).toEqual([]);
+        if (outcome.status !== "succeeded") continue;
+        digests.add(outcome.digest);
+        // What the registry holds under the reported digest is this job's image: its id and its own file.
+        const pushed = `${job.image.registry}/${job.image.path}@${outcome.digest}`;
+        await pullImage(pushed, { username: USER, password: PASSWORD });
+        try {
+          expect((await docker.getImage(pushed).inspect()).Id).toBe(outcome.imageId);
+          expect(await runAndCapture(pushed, ["cat", "/content"])).toBe(`${contents[index]}\n`);
+        } finally {
+          await removeImage(pushed);
+        }
+        await expectLocalNamesGone(job);
+      }
+      expect(digests.size).toBe(2);
+      // Only this test's jobs: other suites may be building on this Engine right now.
+      const jobIds = runs.map(({ job }) => job.jobId);
+      const buildTags = (await docker.listImages({ filters: { reference: ["dockify-build"] } })).flatMap((image) => image.RepoTags ?? []);
+      expect(buildTags.filter((tag) => jobIds.some((jobId) => tag.includes(jobId)))).toEqual([]);
     },
     TEST_TIMEOUT_MS,
   );
@@ -191,7 +267,7 @@ describe.skipIf(!hasDocker)("runJob against the Docker Engine", () => {
       expectReportShape(messages, outcome);
       expect(logLines).toContain("about to fail");
       expect(messages.some((message) => message.type === "phase" && message.phase === "pushing")).toBe(false);
-      await expectImageGone(job.image.reference);
+      await expectLocalNamesGone(job);
     },
     TEST_TIMEOUT_MS,
   );
@@ -214,7 +290,7 @@ describe.skipIf(!hasDocker)("runJob against the Docker Engine", () => {
       expect(outcome).toEqual({ status: "failed", step: STEP.push, error: expect.stringMatching(/unauthorized|authentication required|denied/i) });
       expectReportShape(messages, outcome);
       expect(JSON.stringify(messages)).not.toContain(wrongPassword);
-      await expectImageGone(job.image.reference);
+      await expectLocalNamesGone(job);
     },
     TEST_TIMEOUT_MS,
   );

@@ -3,15 +3,22 @@
  * before doing anything, then context → build → push; clean up (remove the
  * local image, flush the log) before the final report, and make the report
  * the very last step.
+ *
+ * Jobs of this agent may name the same image reference (the same user twice,
+ * or another tenant on purpose). Each builds under its own tag, and only the
+ * job holding the reference's lock puts the reference on its image, pushes it
+ * and takes the reference off again.
  */
 import type { Readable } from "node:stream";
 import type Docker from "dockerode";
 import type { AgentMessage, Assignment, JobOutcome } from "../shared/protocol.ts";
 import { describeIsolation, type BuildIsolation } from "./build-isolation.ts";
 import { openContext } from "./context.ts";
-import { buildImage, pushImage, removeImage } from "./docker.ts";
+import { normalizedReference } from "./docker-name.ts";
+import { buildImage, buildTag, pushImage, removeImage, tagImage, type DockerJob } from "./docker.ts";
 import { describeError } from "./errors.ts";
 import { jobRedactor, type Redact } from "./job-secrets.ts";
+import { KeyedLock } from "./keyed-lock.ts";
 import { LogStreamer, truncateLine } from "./log-streamer.ts";
 import { JobTimeLimit } from "./time-limit.ts";
 
@@ -22,6 +29,9 @@ export const STEP = { context: "context", build: "build", push: "push" } as cons
 
 const CANCELED: JobOutcome = { status: "canceled" };
 const UNKNOWN_ERROR = "unknown error";
+
+/** One per agent process, shared by all its jobs: keyed by the name Docker files a reference under. */
+const referenceLock = new KeyedLock();
 
 export interface JobRunnerDeps {
   docker: Docker;
@@ -49,7 +59,12 @@ export async function runJob(assignment: Assignment, deps: JobRunnerDeps): Promi
   const timeLimit = new JobTimeLimit(deps.signal, deps.buildTimeoutSeconds);
   // Cancel and time limit alike abort every request of the job: the download, Docker's build and its push.
   const { signal } = timeLimit;
-  const dockerJob = { docker, image, auth: assignment.auth, signal, logs, isolation };
+  const dockerJob: DockerJob = { docker, image, buildTag: buildTag(jobId, attempt), auth: assignment.auth, signal, logs, isolation };
+  /** Local images are the operator's concern: what keeps one from going is said on the agent's output, not the job's. */
+  const removeLocal = async (reference: string) => {
+    const problem = await removeImage(docker, reference);
+    if (problem) deps.status(`job ${jobId}: could not remove the local image ${reference}: ${redact(problem)}`);
+  };
 
   send({ type: "phase", jobId, attempt, phase: "building" });
   let step: FailedStep = STEP.context;
@@ -72,7 +87,15 @@ export async function runJob(assignment: Assignment, deps: JobRunnerDeps): Promi
     logs.flush();
     send({ type: "phase", jobId, attempt, phase: "pushing" });
     logs.write(`[dockify] pushing ${image.reference}\n`);
-    const digest = await pushImage(dockerJob);
+    const digest = await referenceLock.run(normalizedReference(image.reference), signal, async () => {
+      await tagImage(dockerJob, imageId);
+      try {
+        return await pushImage(dockerJob, imageId);
+      } finally {
+        // Still under the lock: once it is released, the reference may already be another job's.
+        await removeLocal(image.reference);
+      }
+    });
     outcome = { status: "succeeded", digest, imageId };
     logs.write(`[dockify] pushed ${image.reference}@${digest}\n`);
   } catch (error) {
@@ -87,10 +110,8 @@ export async function runJob(assignment: Assignment, deps: JobRunnerDeps): Promi
   }
 
   context?.destroy();
-  if (step !== STEP.context) {
-    const problem = await removeImage(docker, image.reference);
-    if (problem) deps.status(`job ${jobId}: could not remove the local image ${image.reference}: ${redact(problem)}`);
-  }
+  // Any build may have left its tag, finished or not; a missing one is fine.
+  if (step !== STEP.context) await removeLocal(dockerJob.buildTag);
   logs.close();
   send({ type: "result", jobId, attempt, outcome });
   return outcome;
