@@ -1,5 +1,5 @@
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
-import { describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import { CLOSE } from "../../shared/protocol";
 import { poolStub } from "../../worker/pool/stub";
 import { TestAgent } from "./agent-socket";
@@ -19,12 +19,17 @@ function status(id: string) {
   return call(`/status/${id}`, { headers: { Authorization: ALICE } }).then((response) => response.json<Record<string, unknown>>());
 }
 
-/** Jobs earlier tests left queued would go to the next agent first: end them, as if canceled. */
-async function cancelEveryQueuedJob(): Promise<void> {
+/**
+ * Each test starts with an empty pool: storage is shared by the tests of this file, and a job or an agent an
+ * earlier test left (an agent whose close the pool has not seen yet, on a loaded machine) would take work first.
+ */
+beforeEach(async () => {
   await runInDurableObject(poolStub(env), (_pool, state) => {
+    for (const ws of state.getWebSockets()) ws.close(1000, "next test");
+    state.storage.sql.exec("DELETE FROM agents");
     state.storage.sql.exec("UPDATE jobs SET state = 'canceled', step = 'canceled', finished_at = ? WHERE state = 'queued'", Date.now());
   });
-}
+});
 
 /** Moves a job's lease into the past and runs the alarm, as time passing would. */
 async function expireLease(jobId: string): Promise<void> {
@@ -238,7 +243,6 @@ describe("labels, slots and draining", () => {
 
 describe("refused assignments", () => {
   it("re-queues a job the agent refuses at once, to the next agent, without waiting for the lease", async () => {
-    await cancelEveryQueuedJob();
     const reluctant = await TestAgent.hello("reluctant");
     const id = await submitted();
     const assign = await reluctant.next("assign");
@@ -256,7 +260,6 @@ describe("refused assignments", () => {
 
 describe("what agents send is bounded and scrubbed", () => {
   it("redacts the password from a failure's error, not only from log lines", async () => {
-    await cancelEveryQueuedJob();
     const agent = await TestAgent.hello("leaky");
     const id = await submitted(PASSWORD);
     const { attempt } = await agent.next("assign");
@@ -267,7 +270,6 @@ describe("what agents send is bounded and scrubbed", () => {
   });
 
   it("keeps at most 4 MiB of a build's log and says how many lines it dropped", async () => {
-    await cancelEveryQueuedJob();
     const agent = await TestAgent.hello("chatty");
     const id = await submitted();
     const { attempt } = await agent.next("assign");
@@ -282,7 +284,6 @@ describe("what agents send is bounded and scrubbed", () => {
   });
 
   it("gives a refusing agent nothing more until its next heartbeat", async () => {
-    await cancelEveryQueuedJob();
     const agent = await TestAgent.hello("full");
     const id = await submitted();
     const assign = await agent.next("assign");

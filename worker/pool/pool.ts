@@ -30,6 +30,8 @@ function leastBusy(agents: readonly AgentRecord[]): AgentRecord | undefined {
 export class Pool extends DurableObject<Env> {
   private readonly store: PoolStore;
   private readonly config: Settings;
+  /** The tail of the agent messages being handled; see webSocketMessage. */
+  private inbox: Promise<void> = Promise.resolve();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -126,7 +128,15 @@ export class Pool extends DurableObject<Env> {
     return acceptAgent(this.ctx, request.headers.get(AGENT_TOKEN_NAME_HEADER) ?? "");
   }
 
-  override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+  override webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    // One message at a time, in arrival order: handlers await decryption and R2, and a result must not
+    // overtake the log batch sent before it, nor a heartbeat the refusal before it.
+    const turn = this.inbox.then(() => this.onFrame(ws, message));
+    this.inbox = turn.catch(() => undefined);
+    return turn;
+  }
+
+  private async onFrame(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
     const frame = frameText(message);
     if ("refused" in frame) return ws.close(frame.code, frame.refused);
     const parsed = parseMessage(agentMessage, frame.text);

@@ -28,6 +28,8 @@ export interface StackOptions {
   agent?: Omit<AgentOptions, "url" | "token">;
   /** Extra Worker variables, e.g. DOCKIFY_LEASE_SECONDS for fault tests. */
   vars?: Record<string, string>;
+  /** More tenants, name → API token, beside the stack's own. */
+  tenants?: Record<string, string>;
   registryUser?: string;
 }
 
@@ -75,7 +77,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     if (baseResult.status === "rejected") throw baseResult.reason;
     worker = await startWorker({
       vars: {
-        DOCKIFY_API_TOKENS: `${secrets.tenant}=${secrets.apiToken}`,
+        DOCKIFY_API_TOKENS: Object.entries({ ...options.tenants, [secrets.tenant]: secrets.apiToken })
+          .map(([tenant, token]) => `${tenant}=${token}`)
+          .join(","),
         DOCKIFY_AGENT_TOKENS: secrets.agentToken,
         DOCKIFY_SECRET_KEY: secrets.secretKey,
         ...options.vars,
