@@ -2,6 +2,7 @@
  * Accepting a validated build: the tenant's limits, the context into R2, the
  * job into the pool. Either all of it happens or nothing stays stored.
  */
+import { formatReference } from "../shared/reference";
 import type { BuildSpec } from "./build-spec";
 import { deleteContext, type ContextSource } from "./contexts";
 import type { Env } from "./env";
@@ -10,6 +11,18 @@ import type { FilesSummary } from "./pool/store";
 import { poolStub } from "./pool/stub";
 import type { PublicJob } from "./pool/view";
 import { seal } from "./secrets";
+
+/** A retry must name the same image: a key reused for another build is a client bug, not a retry. */
+function sameBuild(existing: PublicJob, spec: BuildSpec): PublicJob {
+  if (formatReference(existing) !== formatReference(spec.image)) {
+    throw new ApiError(
+      422,
+      `Idempotency-Key was already used for the build of ${formatReference(existing)} (${existing.id}); use a new key for another build`,
+      "Idempotency-Key",
+    );
+  }
+  return existing;
+}
 
 export async function submitBuild(
   env: Env,
@@ -21,7 +34,7 @@ export async function submitBuild(
   const pool = poolStub(env);
   // A retry of a build already accepted answers with that build, before anything is stored again.
   const retried = spec.idempotencyKey ? await pool.findByIdempotencyKey(tenant, spec.idempotencyKey) : null;
-  if (retried) return retried;
+  if (retried) return sameBuild(retried, spec);
 
   // Checked before the upload to refuse early, and again by the pool, which serializes submissions.
   const refused = await pool.admit(tenant, context.bytes);
@@ -45,7 +58,7 @@ export async function submitBuild(
     if ("refused" in enqueued) throw new ApiError(429, enqueued.refused, "tenant");
     // Lost a race with a concurrent retry under the same key: that build stands, this upload goes.
     if (!enqueued.created) await deleteContext(env.BUCKET, jobId);
-    return enqueued.job;
+    return enqueued.created ? enqueued.job : sameBuild(enqueued.job, spec);
   } catch (error) {
     // Never leave half a job behind: no queue entry means no stored context either.
     await deleteContext(env.BUCKET, jobId);

@@ -125,6 +125,15 @@ describe("duplicate submissions", () => {
     expect(bobs.task_id).not.toBe(first.task_id);
   });
 
+  it("refuses a key reused for a different image with 422, storing nothing", async () => {
+    await submit({ headers: { "Idempotency-Key": "reused-1" } });
+    const before = await storedContexts();
+    const other = await submit({ query: { user_name: "alice", repo: "other" }, headers: { "Idempotency-Key": "reused-1" } });
+    expect(other.status).toBe(422);
+    expect(await other.json()).toMatchObject({ field: "Idempotency-Key", error: expect.stringMatching(/alice\/web:v1/) });
+    expect(await storedContexts()).toEqual(before);
+  });
+
   it("keeps one job when retries race each other", async () => {
     const responses = await Promise.all([1, 2, 3].map(() => submit({ headers: { "Idempotency-Key": "race-1" } })));
     const ids = new Set(await Promise.all(responses.map(async (response) => (await response.json<{ task_id: string }>()).task_id)));
