@@ -103,8 +103,13 @@ const agentToken = firstPlainToken(vars.DOCKIFY_AGENT_TOKENS);
 if (!agentToken) throw new Error(`${DEV_VARS} has no plain agent token in DOCKIFY_AGENT_TOKENS`);
 
 const wranglerArgs = ["dev", "--ip", "127.0.0.1", "--port", String(port), "--show-interactive-dev-session=false"];
-// Local runs need no `request.cf` data from Cloudflare; fetching it fails loudly offline.
-children.push(run("worker", BIN("wrangler"), wranglerArgs, { CLOUDFLARE_CF_FETCH_ENABLED: process.env.CLOUDFLARE_CF_FETCH_ENABLED ?? "false" }));
+// A local stack talks to nothing outside this machine: no `request.cf` data from Cloudflare (it fails loudly
+// offline) and no usage metrics. Either can be turned back on by setting the variable.
+const offline = {
+  CLOUDFLARE_CF_FETCH_ENABLED: process.env.CLOUDFLARE_CF_FETCH_ENABLED ?? "false",
+  WRANGLER_SEND_METRICS: process.env.WRANGLER_SEND_METRICS ?? "false",
+};
+children.push(run("worker", BIN("wrangler"), wranglerArgs, offline));
 await waitForWorker();
 children.push(run("agent", process.execPath, ["--import", "tsx", "agent/main.ts"], { DOCKIFY_URL: url, DOCKIFY_AGENT_TOKEN: agentToken }));
 
