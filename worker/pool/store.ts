@@ -230,7 +230,7 @@ export class PoolStore {
       jobId,
     ).one();
     for (const line of lines) {
-      const bytes = line.length + 1;
+      const bytes = new TextEncoder().encode(line).byteLength + 1;
       if (kept.lines >= MAX_LOG_LINES || kept.bytes + bytes > MAX_LOG_BYTES) break;
       this.sql.exec("INSERT INTO log_lines (job_id, line) VALUES (?, ?)", jobId, line);
       kept.lines += 1;
