@@ -4,9 +4,9 @@
  * and run helpers that read Docker's JSON stream line by line and throw on errors.
  */
 import { readFileSync } from "node:fs";
-import { StringDecoder } from "node:string_decoder";
 import Docker from "dockerode";
 import { pack } from "tar-stream";
+import { eventError, pushedDigest, readDockerStream, type DockerEvent } from "../../../agent/docker-stream";
 
 export const docker = new Docker();
 
@@ -21,44 +21,18 @@ export interface RegistryAuth {
   password: string;
 }
 
-export interface JsonEvent {
-  stream?: string;
-  status?: string;
-  id?: string;
-  error?: string;
-  errorDetail?: { message?: string };
-  aux?: { ID?: string; Digest?: string; Tag?: string };
-}
-
 /**
- * Reads a Docker JSON-lines stream to its end; throws on the first `errorDetail`
- * (or deprecated `error`). Lines that are not JSON are skipped.
+ * Reads a Docker JSON-lines stream to its end with the agent's own reader;
+ * throws on the first error event. Lines that are not JSON are skipped.
  */
-export async function readJsonStream(stream: NodeJS.ReadableStream, what: string): Promise<JsonEvent[]> {
-  const events: JsonEvent[] = [];
-  const decoder = new StringDecoder("utf8");
-  let pending = "";
-  const take = (line: string) => {
-    if (!line.trim()) return;
-    let event: JsonEvent;
-    try {
-      event = JSON.parse(line) as JsonEvent;
-    } catch {
-      return;
-    }
-    if (event.errorDetail || event.error) {
-      const message = event.errorDetail?.message ?? event.error ?? "unknown error";
-      throw new Error(`${what} failed: ${message}`);
-    }
-    events.push(event);
-  };
-  for await (const chunk of stream) {
-    pending += decoder.write(chunk as Buffer);
-    const lines = pending.split("\n");
-    pending = lines.pop() ?? "";
-    for (const line of lines) take(line);
+export async function readJsonStream(stream: NodeJS.ReadableStream, what: string): Promise<DockerEvent[]> {
+  const events: DockerEvent[] = [];
+  for await (const line of readDockerStream(stream as AsyncIterable<Uint8Array>)) {
+    if ("text" in line) continue;
+    const error = eventError(line.event);
+    if (error) throw new Error(`${what} failed: ${error}`);
+    events.push(line.event);
   }
-  take(pending + decoder.end());
   return events;
 }
 
@@ -168,7 +142,7 @@ export async function pushImage(ref: string, auth?: RegistryAuth): Promise<strin
   const stream = await docker.getImage(name).push({ tag, authconfig: authConfig(ref, auth) });
   const events = await readJsonStream(stream, `docker push of ${ref}`);
   for (const event of events) {
-    const digest = /digest: (sha256:[0-9a-f]{64})/.exec(event.status ?? "")?.[1] ?? event.aux?.Digest;
+    const digest = pushedDigest(event, tag);
     if (digest) return digest;
   }
   throw new Error(`docker push of ${ref} ended without a digest`);
