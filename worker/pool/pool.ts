@@ -23,6 +23,13 @@ import { publicJob, type PublicJob } from "./view";
 
 type Hello = Extract<AgentMessage, { type: "hello" }>;
 
+/** Why the pool tells an agent to stop a job. */
+const STOP = {
+  user: "canceled by the user",
+  notYours: "this job is no longer assigned to you",
+  leaseExpired: "your lease on this job expired",
+} as const;
+
 function leastBusy(agents: readonly AgentRecord[]): AgentRecord | undefined {
   return agents.reduce<AgentRecord | undefined>((best, agent) => (!best || agent.running < best.running ? agent : best), undefined);
 }
@@ -89,9 +96,7 @@ export class Pool extends DurableObject<Env> {
     const result = transition(job, { type: "cancel" });
     if (!result.ok) return { job: this.view(job), outcome: "finished" };
     await this.record(job, result, Date.now());
-    if (job.agentId && !result.end) {
-      sendTo(this.ctx, job.agentId, { type: "cancel", jobId: id, attempt: job.attempt, reason: "canceled by the user" });
-    }
+    if (job.agentId && !result.end) this.tellToStop(job.agentId, id, job.attempt, STOP.user);
     return { job: this.view(this.store.job(id)!), outcome: result.end ? "canceled" : "canceling" };
   }
 
@@ -176,7 +181,7 @@ export class Pool extends DurableObject<Env> {
       case "heartbeat":
         this.store.setRefusing(agentId, false);
         this.renewHoldings(agentId, message.holding, now);
-        await this.rearm();
+        // Re-arms the alarm for the renewed leases as well.
         return this.dispatch();
       case "phase": {
         const job = this.store.job(message.jobId);
@@ -239,12 +244,15 @@ export class Pool extends DurableObject<Env> {
       if (job && renewed?.ok) {
         this.store.saveLease(job.id, renewed.lease, job.leaseHash, now);
         // Repeated on every heartbeat until the agent confirms: a cancel sent into a dropped socket is not lost.
-        if (job.cancelRequested) sendTo(this.ctx, agentId, { type: "cancel", jobId: job.id, attempt: job.attempt, reason: "canceled by the user" });
+        if (job.cancelRequested) this.tellToStop(agentId, job.id, job.attempt, STOP.user);
       } else {
-        const reason = "this job is no longer assigned to you";
-        sendTo(this.ctx, agentId, { type: "cancel", jobId: held.jobId, attempt: held.attempt, reason });
+        this.tellToStop(agentId, held.jobId, held.attempt, STOP.notYours);
       }
     }
+  }
+
+  private tellToStop(agentId: string, jobId: string, attempt: number, reason: (typeof STOP)[keyof typeof STOP]): void {
+    sendTo(this.ctx, agentId, { type: "cancel", jobId, attempt, reason });
   }
 
   /** Lines arrive already scrubbed (see `scrubberFor`); a batch also renews the lease of the agent holding the job. */
@@ -281,7 +289,8 @@ export class Pool extends DurableObject<Env> {
     const now = Date.now();
     const assigned: { job: JobRecord; agent: AgentRecord; attempt: number; leaseToken: string }[] = [];
     const agents = this.store.agents();
-    for (const job of this.store.queuedJobs()) {
+    // Heartbeats dispatch too: with every slot busy, the queue is not even read.
+    for (const job of agents.some(hasFreeSlot) ? this.store.queuedJobs() : []) {
       if (!agents.some(hasFreeSlot)) break;
       const agent = leastBusy(agents.filter((candidate) => canTake(candidate, job)));
       if (!agent) continue;
@@ -337,10 +346,7 @@ export class Pool extends DurableObject<Env> {
       if (!job) continue;
       const result = transition(job, { type: "leaseExpired", now, maxAttempts: this.config.maxAttempts });
       if (!result.ok) continue;
-      if (job.agentId) {
-        const reason = "your lease on this job expired";
-        sendTo(this.ctx, job.agentId, { type: "cancel", jobId: job.id, attempt: job.attempt, reason });
-      }
+      if (job.agentId) this.tellToStop(job.agentId, job.id, job.attempt, STOP.leaseExpired);
       if (!result.end) {
         this.store.appendLog(job.id, [`[dockify] attempt ${job.attempt}: the agent stopped responding; the job is queued again`]);
       }
