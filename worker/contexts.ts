@@ -37,9 +37,32 @@ export function filesContext(entries: readonly TarEntry[]): ContextSource {
   return { bytes, write: (bucket, jobId) => put(bucket, jobId, tarStream(entries, Math.floor(Date.now() / 1000)), bytes) };
 }
 
-/** A user's tarball of `bytes` (its Content-Length), checked entry by entry as it streams into R2. */
+/**
+ * A user's tarball of `bytes` (its Content-Length), checked entry by entry as it streams into R2. A refused
+ * tarball's body is still read to its end before the refusal is answered: a request body cancelled mid-upload
+ * leaves the runtime's connection half-read, and under `wrangler dev` the next request on it failed (#13).
+ */
 export function tarballContext(body: ReadableStream<Uint8Array>, bytes: number, maxEntries: number): ContextSource {
-  return { bytes, write: (bucket, jobId) => put(bucket, jobId, body.pipeThrough(tarInspector(maxEntries)), bytes) };
+  return {
+    bytes,
+    write: async (bucket, jobId) => {
+      const inspector = tarInspector(maxEntries);
+      const piped = body.pipeTo(inspector.writable, { preventCancel: true });
+      try {
+        await put(bucket, jobId, inspector.readable, bytes);
+      } catch (error) {
+        await piped.catch(() => undefined);
+        await discard(body);
+        throw error;
+      }
+      await piped;
+    },
+  };
+}
+
+/** Reads what is left of a body and drops it; the body is at most the request size the route allowed. */
+async function discard(body: ReadableStream<Uint8Array>): Promise<void> {
+  await body.pipeTo(new WritableStream()).catch(() => undefined);
 }
 
 export async function openContext(bucket: R2Bucket, jobId: string): Promise<R2ObjectBody | null> {

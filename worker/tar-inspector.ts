@@ -76,7 +76,17 @@ export function tarInspector(maxEntries: number): TransformStream<Uint8Array, Ui
     reader.on("finish", () => resolve());
     reader.on("error", () => resolve());
   });
-  const drained = () => new Promise<void>((resolve) => reader.once("drain", () => resolve()));
+  // An archive that breaks while the reader is full emits "error", never "drain": either ends the wait.
+  const drained = () =>
+    new Promise<void>((resolve) => {
+      const done = () => {
+        reader.off("drain", done);
+        reader.off("error", done);
+        resolve();
+      };
+      reader.once("drain", done);
+      reader.once("error", done);
+    });
 
   return new TransformStream<Uint8Array, Uint8Array>({
     async transform(chunk, controller) {

@@ -75,4 +75,29 @@ describe("tarball contexts end to end", () => {
     const { builds } = (await listed.json()) as { builds: { image_reference: string }[] };
     expect(builds.map((build) => build.image_reference)).not.toContain(`${stack.registry.host}/${stack.secrets.registryUser}/tarball:hostile`);
   });
+
+  it("answers refused tarballs one after another and stays up: the refusal waits for the whole body", async () => {
+    // The refused link sits between two large files: the Worker refuses mid-upload, with most of the body unread.
+    const padding = "x".repeat(300_000);
+    const tar = await tarOf([
+      { name: "Dockerfile", content: "FROM scratch\n" },
+      { name: "before", content: padding },
+      { name: "keys", type: "link", linkname: "../../etc/passwd" },
+      { name: "after", content: padding },
+    ]);
+    for (let round = 0; round < 3; round++) {
+      const response = await submitTarball(tar, `refused-${round}`);
+      expect(response.status).toBe(400);
+      expect(await response.json()).toMatchObject({ field: "context", error: expect.stringMatching(/hard link "keys" points outside/) });
+    }
+    expect(stack.worker.process.running).toBe(true);
+    const honest = await tarOf([{ name: "Dockerfile", content: `FROM ${stack.baseImage}\n` }]);
+    const accepted = await submitTarball(honest, "after-refusals");
+    expect(accepted.status).toBe(202);
+    const { id } = (await accepted.json()) as { id: string };
+    const final = await waitForStatus<{ status: string }>(stack.worker.url, stack.secrets.apiToken, id, {
+      until: (body) => body.status !== "processing",
+    });
+    expect(final).toMatchObject({ status: "success" });
+  });
 });
