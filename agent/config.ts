@@ -7,9 +7,9 @@ import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { z } from "zod";
 import { parseLabels } from "../shared/labels.ts";
-import type { Labels } from "../shared/protocol.ts";
+import type { Labels } from "../shared/labels.ts";
 import type { BuildIsolation } from "./build-isolation.ts";
-import { formatByteSize, parseByteSize } from "./byte-size.ts";
+import { formatByteSize, parseByteSize } from "../shared/byte-size.ts";
 
 export interface AgentConfig {
   /** The Worker's base URL, without a trailing slash: contexts are fetched from here. */

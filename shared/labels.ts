@@ -1,5 +1,13 @@
 /** Labels: `k=v,k=v` on agents (what they offer) and on builds (what they require). */
-import { labelsSchema, type Labels } from "./protocol";
+import { z } from "zod";
+
+const labelKey = z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/, "label names are lower-case letters, digits, '_', '.', '-'");
+const labelValue = z.string().regex(/^[A-Za-z0-9_.-]{0,63}$/, "label values are letters, digits, '_', '.', '-'");
+export const MAX_LABELS = 32;
+export const labelsSchema = z
+  .record(labelKey, labelValue)
+  .refine((labels) => Object.keys(labels).length <= MAX_LABELS, `at most ${MAX_LABELS} labels`);
+export type Labels = z.infer<typeof labelsSchema>;
 
 /** Parses `k=v,k=v`; returns the labels, or a sentence saying what is wrong. */
 export function parseLabels(text: string): { labels: Labels } | { error: string } {

@@ -3,11 +3,18 @@
  * sides. Messages travel as JSON text frames over one WebSocket.
  */
 import { z } from "zod";
+import { MAX_LOG_LINE_CHARS } from "./build-log";
+import { AGENT_FAILURE_STEPS, BUILD_PHASES } from "./job";
+import { labelsSchema } from "./labels";
 
 /** Our own cap, well under the platform's 1 MiB per WebSocket message. */
 export const MAX_MESSAGE_BYTES = 256 * 1024;
 export const MAX_LOG_LINES_PER_MESSAGE = 200;
-export const MAX_LOG_LINE_CHARS = 4096;
+/**
+ * The most builds one agent runs at once, so also the most jobs one hello or
+ * heartbeat may claim: it keeps those messages well under MAX_MESSAGE_BYTES.
+ */
+export const MAX_CONCURRENCY = 64;
 
 /** The header that carries an assignment's lease token when the agent fetches the job's context. */
 export const LEASE_HEADER = "X-Dockify-Lease";
@@ -28,30 +35,23 @@ const attempt = z.number().int().min(1);
 const held = z.object({ jobId, attempt, leaseToken: z.string().min(32).max(128) });
 export type HeldJob = z.infer<typeof held>;
 
-const labelKey = z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/, "label names are lower-case letters, digits, '_', '.', '-'");
-const labelValue = z.string().regex(/^[A-Za-z0-9_.-]{0,63}$/, "label values are letters, digits, '_', '.', '-'");
-export const MAX_LABELS = 32;
-export const labelsSchema = z
-  .record(labelKey, labelValue)
-  .refine((labels) => Object.keys(labels).length <= MAX_LABELS, `at most ${MAX_LABELS} labels`);
-export type Labels = z.infer<typeof labelsSchema>;
 
 export const agentMessage = z.discriminatedUnion("type", [
   z.object({
     type: z.literal("hello"),
     name: z.string().min(1).max(100),
     version: z.string().max(50),
-    concurrency: z.number().int().min(1).max(64),
+    concurrency: z.number().int().min(1).max(MAX_CONCURRENCY),
     labels: labelsSchema,
     /** Jobs this agent is still running, after a reconnect. */
-    holding: z.array(held).max(64),
+    holding: z.array(held).max(MAX_CONCURRENCY),
   }),
-  z.object({ type: z.literal("heartbeat"), holding: z.array(held).max(64) }),
+  z.object({ type: z.literal("heartbeat"), holding: z.array(held).max(MAX_CONCURRENCY) }),
   /** The agent is shutting down: it finishes what it runs and takes nothing new. */
   z.object({ type: z.literal("draining") }),
   /** The agent did not take an assignment; the pool queues the job again at once. */
   z.object({ type: z.literal("refused"), jobId, attempt, reason: z.string().max(200) }),
-  z.object({ type: z.literal("phase"), jobId, attempt, phase: z.enum(["building", "pushing"]) }),
+  z.object({ type: z.literal("phase"), jobId, attempt, phase: z.enum(BUILD_PHASES) }),
   z.object({
     type: z.literal("log"),
     jobId,
@@ -70,7 +70,7 @@ export const agentMessage = z.discriminatedUnion("type", [
       }),
       z.object({
         status: z.literal("failed"),
-        step: z.enum(["context", "build", "push"]),
+        step: z.enum(AGENT_FAILURE_STEPS),
         error: z.string().min(1).max(MAX_LOG_LINE_CHARS),
       }),
       z.object({ status: z.literal("canceled") }),

@@ -6,7 +6,7 @@
  */
 import { z } from "zod";
 import { parseLabels } from "../shared/labels";
-import type { Labels } from "../shared/protocol";
+import type { Labels } from "../shared/labels";
 import { checkPathComponent, checkRegistry, checkRepositoryPath, checkTag, DOCKER_HUB, type ImageName } from "../shared/reference";
 import { ApiError, invalidField } from "./errors";
 

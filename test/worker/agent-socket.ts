@@ -1,5 +1,6 @@
 /** A test agent on a real WebSocket to the pool, inside workerd. */
-import type { AgentMessage, Labels, PoolMessage } from "../../shared/protocol";
+import type { Labels } from "../../shared/labels";
+import type { AgentMessage, PoolMessage } from "../../shared/protocol";
 import { AGENT, call } from "./helpers";
 
 export class TestAgent {

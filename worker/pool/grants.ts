@@ -5,7 +5,7 @@
  * machines the operator gave a `gpu=true` token, whatever other agents claim.
  */
 import { z } from "zod";
-import { labelsSchema, type Labels } from "../../shared/protocol";
+import { labelsSchema, type Labels } from "../../shared/labels";
 
 const grantsSchema = z.record(z.string(), labelsSchema);
 export type Grants = z.infer<typeof grantsSchema>;

@@ -1,6 +1,6 @@
 /** The pool's SQLite: schema and every query, so the Durable Object class holds no SQL. */
 import type { JobState } from "../../shared/job";
-import type { Labels } from "../../shared/protocol";
+import type { Labels } from "../../shared/labels";
 import type { JobEnd, JobLease } from "./jobs";
 
 /** Applied in order, each once; a deployed database only ever moves forward. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatByteSize, parseByteSize } from "./byte-size.ts";
+import { formatByteSize, parseByteSize } from "./byte-size";
 
 describe("parseByteSize", () => {
   it("reads k, m and g as binary units, in either case, and plain digits as bytes", () => {

@@ -1,0 +1,147 @@
+/**
+ * The public HTTP API, every request and response shape, as zod schemas: the
+ * routes validate with them, the Worker's views are typed by them, and
+ * clients and tests import them instead of writing the shapes again.
+ *
+ * Names follow the wire: snake_case fields, as the seed service had them.
+ */
+import { z } from "zod";
+import { FAILURE_STEPS, JOB_STATES } from "./job";
+import { labelsSchema, parseLabels } from "./labels";
+import { checkPathComponent, checkRegistry, checkRepositoryPath, checkTag, DOCKER_HUB } from "./reference";
+
+/** Where a client sends the registry password (never the query string, which request logs record). */
+export const PASSWORD_HEADER = "X-Registry-Password";
+/** A client that retries with the same key gets the same build instead of a second one. */
+export const IDEMPOTENCY_HEADER = "Idempotency-Key";
+export const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+/** Registry passwords are bounded like any other field. */
+export const MAX_PASSWORD_CHARS = 4096;
+
+// --- Errors -------------------------------------------------------------------
+
+/** Every error answer: what is wrong and, when one input is at fault, which (`field`). */
+export const apiError = z
+  .object({
+    error: z.string(),
+    field: z.string().optional(),
+    /** The seed's own text, kept on its 418. */
+    detail: z.string().optional(),
+  })
+  .meta({ id: "Error" });
+export type ApiError = z.infer<typeof apiError>;
+
+// --- Requests -----------------------------------------------------------------
+
+/** A refinement from one of the reference grammar's checks, which return a sentence or null. */
+function grammar(check: (value: string) => string | null) {
+  return (value: string, ctx: z.RefinementCtx) => {
+    const problem = check(value);
+    if (problem) ctx.addIssue({ code: "custom", message: problem });
+  };
+}
+
+/** `k=v,k=v` as labels, or the parser's sentence as the field's error. */
+const labelsText = z.string().default("").transform((text, ctx) => {
+  const parsed = parseLabels(text);
+  if ("labels" in parsed) return parsed.labels;
+  ctx.addIssue({ code: "custom", message: parsed.error });
+  return z.NEVER;
+});
+
+/** The image and routing fields every build request names, wherever they travel (query string or form). */
+export const buildFields = z.strictObject({
+  user_name: z.string().superRefine(grammar(checkPathComponent)).meta({
+    description: "a lower-case Docker path component; the first part of the repository and the registry login name",
+  }),
+  repo: z.string().superRefine(grammar(checkRepositoryPath)).meta({ description: "the repository path under user_name, e.g. web or team/web" }),
+  tag: z.string().default("latest").superRefine(grammar(checkTag)),
+  registry: z.string().default(DOCKER_HUB).superRefine(grammar(checkRegistry)).meta({ description: "host or host:port" }),
+  password: z.string().max(MAX_PASSWORD_CHARS, `must be at most ${MAX_PASSWORD_CHARS} characters`).optional(),
+  labels: labelsText.meta({ description: "k=v,k=v: only an agent with all these labels builds it" }),
+});
+export type BuildFields = z.output<typeof buildFields>;
+
+/** `POST /v1/builds`: the same fields in the query string, except the password, which goes in its header. */
+export const tarballBuildQuery = buildFields.omit({ password: true });
+
+/** A build's id, as every route that names one takes it. */
+export const buildId = z.uuid().meta({ description: "the build's id, as POST answered it" });
+
+/** `(created_at ms).(id)` of the last build of a page. */
+export const LIST_CURSOR = /^(\d{1,15})\.([0-9a-f-]{36})$/;
+
+export const listBuildsQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  cursor: z.string().regex(LIST_CURSOR, "must be the next_cursor of an earlier page").optional(),
+});
+
+// --- Responses ----------------------------------------------------------------
+
+/** What the submitter sent, for responses: names and sizes, never contents. */
+export const filesSummary = z
+  .union([
+    z.object({
+      dockerfile: z.object({ filename: z.string(), size: z.number().int() }),
+      optional_files: z.record(z.string(), z.object({ size: z.number().int() })),
+    }),
+    z.object({ tarball: z.object({ size: z.number().int() }) }),
+  ])
+  .meta({ id: "FilesSummary" });
+export type FilesSummary = z.infer<typeof filesSummary>;
+
+/** The seed's answer to an accepted `POST /build`. */
+export const seedAccepted = z
+  .object({
+    task_id: z.string(),
+    image_reference: z.string(),
+    status: z.literal("Sent to processing queue"),
+    data: filesSummary,
+  })
+  .meta({ id: "SeedAccepted" });
+export type SeedAccepted = z.infer<typeof seedAccepted>;
+
+/** `GET /status/{task_id}`: the seed's three statuses, a view of the job states. */
+export const seedStatus = z
+  .discriminatedUnion("status", [
+    z.object({
+      status: z.literal("processing"),
+      /** Said only when no connected agent could ever take the build. */
+      waiting: z.string().optional(),
+    }),
+    z.object({ status: z.literal("success"), image_url: z.string(), image_reference: z.string(), digest: z.string().nullable() }),
+    z.object({ status: z.literal("failed"), step: z.string(), error: z.string() }),
+  ])
+  .meta({ id: "SeedStatus" });
+export type SeedStatus = z.infer<typeof seedStatus>;
+
+/** A build's full record, as every v1 route answers it. */
+export const build = z
+  .object({
+    id: z.string(),
+    state: z.enum(JOB_STATES),
+    attempt: z.number().int(),
+    image_reference: z.string(),
+    image_url: z.string(),
+    digest: z.string().nullable(),
+    image_id: z.string().nullable(),
+    step: z.enum(FAILURE_STEPS).nullable(),
+    error: z.string().nullable(),
+    labels: labelsSchema,
+    /** Why a queued build has not started; null once it has. */
+    waiting: z.string().nullable(),
+    files: filesSummary,
+    created_at: z.iso.datetime(),
+    finished_at: z.iso.datetime().nullable(),
+  })
+  .meta({ id: "Build" });
+export type Build = z.infer<typeof build>;
+
+export const buildList = z
+  .object({
+    builds: z.array(build),
+    /** Pass back as `cursor` for the next page; null on the last one. */
+    next_cursor: z.string().nullable(),
+  })
+  .meta({ id: "BuildList" });
+export type BuildList = z.infer<typeof buildList>;

@@ -1,0 +1,109 @@
+/**
+ * Dockify's own entries in a build's log ("[dockify] …"), as data. The agent
+ * and the pool record these events, not sentences; `renderEvent` is the one
+ * place that turns them into the log's text. A client that reads events (live
+ * logs, a dashboard) can tell them from the build's own output, which may print
+ * anything, "[dockify]" included.
+ */
+import { z } from "zod";
+import { formatByteSize } from "./byte-size";
+import { AGENT_FAILURE_STEPS } from "./job";
+
+/** Marks Dockify's own lines in the text of a log. */
+export const EVENT_PREFIX = "[dockify]";
+/** The longest line a log entry may hold; longer ones are cut by whoever writes them. */
+export const MAX_LOG_LINE_CHARS = 4096;
+
+/** Free text inside an event is bounded like a log line. */
+const text = z.string().max(MAX_LOG_LINE_CHARS);
+
+/** Events an agent sends in its log batches; the pool checks them like every other message. */
+export const agentEvent = z.discriminatedUnion("type", [
+  /** What RUN steps get on this host, so a user whose step was killed can see why. */
+  z.object({
+    type: z.literal("limits"),
+    network: text.nullable(),
+    memoryBytes: z.number().int().positive().nullable(),
+    cpus: z.number().positive().nullable(),
+    timeLimitSeconds: z.number().int().positive(),
+  }),
+  z.object({ type: z.literal("downloading-context") }),
+  z.object({ type: z.literal("pushing"), reference: text }),
+  z.object({ type: z.literal("pushed"), reference: text, digest: text }),
+  z.object({ type: z.literal("failed"), step: z.enum(AGENT_FAILURE_STEPS), error: text }),
+  z.object({ type: z.literal("canceled") }),
+  /** Lines the agent could not keep while it was disconnected from the pool. */
+  z.object({ type: z.literal("lines-dropped"), count: z.number().int().positive() }),
+]);
+export type AgentEvent = z.infer<typeof agentEvent>;
+
+/** Events the pool itself records. */
+export type PoolEvent =
+  | { type: "assigned"; attempt: number; agent: string }
+  | { type: "refused"; attempt: number; reason: string }
+  | { type: "lease-expired"; attempt: number }
+  /** Stands for an agent's lines when the job's secret no longer opens, so nothing could be redacted. */
+  | { type: "withheld"; reason: string }
+  /** Closes the text of a log that outgrew its caps. */
+  | { type: "lines-not-kept"; count: number; maxLines: number; maxBytes: number };
+
+export type BuildEvent = AgentEvent | PoolEvent;
+
+/** An entry of a log batch: a line of the build's own output, or an event of ours. */
+export const logEntry = z.union([z.string().max(MAX_LOG_LINE_CHARS), z.object({ event: agentEvent })]);
+export type LogEntry = string | { event: BuildEvent };
+
+function describe(event: BuildEvent): string {
+  switch (event.type) {
+    case "limits": {
+      const memory = event.memoryBytes === null ? "no memory limit" : `memory ${formatByteSize(event.memoryBytes)}`;
+      const cpu = event.cpus === null ? "no CPU limit" : `${event.cpus} CPUs`;
+      const network = event.network ?? "default (bridge)";
+      return `RUN steps get network ${network}, ${memory}, ${cpu}; time limit ${event.timeLimitSeconds} s`;
+    }
+    case "downloading-context":
+      return "downloading the build context";
+    case "pushing":
+      return `pushing ${event.reference}`;
+    case "pushed":
+      return `pushed ${event.reference}@${event.digest}`;
+    case "failed":
+      return `${event.step} failed: ${event.error}`;
+    case "canceled":
+      return "canceled";
+    case "lines-dropped":
+      return `${event.count} log line(s) dropped here: the agent was disconnected from the pool and its send queue was full`;
+    case "assigned":
+      return `attempt ${event.attempt}: assigned to agent ${event.agent}`;
+    case "refused":
+      return `attempt ${event.attempt}: the agent did not take it (${event.reason}); queued again`;
+    case "lease-expired":
+      return `attempt ${event.attempt}: the agent stopped responding; the job is queued again`;
+    case "withheld":
+      return `withheld: ${event.reason}`;
+    case "lines-not-kept":
+      return (
+        `${event.count} more log line(s) not kept: ` +
+        `a build log keeps at most ${event.maxLines} lines and ${formatByteSize(event.maxBytes)}`
+      );
+  }
+}
+
+/** The event as a line of the log's text (no newline). */
+export function renderEvent(event: BuildEvent): string {
+  return `${EVENT_PREFIX} ${describe(event)}`;
+}
+
+/** A log entry as a line of text (no newline). */
+export function renderEntry(entry: LogEntry): string {
+  return typeof entry === "string" ? entry : renderEvent(entry.event);
+}
+
+/** Applies `change` to every text an entry carries (redaction): a line, or an event's string fields. */
+export function mapEntryText<T extends LogEntry>(entry: T, change: (text: string) => string): T {
+  if (typeof entry === "string") return change(entry) as T;
+  const event = Object.fromEntries(
+    Object.entries(entry.event).map(([key, value]) => [key, key !== "type" && typeof value === "string" ? change(value) : value]),
+  );
+  return { event } as T;
+}
