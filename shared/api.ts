@@ -57,6 +57,7 @@ export const buildFields = z.strictObject({
   repo: z.string().superRefine(grammar(checkRepositoryPath)).meta({ description: "the repository path under user_name, e.g. web or team/web" }),
   tag: z.string().default("latest").superRefine(grammar(checkTag)),
   registry: z.string().default(DOCKER_HUB).superRefine(grammar(checkRegistry)).meta({ description: "host or host:port" }),
+  /** In a form field or the X-Registry-Password header (or, from old clients, the query string). */
   password: z.string().max(MAX_PASSWORD_CHARS, `must be at most ${MAX_PASSWORD_CHARS} characters`).optional(),
   labels: labelsText.meta({ description: "k=v,k=v: only an agent with all these labels builds it" }),
 });

@@ -29,3 +29,8 @@ export function invalidField(issue: z.core.$ZodIssue, accepted: string): ApiErro
   const message = issue.code === "invalid_type" && issue.input === undefined ? "is required" : issue.message;
   return new ApiError(400, `${field} ${message}`, field);
 }
+
+/** The 404 for a build id that is unknown, or another tenant's (indistinguishable on purpose); `field` is the route's name for it. */
+export function unknownBuild(id: string, field: "id" | "task_id"): ApiError {
+  return new ApiError(404, `no build with id '${id}'`, field);
+}

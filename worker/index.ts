@@ -8,12 +8,18 @@ import { buildRoutes } from "./routes/builds";
 import { seedRoutes } from "./routes/seed";
 import { GrantsConfigError } from "./pool/grants";
 import { MissingSecretKeyError } from "./secrets";
+import { settings, SettingsError } from "./settings";
 
 export { Pool } from "./pool/pool";
 
 const app = new Hono<AppEnv>();
 
-// The agent's upgrade route comes first: header-setting middleware breaks a 101 response.
+// A bad setting is said on every request (503 naming it), not found by the one route that reads it.
+app.use(async (c, next) => {
+  settings(c.env);
+  await next();
+});
+// The agent's upgrade route comes before any header-setting middleware, which breaks a 101 response.
 app.route("/agent", agentRoutes);
 app.route("/", seedRoutes);
 app.route("/v1", buildRoutes);
@@ -22,6 +28,7 @@ app.notFound((c) => errorResponse(404, `no route for ${c.req.method} ${c.req.pat
 
 app.onError((error) => {
   if (error instanceof HTTPException) return error.getResponse();
+  if (error instanceof SettingsError) return errorResponse(503, `the server is not configured: ${error.message}`, error.variable);
   if (error instanceof MissingSecretKeyError || error instanceof GrantsConfigError) {
     return errorResponse(503, `the server is not configured: ${error.message}`);
   }

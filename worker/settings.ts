@@ -1,4 +1,10 @@
-/** The Worker's tunable settings, read from plain variables (no Workers types, so Node tests can use them). */
+/**
+ * The Worker's tunable settings, read from its plain variables with one
+ * schema. A bad value is not quietly replaced by the default: the Worker
+ * answers 503 naming every variable that is wrong (SettingsError), as it does
+ * for a missing secret key. No Workers types here, so Node code can use it.
+ */
+import { z } from "zod";
 
 export interface SettingsVars {
   DOCKIFY_LEASE_SECONDS?: string;
@@ -24,22 +30,76 @@ export interface Settings {
   tenantMaxContextBytes: number;
 }
 
-function positiveInt(value: string | undefined, fallback: number): number {
-  const parsed = Number(value);
-  return Number.isInteger(parsed) && parsed > 0 ? parsed : fallback;
+export class SettingsError extends Error {
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
+const MIB = 1024 * 1024;
+/** Node's and workerd's timers hold at most 2^31-1 ms; a lease or heartbeat longer than that would fire at once. */
+const MAX_TIMER_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
+
+/** A whole number of `unit` from `min` to `max`; unset or empty means `fallback`. */
+function whole(unit: string, fallback: number, max = Number.MAX_SAFE_INTEGER, min = 1) {
+  return z
+    .string()
+    .optional()
+    .transform((text, ctx) => {
+      if (text === undefined || text.trim() === "") return fallback;
+      const value = Number(text.trim());
+      if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(value)) {
+        ctx.addIssue({ code: "custom", message: `must be a whole number of ${unit} (got ${JSON.stringify(text)})` });
+        return z.NEVER;
+      }
+      if (value < min || value > max) {
+        ctx.addIssue({ code: "custom", message: `must be from ${min} to ${max} ${unit} (got ${value})` });
+        return z.NEVER;
+      }
+      return value;
+    });
+}
+
+const settingsSchema = z.object({
+  DOCKIFY_LEASE_SECONDS: whole("seconds", 30, MAX_TIMER_SECONDS),
+  DOCKIFY_HEARTBEAT_SECONDS: whole("seconds", 5, MAX_TIMER_SECONDS),
+  DOCKIFY_MAX_ATTEMPTS: whole("attempts", 3),
+  DOCKIFY_MAX_REQUEST_BYTES: whole("bytes", 32 * MIB),
+  DOCKIFY_MAX_FILES: whole("files", 200),
+  DOCKIFY_MAX_DOCKERFILE_BYTES: whole("bytes", MIB),
+  DOCKIFY_MAX_CONTEXT_ENTRIES: whole("entries", 10_000),
+  DOCKIFY_TENANT_MAX_QUEUED: whole("builds", 100),
+  DOCKIFY_TENANT_MAX_CONTEXT_BYTES: whole("bytes", 1024 * MIB),
+});
+
+/** Parsed once per set of variables: a deployed Worker's vars do not change under a running isolate. */
+const parsedFor = new WeakMap<object, Settings>();
+
+/** The settings, or a SettingsError naming every variable that is wrong. */
 export function settings(env: SettingsVars): Settings {
-  return {
-    leaseMs: positiveInt(env.DOCKIFY_LEASE_SECONDS, 30) * 1000,
-    heartbeatMs: positiveInt(env.DOCKIFY_HEARTBEAT_SECONDS, 5) * 1000,
-    maxAttempts: positiveInt(env.DOCKIFY_MAX_ATTEMPTS, 3),
-    maxRequestBytes: positiveInt(env.DOCKIFY_MAX_REQUEST_BYTES, 32 * 1024 * 1024),
-    maxFiles: positiveInt(env.DOCKIFY_MAX_FILES, 200),
-    maxDockerfileBytes: positiveInt(env.DOCKIFY_MAX_DOCKERFILE_BYTES, 1024 * 1024),
-    maxContextEntries: positiveInt(env.DOCKIFY_MAX_CONTEXT_ENTRIES, 10_000),
-    tenantMaxQueued: positiveInt(env.DOCKIFY_TENANT_MAX_QUEUED, 100),
-    tenantMaxContextBytes: positiveInt(env.DOCKIFY_TENANT_MAX_CONTEXT_BYTES, 1024 * 1024 * 1024),
+  const cached = parsedFor.get(env);
+  if (cached) return cached;
+  const picked = Object.fromEntries(Object.keys(settingsSchema.shape).map((key) => [key, env[key as keyof SettingsVars]]));
+  const parsed = settingsSchema.safeParse(picked);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join(".")} ${issue.message}`);
+    throw new SettingsError(String(parsed.error.issues[0]!.path[0]), problems.join("; "));
+  }
+  const vars = parsed.data;
+  const result: Settings = {
+    leaseMs: vars.DOCKIFY_LEASE_SECONDS * 1000,
+    heartbeatMs: vars.DOCKIFY_HEARTBEAT_SECONDS * 1000,
+    maxAttempts: vars.DOCKIFY_MAX_ATTEMPTS,
+    maxRequestBytes: vars.DOCKIFY_MAX_REQUEST_BYTES,
+    maxFiles: vars.DOCKIFY_MAX_FILES,
+    maxDockerfileBytes: vars.DOCKIFY_MAX_DOCKERFILE_BYTES,
+    maxContextEntries: vars.DOCKIFY_MAX_CONTEXT_ENTRIES,
+    tenantMaxQueued: vars.DOCKIFY_TENANT_MAX_QUEUED,
+    tenantMaxContextBytes: vars.DOCKIFY_TENANT_MAX_CONTEXT_BYTES,
   };
+  parsedFor.set(env, result);
+  return result;
 }
-

@@ -2,14 +2,14 @@
  * Accepting a validated build: the tenant's limits, the context into R2, the
  * job into the pool. Either all of it happens or nothing stays stored.
  */
+import { IDEMPOTENCY_HEADER } from "../shared/api";
 import { formatReference } from "../shared/reference";
-import type { BuildSpec } from "./build-spec";
-import { deleteContext, type ContextSource } from "./contexts";
+import { deleteContext } from "./context/store";
 import type { Env } from "./env";
 import { ApiError } from "./errors";
-import type { FilesSummary } from "./pool/store";
+import type { PublicJob } from "./pool/records";
 import { poolStub } from "./pool/stub";
-import type { PublicJob } from "./pool/view";
+import type { BuildRequest, BuildSpec } from "./requests/build-spec";
 import { seal } from "./secrets";
 
 /** A retry must name the same image: a key reused for another build is a client bug, not a retry. */
@@ -17,20 +17,14 @@ function sameBuild(existing: PublicJob, spec: BuildSpec): PublicJob {
   if (formatReference(existing) !== formatReference(spec.image)) {
     throw new ApiError(
       422,
-      `Idempotency-Key was already used for the build of ${formatReference(existing)} (${existing.id}); use a new key for another build`,
-      "Idempotency-Key",
+      `${IDEMPOTENCY_HEADER} was already used for the build of ${formatReference(existing)} (${existing.id}); use a new key for another build`,
+      IDEMPOTENCY_HEADER,
     );
   }
   return existing;
 }
 
-export async function submitBuild(
-  env: Env,
-  tenant: string,
-  spec: BuildSpec,
-  context: ContextSource,
-  files: FilesSummary,
-): Promise<PublicJob> {
+export async function submitBuild(env: Env, tenant: string, { spec, context, files }: BuildRequest): Promise<PublicJob> {
   const pool = poolStub(env);
   // A retry of a build already accepted answers with that build, before anything is stored again.
   const retried = spec.idempotencyKey ? await pool.findByIdempotencyKey(tenant, spec.idempotencyKey) : null;

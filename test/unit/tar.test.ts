@@ -1,7 +1,7 @@
 import { extract } from "tar-stream";
 import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { tarLength, tarStream, type TarEntry } from "../../worker/tar";
+import { tarLength, tarStream, type TarEntry } from "../../worker/context/tar-writer";
 
 function entry(name: string, content: string | Uint8Array): TarEntry {
   const blob = new Blob([content]);

@@ -8,7 +8,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { checkContextPath } from "../../shared/context-path";
 import { checkRegistry, checkRepositoryPath, checkTag } from "../../shared/reference";
-import { readBuildRequest } from "../../worker/build-request";
+import { readSeedForm } from "../../worker/requests/seed-form";
 import type { Settings } from "../../worker/settings";
 import { ApiError } from "../../worker/errors";
 
@@ -36,7 +36,7 @@ const filePart = fc.record({ kind: fc.constant("file" as const), name: fc.consta
 
 async function outcome(request: Request): Promise<"ok" | "refused"> {
   try {
-    const { spec, files, context } = await readBuildRequest(request, LIMITS);
+    const { spec, files, context } = await readSeedForm(request, LIMITS);
     expect(checkRepositoryPath(spec.image.path)).toBeNull();
     expect(checkTag(spec.image.tag)).toBeNull();
     expect(checkRegistry(spec.image.registry)).toBeNull();

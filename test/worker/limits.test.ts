@@ -1,3 +1,4 @@
+import type { ApiError, BuildList, SeedAccepted } from "../../shared/api";
 import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { poolStub } from "../../worker/pool/stub";
@@ -28,19 +29,19 @@ describe("tenant limits", () => {
     const before = await storedContexts();
     const second = await submit({ files: [{ name: "b.bin", content: "b".repeat(2 * MiB) }] }, CAROL);
     expect(second.status).toBe(429);
-    const body = await second.json<{ error: string; field: string }>();
+    const body = await second.json<ApiError>();
     expect(body.field).toBe("tenant");
     expect(body.error).toMatch(/DOCKIFY_TENANT_MAX_CONTEXT_BYTES/);
     expect(await storedContexts()).toEqual(before);
     expect((await submit({ files: [{ name: "b.bin", content: "b".repeat(2 * MiB) }] }, BOB)).status).toBe(200);
     // Canceling frees the room again.
-    const { task_id } = await first.json<{ task_id: string }>();
+    const { task_id } = await first.json<SeedAccepted>();
     await call(`/v1/builds/${task_id}/cancel`, { method: "POST", headers: { Authorization: CAROL } });
     expect((await submit({ files: [{ name: "b.bin", content: "b".repeat(2 * MiB) }] }, CAROL)).status).toBe(200);
   });
 
   it("refuses a build past the tenant's queued builds with 429", async () => {
-    const listed = await (await call("/v1/builds?limit=100", { headers: { Authorization: CAROL } })).json<{ builds: { state: string }[] }>();
+    const listed = await (await call("/v1/builds?limit=100", { headers: { Authorization: CAROL } })).json<BuildList>();
     const queued = listed.builds.filter((build) => build.state === "queued").length;
     for (let i = queued; i < 20; i++) expect((await submit({}, CAROL)).status).toBe(200);
     const refused = await submit({}, CAROL);
@@ -52,20 +53,17 @@ describe("tenant limits", () => {
 describe("listing", () => {
   it("lists only the tenant's own builds, newest first, page by page", async () => {
     const ids: string[] = [];
-    for (let i = 0; i < 3; i++) ids.push((await (await submit({}, BOB)).json<{ task_id: string }>()).task_id);
+    for (let i = 0; i < 3; i++) ids.push((await (await submit({}, BOB)).json<SeedAccepted>()).task_id);
     const seen: string[] = [];
     let cursor: string | null = null;
     do {
       const query: string = cursor ? `?limit=2&cursor=${cursor}` : "?limit=2";
-      const page = await (await call(`/v1/builds${query}`, { headers: { Authorization: BOB } })).json<{
-        builds: { id: string }[];
-        next_cursor: string | null;
-      }>();
+      const page = await (await call(`/v1/builds${query}`, { headers: { Authorization: BOB } })).json<BuildList>();
       seen.push(...page.builds.map((build) => build.id));
       cursor = page.next_cursor;
     } while (cursor);
     expect(seen.slice(0, 3)).toEqual([...ids].reverse());
-    const alices = await (await call("/v1/builds?limit=100", { headers: { Authorization: ALICE } })).json<{ builds: { id: string }[] }>();
+    const alices = await (await call("/v1/builds?limit=100", { headers: { Authorization: ALICE } })).json<BuildList>();
     expect(alices.builds.map((build) => build.id)).not.toContain(ids[0]);
   });
 
@@ -93,7 +91,7 @@ describe("hostile agent messages", () => {
     const { jobId: id } = await holder.next("assign");
     const intruder = await TestAgent.hello("intruder");
     intruder.send({ type: "phase", jobId: id, attempt: 1, phase: "pushing" });
-    intruder.send({ type: "log", jobId: id, attempt: 1, lines: ["forged line"] });
+    intruder.send({ type: "log", jobId: id, attempt: 1, entries: ["forged line"] });
     intruder.send({ type: "result", jobId: id, attempt: 1, outcome: { status: "failed", step: "build", error: "forged" } });
     await new Promise((resolve) => setTimeout(resolve, 100));
     await runInDurableObject(poolStub(env), (_pool, state) => {

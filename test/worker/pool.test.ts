@@ -1,3 +1,4 @@
+import type { Build, SeedAccepted, SeedStatus } from "../../shared/api";
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { beforeEach, describe, expect, it } from "vitest";
 import { CLOSE } from "../../shared/protocol";
@@ -12,11 +13,11 @@ async function submitted(password?: string): Promise<string> {
   const query = { user_name: "alice", repo: "web", tag: "v1", registry: "127.0.0.1:5000" };
   const response = await submit({ query, headers, files: [{ name: "app.sh", content: "echo hi\n" }] });
   expect(response.status).toBe(200);
-  return (await response.json<{ task_id: string }>()).task_id;
+  return (await response.json<SeedAccepted>()).task_id;
 }
 
 function status(id: string) {
-  return call(`/status/${id}`, { headers: { Authorization: ALICE } }).then((response) => response.json<Record<string, unknown>>());
+  return call(`/status/${id}`, { headers: { Authorization: ALICE } }).then((response) => response.json<SeedStatus>());
 }
 
 /**
@@ -77,7 +78,7 @@ describe("pool and agents", () => {
 
     const fence = { jobId: id, attempt: 1 };
     agent.send({ type: "phase", ...fence, phase: "building" });
-    agent.send({ type: "log", ...fence, lines: ["Step 1/2 : FROM scratch", `leaked ${PASSWORD} here`] });
+    agent.send({ type: "log", ...fence, entries: ["Step 1/2 : FROM scratch", `leaked ${PASSWORD} here`] });
     agent.send({ type: "phase", ...fence, phase: "pushing" });
     expect(await status(id)).toEqual({ status: "processing" });
     const digest = `sha256:${"a".repeat(64)}`;
@@ -212,7 +213,7 @@ describe("labels, slots and draining", () => {
   it("gives a build only to an agent with its labels, and says why it waits meanwhile", async () => {
     const plain = await TestAgent.hello("plain");
     const response = await submit({ query: { user_name: "alice", repo: "web", labels: "arch=arm64" } });
-    const { task_id: id } = await response.json<{ task_id: string }>();
+    const { task_id: id } = await response.json<SeedAccepted>();
     expect(await status(id)).toEqual({ status: "processing", waiting: "no connected build agent has the labels arch=arm64" });
     const arm = await TestAgent.connect();
     if (!(arm instanceof TestAgent)) throw new Error("no socket");
@@ -235,7 +236,7 @@ describe("labels, slots and draining", () => {
     await waitFor(async () => (await status(a)).status === "failed");
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(agent.received.filter((message) => message.type === "assign")).toEqual([]);
-    const view = await (await call(`/v1/builds/${c}`, { headers: { Authorization: ALICE } })).json<{ waiting: string }>();
+    const view = await (await call(`/v1/builds/${c}`, { headers: { Authorization: ALICE } })).json<Build>();
     expect(view.waiting).toBe("every agent that can build it is shutting down");
     agent.ws.close();
   });
@@ -274,7 +275,7 @@ describe("what agents send is bounded and scrubbed", () => {
     const id = await submitted();
     const { attempt } = await agent.next("assign");
     const line = "y".repeat(4000);
-    for (let batch = 0; batch < 20; batch++) agent.send({ type: "log", jobId: id, attempt, lines: Array(60).fill(line) });
+    for (let batch = 0; batch < 20; batch++) agent.send({ type: "log", jobId: id, attempt, entries: Array(60).fill(line) });
     const notice = /\[dockify\] \d+ more log line\(s\) not kept: a build log keeps at most 20000 lines and 4 MiB\n$/;
     const logText = async () => (await call(`/v1/builds/${id}/logs`, { headers: { Authorization: ALICE } })).text();
     // The live log says so too. Waiting for it here also keeps the result behind the batches: the test

@@ -1,3 +1,4 @@
+import type { ApiError, SeedAccepted } from "../../shared/api";
 import { describe, expect, it } from "vitest";
 import { ALICE, BOB, call, storedContexts, submit } from "./helpers";
 
@@ -11,7 +12,7 @@ describe("seed contract", () => {
   it("accepts a build, stores its context and reports processing", async () => {
     const response = await submit({ files: [{ name: "app.sh", content: "echo hi\n" }] });
     expect(response.status).toBe(200);
-    const body = await response.json<{ task_id: string; image_reference: string; status: string; data: unknown }>();
+    const body = await response.json<SeedAccepted>();
     expect(body.image_reference).toBe("alice/web:v1");
     expect(body.status).toBe("Sent to processing queue");
     expect(body.data).toEqual({
@@ -37,7 +38,7 @@ describe("auth and tenants", () => {
   });
 
   it("answers 404 for an unknown id and for another tenant's build", async () => {
-    const { task_id } = await (await submit()).json<{ task_id: string }>();
+    const { task_id } = await (await submit()).json<SeedAccepted>();
     for (const [id, auth] of [[task_id, BOB], ["5d0f3c36-0000-4000-8000-000000000000", ALICE], ["not-a-job-id", ALICE]] as const) {
       const response = await call(`/status/${id}`, { headers: { Authorization: auth } });
       expect(response.status).toBe(404);
@@ -79,7 +80,7 @@ describe("bad input gets a 4xx naming the field and stores nothing", () => {
     const response = await submit(build);
     expect(response.status).toBe(status);
     expect(response.headers.get("Content-Type")).toContain("application/json");
-    const body = await response.json<{ error: string; field: string }>();
+    const body = await response.json<ApiError>();
     expect(body.field).toBe(field);
     expect(body.error.length).toBeGreaterThan(5);
     expect(await storedContexts()).toEqual(before);
@@ -107,7 +108,7 @@ describe("bad input gets a 4xx naming the field and stores nothing", () => {
       headers: { "X-Registry-Password": "s3cret-pass" },
     });
     expect(response.status).toBe(200);
-    const body = await response.json<{ image_reference: string }>();
+    const body = await response.json<SeedAccepted>();
     expect(body.image_reference).toBe("127.0.0.1:5000/alice/web:v2");
     expect(JSON.stringify(body)).not.toContain("s3cret-pass");
   });
@@ -116,12 +117,12 @@ describe("bad input gets a 4xx naming the field and stores nothing", () => {
 describe("duplicate submissions", () => {
   it("answers a retry with the same Idempotency-Key with the same job, storing one context", async () => {
     const before = await storedContexts();
-    const first = await (await submit({ headers: { "Idempotency-Key": "retry-1" } })).json<{ task_id: string }>();
-    const again = await (await submit({ headers: { "Idempotency-Key": "retry-1" } })).json<{ task_id: string }>();
+    const first = await (await submit({ headers: { "Idempotency-Key": "retry-1" } })).json<SeedAccepted>();
+    const again = await (await submit({ headers: { "Idempotency-Key": "retry-1" } })).json<SeedAccepted>();
     expect(again).toEqual(first);
     expect((await storedContexts()).length).toBe(before.length + 1);
     // Keys belong to a tenant: bob's same key is a different build.
-    const bobs = await (await submit({ headers: { "Idempotency-Key": "retry-1" } }, BOB)).json<{ task_id: string }>();
+    const bobs = await (await submit({ headers: { "Idempotency-Key": "retry-1" } }, BOB)).json<SeedAccepted>();
     expect(bobs.task_id).not.toBe(first.task_id);
   });
 
@@ -136,7 +137,7 @@ describe("duplicate submissions", () => {
 
   it("keeps one job when retries race each other", async () => {
     const responses = await Promise.all([1, 2, 3].map(() => submit({ headers: { "Idempotency-Key": "race-1" } })));
-    const ids = new Set(await Promise.all(responses.map(async (response) => (await response.json<{ task_id: string }>()).task_id)));
+    const ids = new Set(await Promise.all(responses.map(async (response) => (await response.json<SeedAccepted>()).task_id)));
     expect(ids.size).toBe(1);
     const contexts = await storedContexts();
     expect(contexts.filter((key) => key === `contexts/${[...ids][0]}.tar`)).toHaveLength(1);

@@ -1,3 +1,4 @@
+import type { ApiError, Build } from "../../shared/api";
 import { pack, type Headers as TarHeaders } from "tar-stream";
 import { describe, expect, it } from "vitest";
 import { ALICE, call, storedContexts } from "./helpers";
@@ -45,7 +46,7 @@ describe("POST /v1/builds with a tarball context", () => {
     ]);
     const response = await post(tar);
     expect(response.status).toBe(202);
-    const view = await response.json<{ id: string; state: string; files: unknown; image_reference: string }>();
+    const view = await response.json<Build>();
     expect(view).toMatchObject({ state: "queued", files: { tarball: { size: tar.byteLength } }, image_reference: "alice/web:t1" });
     expect(await storedContexts()).toContain(`contexts/${view.id}.tar`);
   });
@@ -67,7 +68,7 @@ describe("POST /v1/builds with a tarball context", () => {
     const before = await storedContexts();
     const response = await post(await tarOf(entries));
     expect(response.status).toBe(400);
-    const body = await response.json<{ error: string; field: string }>();
+    const body = await response.json<ApiError>();
     expect(body.field).toBe("context");
     expect(body.error).toMatch(/^context: /);
     expect(await storedContexts()).toEqual(before);

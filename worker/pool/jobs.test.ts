@@ -2,17 +2,20 @@ import { describe, expect, it } from "vitest";
 import { IGNORED, transition, type JobLease } from "./jobs";
 
 const LEASE = 30_000;
-const queued: JobLease = { state: "queued", attempt: 0, agentId: null, leaseExpiresAt: null, cancelRequested: false };
-const building: JobLease = { state: "building", attempt: 1, agentId: "a1", leaseExpiresAt: 1_000 + LEASE, cancelRequested: false };
+const queued: JobLease = { state: "queued", attempt: 0, agentId: null, leaseExpiresAt: null, leaseHash: null, cancelRequested: false };
+const building: JobLease = { state: "building", attempt: 1, agentId: "a1", leaseExpiresAt: 1_000 + LEASE, leaseHash: "h1", cancelRequested: false };
 const digest = `sha256:${"0".repeat(64)}`;
 
 describe("transition", () => {
   it("assigns a queued job with the next attempt and a lease", () => {
-    expect(transition(queued, { type: "assign", agentId: "a1", now: 1_000, leaseMs: LEASE })).toEqual({
+    expect(transition(queued, { type: "assign", agentId: "a1", now: 1_000, leaseMs: LEASE, leaseHash: "h1" })).toEqual({
       ok: true,
-      lease: { state: "assigned", attempt: 1, agentId: "a1", leaseExpiresAt: 31_000, cancelRequested: false },
+      lease: { state: "assigned", attempt: 1, agentId: "a1", leaseExpiresAt: 31_000, leaseHash: "h1", cancelRequested: false },
     });
-    expect(transition(building, { type: "assign", agentId: "a2", now: 1, leaseMs: LEASE })).toEqual({ ok: false, reason: IGNORED.notQueued });
+    expect(transition(building, { type: "assign", agentId: "a2", now: 1, leaseMs: LEASE, leaseHash: "h2" })).toEqual({
+      ok: false,
+      reason: IGNORED.notQueued,
+    });
   });
 
   it("moves through phases and renews the lease only for the holder of the attempt", () => {
@@ -24,17 +27,21 @@ describe("transition", () => {
     }
   });
 
-  it("lets a re-attaching agent on a new connection take over the same attempt only", () => {
-    expect(transition(building, { type: "renew", agentId: "a9", attempt: 1, now: 2_000, leaseMs: LEASE, reattach: true })).toEqual({
+  it("lets a re-attaching agent on a new connection take over the same attempt only, with the lease's proof", () => {
+    expect(transition(building, { type: "renew", agentId: "a9", attempt: 1, now: 2_000, leaseMs: LEASE, proof: "h1" })).toEqual({
       ok: true,
       lease: { ...building, agentId: "a9", leaseExpiresAt: 32_000 },
     });
-    expect(transition(building, { type: "renew", agentId: "a9", attempt: 2, now: 2_000, leaseMs: LEASE, reattach: true }).ok).toBe(false);
+    expect(transition(building, { type: "renew", agentId: "a9", attempt: 2, now: 2_000, leaseMs: LEASE, proof: "h1" }).ok).toBe(false);
+    expect(transition(building, { type: "renew", agentId: "a9", attempt: 1, now: 2_000, leaseMs: LEASE, proof: "h2" })).toEqual({
+      ok: false,
+      reason: IGNORED.notHeld,
+    });
   });
 
   it("ends a job once: results after the end, or from an older attempt, are ignored", () => {
     const done = transition(building, { type: "result", agentId: "a1", attempt: 1, outcome: { status: "succeeded", digest, imageId: "i" } });
-    expect(done).toMatchObject({ ok: true, lease: { state: "succeeded", agentId: null, leaseExpiresAt: null }, end: { digest } });
+    expect(done).toMatchObject({ ok: true, lease: { state: "succeeded", agentId: null, leaseExpiresAt: null, leaseHash: null }, end: { digest } });
     if (!done.ok) throw new Error("unreachable");
     const again = transition(done.lease, { type: "result", agentId: "a1", attempt: 1, outcome: { status: "failed", step: "push", error: "x" } });
     expect(again).toEqual({ ok: false, reason: IGNORED.final });
@@ -46,7 +53,7 @@ describe("transition", () => {
     expect(transition(building, { type: "leaseExpired", now: 30_999, maxAttempts: 3 })).toEqual({ ok: false, reason: IGNORED.notExpired });
     expect(transition(building, { type: "leaseExpired", now: 31_000, maxAttempts: 3 })).toEqual({
       ok: true,
-      lease: { state: "queued", attempt: 1, agentId: null, leaseExpiresAt: null, cancelRequested: false },
+      lease: { state: "queued", attempt: 1, agentId: null, leaseExpiresAt: null, leaseHash: null, cancelRequested: false },
     });
     const last = transition({ ...building, attempt: 3 }, { type: "leaseExpired", now: 31_000, maxAttempts: 3 });
     expect(last).toMatchObject({ ok: true, lease: { state: "failed" }, end: { step: "agent" } });
@@ -87,7 +94,7 @@ describe("transition", () => {
   it("queues a refused assignment again at once, keeping the attempt number spent", () => {
     expect(transition(building, { type: "refused", agentId: "a1", attempt: 1 })).toEqual({
       ok: true,
-      lease: { ...building, state: "queued", agentId: null, leaseExpiresAt: null },
+      lease: { ...building, state: "queued", agentId: null, leaseExpiresAt: null, leaseHash: null },
     });
     expect(transition(building, { type: "refused", agentId: "a2", attempt: 1 }).ok).toBe(false);
   });

@@ -5,6 +5,7 @@
  * from an older assignment cannot move a job it no longer holds.
  */
 import { isFinal, LEASED_STATES, type FailureStep, type JobState } from "../../shared/job";
+import type { BuildPhase } from "../../shared/job";
 import type { JobOutcome } from "../../shared/protocol";
 
 export interface JobLease {
@@ -12,6 +13,11 @@ export interface JobLease {
   attempt: number;
   agentId: string | null;
   leaseExpiresAt: number | null;
+  /**
+   * The hash of the lease token handed out with the assignment; it lives exactly as long as the lease.
+   * An agent on a new connection proves the lease with it.
+   */
+  leaseHash: string | null;
   /**
    * A cancel reached a running job and its agent was told. The agent's own report
    * still wins a race (a pushed image is a success); a lapsed lease ends it canceled.
@@ -27,13 +33,13 @@ export interface JobEnd {
 }
 
 export type JobEvent =
-  | { type: "assign"; agentId: string; now: number; leaseMs: number }
+  | { type: "assign"; agentId: string; now: number; leaseMs: number; leaseHash: string }
   /**
-   * A heartbeat or a log batch from the holding agent; with `reattach`, an agent
-   * on a new connection that proved the lease with its token takes the job over.
+   * A heartbeat or a log batch from the holding agent; with `proof` (the hash of the lease token it
+   * presents), an agent on a new connection takes over the attempt it proves it holds.
    */
-  | { type: "renew"; agentId: string; attempt: number; now: number; leaseMs: number; reattach?: boolean }
-  | { type: "phase"; agentId: string; attempt: number; phase: "building" | "pushing"; now: number; leaseMs: number }
+  | { type: "renew"; agentId: string; attempt: number; now: number; leaseMs: number; proof?: string }
+  | { type: "phase"; agentId: string; attempt: number; phase: BuildPhase; now: number; leaseMs: number }
   | { type: "result"; agentId: string; attempt: number; outcome: JobOutcome }
   /** The agent did not take the assignment (it was shutting down): back to the queue at once, not after the lease. */
   | { type: "refused"; agentId: string; attempt: number }
@@ -54,7 +60,7 @@ export const IGNORED = {
   notExpired: "lease has not expired",
 } as const;
 
-const RELEASED = { agentId: null, leaseExpiresAt: null } as const;
+const RELEASED = { agentId: null, leaseExpiresAt: null, leaseHash: null } as const;
 
 function holds(job: JobLease, agentId: string, attempt: number): boolean {
   return LEASED_STATES.has(job.state) && job.agentId === agentId && job.attempt === attempt;
@@ -86,14 +92,22 @@ export function transition(job: JobLease, event: JobEvent): Transition {
       if (job.state !== "queued") return { ok: false, reason: IGNORED.notQueued };
       return {
         ok: true,
-        lease: { ...job, state: "assigned", attempt: job.attempt + 1, agentId: event.agentId, leaseExpiresAt: event.now + event.leaseMs },
+        lease: {
+          ...job,
+          state: "assigned",
+          attempt: job.attempt + 1,
+          agentId: event.agentId,
+          leaseExpiresAt: event.now + event.leaseMs,
+          leaseHash: event.leaseHash,
+        },
       };
     case "renew":
     case "phase": {
-      const reattach = event.type === "renew" && event.reattach === true;
-      const allowed = reattach
-        ? LEASED_STATES.has(job.state) && job.attempt === event.attempt
-        : holds(job, event.agentId, event.attempt);
+      const proof = event.type === "renew" ? event.proof : undefined;
+      const allowed =
+        proof === undefined
+          ? holds(job, event.agentId, event.attempt)
+          : LEASED_STATES.has(job.state) && job.attempt === event.attempt && job.leaseHash === proof;
       if (!allowed) return { ok: false, reason: IGNORED.notHeld };
       const state = event.type === "phase" ? event.phase : job.state;
       return { ok: true, lease: { ...job, state, agentId: event.agentId, leaseExpiresAt: event.now + event.leaseMs } };

@@ -1,6 +1,6 @@
 /** Per-tenant limits: how many builds may wait, and how many context bytes may be stored, at once. */
 import type { Settings } from "../settings";
-import type { TenantUsage } from "./store";
+import type { TenantUsage } from "./records";
 
 /** Why one more build of `contextBytes` would break the tenant's limits, or null. */
 export function overLimit(usage: TenantUsage, contextBytes: number, limits: Settings): string | null {

@@ -2,7 +2,7 @@
 import { Hono } from "hono";
 import { LEASE_HEADER } from "../../shared/protocol";
 import { requireAgentToken } from "../auth";
-import { openContext } from "../contexts";
+import { openContext } from "../context/store";
 import type { AppEnv } from "../env";
 import { ApiError } from "../errors";
 import { parseGrants } from "../pool/grants";

@@ -1,65 +1,64 @@
-/** The v1 builds API: submit a tarball, list, one build's record and log, and cancel. */
+/** The v1 builds API: submit a tarball, list, one build's record and log, and cancel. Each answer is one call to the pool. */
 import { Hono } from "hono";
-import { z } from "zod";
+import { buildId, LIST_CURSOR, listBuildsQuery } from "../../shared/api";
 import { requireApiToken } from "../auth";
 import type { AppEnv } from "../env";
-import { ApiError, invalidField } from "../errors";
+import { ApiError, invalidField, unknownBuild } from "../errors";
 import { poolStub } from "../pool/stub";
+import { readTarballRequest } from "../requests/tarball";
+import { buildRecord } from "../responses";
 import { settings } from "../settings";
 import { submitBuild } from "../submit";
-import { readTarballRequest } from "../tarball-request";
-import { buildView } from "../views";
-import { findJob } from "./find-job";
 
 export const buildRoutes = new Hono<AppEnv>();
 
 buildRoutes.use(requireApiToken);
 
+/** The build's id from the path; anything that is not one is as unknown as an id no build has. */
+function idParam(id: string): string {
+  if (!buildId.safeParse(id).success) throw unknownBuild(id, "id");
+  return id;
+}
+
 /** A build whose context is the request body, a tar; answers 202 with the build's record. */
 buildRoutes.post("/builds", async (c) => {
-  const { spec, context, files } = readTarballRequest(c.req.raw, settings(c.env));
-  const job = await submitBuild(c.env, c.get("tenant"), spec, context, files);
-  return c.json(buildView(job), 202);
-});
-
-const CURSOR = /^(\d{1,15})\.([0-9a-f-]{36})$/;
-
-const listQuery = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(100).default(20),
-  cursor: z.string().regex(CURSOR, "must be the next_cursor of an earlier page").optional(),
+  const job = await submitBuild(c.env, c.get("tenant"), readTarballRequest(c.req.raw, settings(c.env)));
+  return c.json(buildRecord(job), 202);
 });
 
 /** The tenant's builds, newest first; `next_cursor` fetches the page after this one. */
 buildRoutes.get("/builds", async (c) => {
-  const parsed = listQuery.safeParse(c.req.query());
+  const parsed = listBuildsQuery.safeParse(c.req.query());
   if (!parsed.success) throw invalidField(parsed.error.issues[0]!, "limit and cursor");
   const { limit, cursor } = parsed.data;
-  const match = cursor ? CURSOR.exec(cursor) : null;
+  const match = cursor ? LIST_CURSOR.exec(cursor) : null;
   const after = match ? { createdAt: Number(match[1]), id: match[2]! } : undefined;
   const jobs = await poolStub(c.env).list(c.get("tenant"), limit, after);
   const last = jobs.length === limit ? jobs[jobs.length - 1] : undefined;
-  return c.json({ builds: jobs.map(buildView), next_cursor: last ? `${last.createdAt}.${last.id}` : null });
+  return c.json({ builds: jobs.map(buildRecord), next_cursor: last ? `${last.createdAt}.${last.id}` : null });
 });
 
 buildRoutes.get("/builds/:id", async (c) => {
-  const job = await findJob(c.env, c.get("tenant"), c.req.param("id"));
-  return c.json(buildView(job));
+  const id = idParam(c.req.param("id"));
+  const job = await poolStub(c.env).describe(id, c.get("tenant"));
+  if (!job) throw unknownBuild(id, "id");
+  return c.json(buildRecord(job));
 });
 
 buildRoutes.post("/builds/:id/cancel", async (c) => {
-  const job = await findJob(c.env, c.get("tenant"), c.req.param("id"));
-  const canceled = await poolStub(c.env).cancel(job.id, c.get("tenant"));
-  if (!canceled) throw new ApiError(404, `no build with id '${job.id}'`, "id");
+  const id = idParam(c.req.param("id"));
+  const canceled = await poolStub(c.env).cancel(id, c.get("tenant"));
+  if (!canceled) throw unknownBuild(id, "id");
   if (canceled.outcome === "finished") {
-    throw new ApiError(409, `build '${job.id}' has already ended (${canceled.job.state}) and cannot be canceled`, "id");
+    throw new ApiError(409, `build '${id}' has already ended (${canceled.job.state}) and cannot be canceled`, "id");
   }
   // 202: the agent has been told and the build ends canceled within seconds.
-  return c.json(buildView(canceled.job), canceled.outcome === "canceled" ? 200 : 202);
+  return c.json(buildRecord(canceled.job), canceled.outcome === "canceled" ? 200 : 202);
 });
 
 buildRoutes.get("/builds/:id/logs", async (c) => {
-  const job = await findJob(c.env, c.get("tenant"), c.req.param("id"));
-  const log = await poolStub(c.env).logText(job.id, c.get("tenant"));
-  if (log === null) throw new ApiError(404, `no build with id '${job.id}'`, "id");
+  const id = idParam(c.req.param("id"));
+  const log = await poolStub(c.env).logText(id, c.get("tenant"));
+  if (log === null) throw unknownBuild(id, "id");
   return c.text(log);
 });

@@ -1,14 +1,15 @@
 /** The seed service's contract, kept working: POST /build, GET /status/{task_id}, GET /. */
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import { buildId } from "../../shared/api";
 import { requireApiToken } from "../auth";
-import { readBuildRequest } from "../build-request";
 import type { AppEnv } from "../env";
+import { errorResponse, unknownBuild } from "../errors";
+import { poolStub } from "../pool/stub";
+import { readSeedForm } from "../requests/seed-form";
+import { seedAccepted, seedStatus } from "../responses";
 import { settings } from "../settings";
-import { errorResponse } from "../errors";
 import { submitBuild } from "../submit";
-import { acceptedView, seedStatus } from "../views";
-import { findJob } from "./find-job";
 
 export const seedRoutes = new Hono<AppEnv>();
 
@@ -23,12 +24,14 @@ seedRoutes.post(
     return bodyLimit({ maxSize, onError })(c, next);
   },
   async (c) => {
-    const { spec, context, files } = await readBuildRequest(c.req.raw, settings(c.env));
-    return c.json(acceptedView(await submitBuild(c.env, c.get("tenant"), spec, context, files)));
+    const request = await readSeedForm(c.req.raw, settings(c.env));
+    return c.json(seedAccepted(await submitBuild(c.env, c.get("tenant"), request)));
   },
 );
 
 seedRoutes.get("/status/:task_id", requireApiToken, async (c) => {
-  const job = await findJob(c.env, c.get("tenant"), c.req.param("task_id"));
+  const id = c.req.param("task_id");
+  const job = buildId.safeParse(id).success ? await poolStub(c.env).describe(id, c.get("tenant")) : null;
+  if (!job) throw unknownBuild(id, "task_id");
   return c.json(seedStatus(job));
 });

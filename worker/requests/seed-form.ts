@@ -4,22 +4,16 @@
  * naturally send them as form fields), files from the form. Everything is
  * checked before anything is stored.
  */
-import { checkContextPath, DOCKERFILE_PATH, isDockerfilePath } from "../shared/context-path";
-import { addField, readBuildSpec, type BuildSpec } from "./build-spec";
-import { filesContext, type ContextSource } from "./contexts";
-import { ApiError } from "./errors";
-import type { FilesSummary } from "./pool/store";
-import type { Settings } from "./settings";
+import type { FilesSummary } from "../../shared/api";
+import { checkContextPath, DOCKERFILE_PATH, isDockerfilePath } from "../../shared/context-path";
+import { addField, readBuildSpec, type BuildRequest } from "./build-spec";
+import { filesContext, type ContextSource } from "../context/store";
+import { ApiError } from "../errors";
+import type { Settings } from "../settings";
 
 export interface UploadedFile {
   name: string;
   file: File;
-}
-
-export interface BuildRequest {
-  spec: BuildSpec;
-  context: ContextSource;
-  files: FilesSummary;
 }
 
 const FILE_FIELDS = new Set(["dockerfile", "optional_files"]);
@@ -107,7 +101,7 @@ function filesSummary(dockerfile: File, files: UploadedFile[]): FilesSummary {
   };
 }
 
-export async function readBuildRequest(request: Request, limits: Settings): Promise<BuildRequest> {
+export async function readSeedForm(request: Request, limits: Settings): Promise<BuildRequest> {
   const form = await readForm(request);
   const spec = readBuildSpec(collectText(new URL(request.url), form), request.headers, ACCEPTED_FIELDS);
   const dockerfile = checkDockerfile(form, limits);

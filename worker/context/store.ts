@@ -3,9 +3,9 @@
  * length (R2 needs it), from uploaded files packed here or from a user's own
  * tarball checked on its way through.
  */
-import { ApiError } from "./errors";
+import { ApiError } from "../errors";
 import { tarInspector } from "./tar-inspector";
-import { tarLength, tarStream, type TarEntry } from "./tar";
+import { tarLength, tarStream, type TarEntry } from "./tar-writer";
 
 export function contextKey(jobId: string): string {
   return `contexts/${jobId}.tar`;
@@ -47,11 +47,14 @@ export function tarballContext(body: ReadableStream<Uint8Array>, bytes: number, 
     bytes,
     write: async (bucket, jobId) => {
       const inspector = tarInspector(maxEntries);
-      const piped = body.pipeTo(inspector.writable, { preventCancel: true });
+      // Handled from the start: a refusal rejects this while `put` is still being awaited, and an unhandled
+      // rejection is what stops a Worker. `put` reports the refusal itself.
+      const piped = body.pipeTo(inspector.writable, { preventCancel: true }).catch(() => undefined);
       try {
         await put(bucket, jobId, inspector.readable, bytes);
       } catch (error) {
-        await piped.catch(() => undefined);
+        // Whatever is left after a refusal is read and dropped before the refusal is answered.
+        await piped;
         await discard(body);
         throw error;
       }

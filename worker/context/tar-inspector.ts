@@ -6,8 +6,8 @@
  * upload it feeds never completes and nothing is stored.
  */
 import { extract, type Headers as TarHeaders } from "tar-stream";
-import { checkContextPath, DOCKERFILE_PATH } from "../shared/context-path";
-import { ApiError } from "./errors";
+import { checkContextPath, DOCKERFILE_PATH } from "../../shared/context-path";
+import { ApiError } from "../errors";
 
 /** Paths in a user's tarball (pax headers allow long ones) are still bounded. */
 const MAX_ARCHIVE_PATH_BYTES = 4096;

@@ -2,13 +2,13 @@
  * Reads `POST /v1/builds`: the build context as a tar body (its Content-Length
  * stated, as R2 needs), the image and labels as query parameters, the registry
  * password only in a header. The tarball itself is checked as it streams into
- * R2 (tar-inspector.ts).
+ * R2 (context/tar-inspector.ts).
  */
-import { addField, PASSWORD_HEADER, readBuildSpec } from "./build-spec";
-import type { BuildRequest } from "./build-request";
-import { tarballContext } from "./contexts";
-import { ApiError } from "./errors";
-import type { Settings } from "./settings";
+import { PASSWORD_HEADER } from "../../shared/api";
+import { addField, readBuildSpec, type BuildRequest } from "./build-spec";
+import { tarballContext } from "../context/store";
+import { ApiError } from "../errors";
+import type { Settings } from "../settings";
 
 const TAR_TYPES = new Set(["application/x-tar", "application/tar"]);
 const ACCEPTED_FIELDS = `user_name, repo, tag, registry and labels (the password goes in ${PASSWORD_HEADER})`;

@@ -1,9 +1,10 @@
-/** How a job looks to clients: the seed's status shape, and the fuller v1 shape. */
+/** The API's answers about a job, built here and typed by shared/api.ts: the seed's shapes and the fuller v1 record. */
+import type { Build, SeedAccepted, SeedStatus } from "../shared/api";
 import { formatReference, imageUrl } from "../shared/reference";
-import type { PublicJob } from "./pool/view";
+import type { PublicJob } from "./pool/records";
 
 /** The seed's answer to an accepted build: names and sizes of the files, never their contents. */
-export function acceptedView(job: PublicJob) {
+export function seedAccepted(job: PublicJob): SeedAccepted {
   return {
     task_id: job.id,
     image_reference: formatReference(job),
@@ -11,11 +12,6 @@ export function acceptedView(job: PublicJob) {
     data: job.files,
   };
 }
-
-export type SeedStatus =
-  | { status: "processing"; waiting?: string }
-  | { status: "success"; image_url: string; image_reference: string; digest: string | null }
-  | { status: "failed"; step: string; error: string };
 
 /** The seed's statuses are a view of the job states. */
 export function seedStatus(job: PublicJob): SeedStatus {
@@ -31,7 +27,7 @@ export function seedStatus(job: PublicJob): SeedStatus {
   }
 }
 
-export function buildView(job: PublicJob) {
+export function buildRecord(job: PublicJob): Build {
   return {
     id: job.id,
     state: job.state,

@@ -4,7 +4,7 @@
  * (FixedLengthStream), which this writer can state before writing a byte.
  * Names are limited to the 100-byte ustar name field, so no pax headers.
  */
-import { MAX_PATH_BYTES } from "../shared/context-path";
+import { MAX_PATH_BYTES } from "../../shared/context-path";
 
 const BLOCK = 512;
 const END_OF_ARCHIVE = 2 * BLOCK;

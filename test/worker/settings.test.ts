@@ -1,0 +1,32 @@
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import type { ApiError } from "../../shared/api";
+import app from "../../worker/index";
+import { settings, SettingsError } from "../../worker/settings";
+import { ALICE, BASE } from "./helpers";
+
+describe("Worker settings", () => {
+  it("reads every variable, with defaults for the unset ones", () => {
+    expect(settings({ DOCKIFY_LEASE_SECONDS: "12", DOCKIFY_MAX_FILES: "" })).toMatchObject({ leaseMs: 12_000, heartbeatMs: 5_000, maxFiles: 200 });
+  });
+
+  it("refuses a bad value instead of falling back to the default, naming every bad variable", () => {
+    const read = () => settings({ DOCKIFY_LEASE_SECONDS: "3O", DOCKIFY_MAX_ATTEMPTS: "0", DOCKIFY_HEARTBEAT_SECONDS: "9999999999" });
+    expect(read).toThrow(SettingsError);
+    expect(read).toThrow(/DOCKIFY_LEASE_SECONDS must be a whole number of seconds \(got "3O"\)/);
+    expect(read).toThrow(/DOCKIFY_MAX_ATTEMPTS must be from 1/);
+    expect(read).toThrow(/DOCKIFY_HEARTBEAT_SECONDS must be from 1 to 2147483 seconds/);
+  });
+
+  it("answers 503 naming the variable on every route, as for a missing secret key", async () => {
+    const broken = { ...env, DOCKIFY_LEASE_SECONDS: "3O" };
+    for (const path of ["/status/5d0f3c36-0000-4000-8000-000000000000", "/v1/builds", "/"]) {
+      const response = await app.request(`${BASE}${path}`, { headers: { Authorization: ALICE } }, broken);
+      expect(response.status).toBe(503);
+      expect(await response.json<ApiError>()).toEqual({
+        error: 'the server is not configured: DOCKIFY_LEASE_SECONDS must be a whole number of seconds (got "3O")',
+        field: "DOCKIFY_LEASE_SECONDS",
+      });
+    }
+  });
+});

@@ -1,0 +1,67 @@
+import { describe, expect, it } from "vitest";
+import { plan, waitingReason, type QueuedJob } from "./dispatch";
+import type { AgentRecord } from "./records";
+
+function agent(id: string, fields: Partial<AgentRecord> = {}): AgentRecord {
+  return { id, name: id, concurrency: 1, labels: {}, draining: false, refusing: false, running: 0, connectedAt: 0, ...fields };
+}
+
+function job(id: string, createdAt: number, labels: Record<string, string> = {}): QueuedJob {
+  return { id, createdAt, labels };
+}
+
+describe("plan", () => {
+  it("serves the oldest job first, whatever order the rows came in", () => {
+    expect(plan([job("young", 2), job("old", 1)], [agent("a")])).toEqual([{ jobId: "old", agentId: "a" }]);
+    expect(plan([job("b", 1), job("a", 1)], [agent("x")])).toEqual([{ jobId: "a", agentId: "x" }]);
+  });
+
+  it("gives each job to the least busy agent, counting what it assigns as it goes", () => {
+    const agents = [agent("busy", { concurrency: 4, running: 2, connectedAt: 1 }), agent("idle", { concurrency: 4, running: 0, connectedAt: 2 })];
+    expect(plan([job("1", 1), job("2", 2), job("3", 3), job("4", 4)], agents)).toEqual([
+      { jobId: "1", agentId: "idle" },
+      { jobId: "2", agentId: "idle" },
+      // Now both run two: the one connected longest wins the tie.
+      { jobId: "3", agentId: "busy" },
+      { jobId: "4", agentId: "idle" },
+    ]);
+  });
+
+  it("breaks a tie between equally busy agents by who connected first", () => {
+    const agents = [agent("late", { connectedAt: 20 }), agent("early", { connectedAt: 10 })];
+    expect(plan([job("1", 1)], agents)).toEqual([{ jobId: "1", agentId: "early" }]);
+  });
+
+  it("never fills more slots than an agent has, and skips draining and refusing agents", () => {
+    const agents = [agent("full", { running: 1 }), agent("draining", { draining: true }), agent("refusing", { refusing: true }), agent("two", { concurrency: 2 })];
+    expect(plan([job("1", 1), job("2", 2), job("3", 3)], agents)).toEqual([
+      { jobId: "1", agentId: "two" },
+      { jobId: "2", agentId: "two" },
+    ]);
+  });
+
+  it("sends a job only to an agent with every label it asks for, and lets younger jobs pass one that must wait", () => {
+    const agents = [agent("amd", { labels: { arch: "amd64" } }), agent("arm", { labels: { arch: "arm64", disk: "ssd" } })];
+    const queued = [job("gpu", 1, { gpu: "true" }), job("arm", 2, { arch: "arm64" }), job("any", 3)];
+    expect(plan(queued, agents)).toEqual([
+      { jobId: "arm", agentId: "arm" },
+      { jobId: "any", agentId: "amd" },
+    ]);
+  });
+
+  it("assigns nothing when no agent is connected", () => {
+    expect(plan([job("1", 1)], [])).toEqual([]);
+  });
+});
+
+describe("waitingReason", () => {
+  it("says whether any connected agent could ever build the job", () => {
+    expect(waitingReason({ labels: {} }, [])).toEqual({ kind: "unmatched", message: "no build agent is connected" });
+    expect(waitingReason({ labels: { arch: "arm64" } }, [agent("a")])).toEqual({
+      kind: "unmatched",
+      message: "no connected build agent has the labels arch=arm64",
+    });
+    expect(waitingReason({ labels: {} }, [agent("a", { draining: true })]).message).toBe("every agent that can build it is shutting down");
+    expect(waitingReason({ labels: {} }, [agent("a", { running: 1 })])).toEqual({ kind: "busy", message: "every agent that can build it is busy" });
+  });
+});

@@ -1,0 +1,74 @@
+/**
+ * The dispatch policy as pure functions: which agent may take which job, which
+ * queued job goes where, and why a job still waits. The pool feeds it rows and
+ * carries out what it says; nothing here reads storage or the clock.
+ */
+import { formatLabels, labelsMatch } from "../../shared/labels";
+import type { AgentRecord, JobRecord } from "./records";
+
+/** What dispatch needs to know of a queued job. */
+export type QueuedJob = Pick<JobRecord, "id" | "labels" | "createdAt">;
+
+export interface Assignment {
+  jobId: string;
+  agentId: string;
+}
+
+/** Whether the agent takes new work at all: not shutting down, not refusing, a slot free. */
+export function hasFreeSlot(agent: AgentRecord): boolean {
+  return !agent.draining && !agent.refusing && agent.running < agent.concurrency;
+}
+
+export function canTake(agent: AgentRecord, job: Pick<JobRecord, "labels">): boolean {
+  return hasFreeSlot(agent) && labelsMatch(job.labels, agent.labels);
+}
+
+/** Oldest first; the id breaks ties so the order never depends on how rows came back. */
+function byAge(a: QueuedJob, b: QueuedJob): number {
+  return a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}
+
+/** The least busy agent; of equally busy ones, the one connected longest. */
+function leastBusy(agents: readonly AgentRecord[]): AgentRecord | undefined {
+  let best: AgentRecord | undefined;
+  for (const agent of agents) {
+    if (!best || agent.running < best.running || (agent.running === best.running && agent.connectedAt < best.connectedAt)) {
+      best = agent;
+    }
+  }
+  return best;
+}
+
+/**
+ * Hands queued jobs, oldest first, each to the least busy agent with a free slot
+ * and every label the job asks for. A job no agent can take now is skipped, so
+ * it does not hold up younger jobs that others can take.
+ */
+export function plan(queued: readonly QueuedJob[], agents: readonly AgentRecord[]): Assignment[] {
+  const load = agents.map((agent) => ({ ...agent }));
+  const assignments: Assignment[] = [];
+  for (const job of [...queued].sort(byAge)) {
+    if (!load.some(hasFreeSlot)) break;
+    const agent = leastBusy(load.filter((candidate) => canTake(candidate, job)));
+    if (!agent) continue;
+    agent.running += 1;
+    assignments.push({ jobId: job.id, agentId: agent.id });
+  }
+  return assignments;
+}
+
+export interface Waiting {
+  /** `unmatched`: no connected agent could ever build it; `busy`: one could, once a slot frees. */
+  kind: "unmatched" | "busy";
+  message: string;
+}
+
+export function waitingReason(job: Pick<JobRecord, "labels">, agents: readonly AgentRecord[]): Waiting {
+  if (agents.length === 0) return { kind: "unmatched", message: "no build agent is connected" };
+  const able = agents.filter((agent) => labelsMatch(job.labels, agent.labels));
+  if (able.length === 0) {
+    return { kind: "unmatched", message: `no connected build agent has the labels ${formatLabels(job.labels)}` };
+  }
+  if (able.every((agent) => agent.draining)) return { kind: "busy", message: "every agent that can build it is shutting down" };
+  return { kind: "busy", message: "every agent that can build it is busy" };
+}

@@ -1,0 +1,101 @@
+/** What the pool keeps about jobs and agents, and how a SQLite row becomes one. */
+import type { FilesSummary } from "../../shared/api";
+import type { JobState } from "../../shared/job";
+import type { Labels } from "../../shared/labels";
+import type { Waiting } from "./dispatch";
+import type { JobEnd, JobLease } from "./jobs";
+
+export interface NewJob {
+  id: string;
+  tenant: string;
+  registry: string;
+  path: string;
+  tag: string;
+  userName: string;
+  /** Only agents with all of these labels may build it. */
+  labels: Labels;
+  sealedPassword: ArrayBuffer | null;
+  /** What the submitter sent, for the response: names and sizes, never contents. */
+  files: FilesSummary;
+  contextBytes: number;
+  idempotencyKey: string | null;
+}
+
+export interface JobRecord extends Omit<NewJob, "idempotencyKey">, JobLease, JobEnd {
+  createdAt: number;
+  updatedAt: number;
+  finishedAt: number | null;
+}
+
+/** What the pool tells the API about a job: everything but its secret and its lease. */
+export type PublicJob = Omit<JobRecord, "sealedPassword" | "leaseHash" | "agentId" | "leaseExpiresAt"> & {
+  /** Why a queued job has not started; null once it has. */
+  waiting: Waiting | null;
+};
+
+export function publicJob(job: JobRecord, waiting: Waiting | null): PublicJob {
+  const { sealedPassword: _sealed, leaseHash: _hash, agentId: _agent, leaseExpiresAt: _expiry, ...visible } = job;
+  return { ...visible, waiting };
+}
+
+/** What a tenant holds right now, for its limits. */
+export interface TenantUsage {
+  queued: number;
+  /** Bytes of the contexts stored for its unfinished builds. */
+  contextBytes: number;
+}
+
+export interface AgentRecord {
+  id: string;
+  name: string;
+  concurrency: number;
+  labels: Labels;
+  draining: boolean;
+  refusing: boolean;
+  /** Jobs it holds under a lease now. */
+  running: number;
+  connectedAt: number;
+}
+
+export type Row = Record<string, SqlStorageValue>;
+
+export function toJob(row: Row): JobRecord {
+  return {
+    id: row.id as string,
+    tenant: row.tenant as string,
+    state: row.state as JobState,
+    attempt: row.attempt as number,
+    registry: row.registry as string,
+    path: row.path as string,
+    tag: row.tag as string,
+    userName: row.user_name as string,
+    labels: JSON.parse(row.labels as string) as Labels,
+    sealedPassword: (row.sealed_password as ArrayBuffer | null) ?? null,
+    files: JSON.parse(row.files as string) as FilesSummary,
+    contextBytes: row.context_bytes as number,
+    agentId: (row.agent_id as string | null) ?? null,
+    leaseHash: (row.lease_hash as string | null) ?? null,
+    leaseExpiresAt: (row.lease_expires_at as number | null) ?? null,
+    cancelRequested: row.cancel_requested === 1,
+    step: (row.step as JobEnd["step"]) ?? null,
+    error: (row.error as string | null) ?? null,
+    digest: (row.digest as string | null) ?? null,
+    imageId: (row.image_id as string | null) ?? null,
+    createdAt: row.created_at as number,
+    updatedAt: row.updated_at as number,
+    finishedAt: (row.finished_at as number | null) ?? null,
+  };
+}
+
+export function toAgent(row: Row): AgentRecord {
+  return {
+    id: row.id as string,
+    name: row.name as string,
+    concurrency: row.concurrency as number,
+    labels: JSON.parse(row.labels as string) as Labels,
+    draining: row.draining === 1,
+    refusing: row.refusing === 1,
+    running: row.running as number,
+    connectedAt: row.connected_at as number,
+  };
+}

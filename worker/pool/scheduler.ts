@@ -1,0 +1,174 @@
+/**
+ * How jobs move inside the pool: every change goes through `apply` (load the
+ * job, run the state machine, record what it says, tell the agent), and
+ * `dispatch` hands queued jobs to agents as the policy in dispatch.ts says.
+ * The Durable Object's hooks and RPC methods call these and nothing lower.
+ */
+import type { HeldJob } from "../../shared/protocol";
+import { authServerAddress, formatReference } from "../../shared/reference";
+import { deleteContext } from "../context/store";
+import type { Env } from "../env";
+import type { Settings } from "../settings";
+import { rearm, type DueTime } from "./alarm";
+import { hasFreeSlot, plan } from "./dispatch";
+import { openPassword } from "./job-secret";
+import { transition, type JobEvent, type Transition } from "./jobs";
+import { leaseHash, newLeaseToken } from "./leases";
+import type { BuildLogs } from "./log";
+import type { JobRecord } from "./records";
+import { sendTo } from "./sockets";
+import type { PoolStore } from "./store";
+
+/** Why the pool tells an agent to stop a job. */
+export const STOP = {
+  user: "canceled by the user",
+  notYours: "this job is no longer assigned to you",
+  leaseExpired: "your lease on this job expired",
+} as const;
+type StopReason = (typeof STOP)[keyof typeof STOP];
+
+/** A change `apply` made: the job as it was before, and what the state machine said. */
+export interface Applied {
+  job: JobRecord;
+  result: Extract<Transition, { ok: true }>;
+}
+
+/** An assignment made and not yet sent: the lease token goes to the agent and nowhere else. */
+interface Assigned {
+  jobId: string;
+  agentId: string;
+  attempt: number;
+  leaseToken: string;
+}
+
+/** Whom a change obliges the pool to tell to stop the job, and why; null when nobody. */
+function stopOrder(job: JobRecord, event: JobEvent, result: Applied["result"]): { agentId: string; reason: StopReason } | null {
+  switch (event.type) {
+    case "cancel":
+      return job.agentId && !result.end ? { agentId: job.agentId, reason: STOP.user } : null;
+    case "leaseExpired":
+      return job.agentId ? { agentId: job.agentId, reason: STOP.leaseExpired } : null;
+    case "renew":
+      // Repeated on every heartbeat until the agent confirms: a cancel sent into a dropped socket is not lost.
+      return result.lease.cancelRequested ? { agentId: event.agentId, reason: STOP.user } : null;
+    default:
+      return null;
+  }
+}
+
+export class Scheduler {
+  /** Every kind of work the alarm wakes the pool for. */
+  private readonly dueTimes: readonly DueTime[];
+
+  constructor(
+    private readonly ctx: DurableObjectState,
+    private readonly env: Env,
+    private readonly store: PoolStore,
+    private readonly logs: BuildLogs,
+    private readonly config: Settings,
+  ) {
+    this.dueTimes = [() => store.earliestLeaseExpiry()];
+  }
+
+  /**
+   * The one way a job changes: load it, run the state machine, record what it
+   * says (an end also wipes the secret, archives the log and drops the
+   * context), and tell the agent to stop when the change means that. Null when
+   * the job is unknown or the event is ignored (fencing).
+   */
+  async apply(jobId: string, event: JobEvent, now = Date.now()): Promise<Applied | null> {
+    const job = this.store.job(jobId);
+    if (!job) return null;
+    const result = transition(job, event);
+    if (!result.ok) return null;
+    const stop = stopOrder(job, event, result);
+    if (stop) this.tellToStop(stop.agentId, job.id, job.attempt, stop.reason);
+    if (!result.end) {
+      this.store.saveLease(job.id, result.lease, now);
+      return { job, result };
+    }
+    this.store.saveEnd(job.id, result.lease, result.end, now);
+    // The end is recorded; R2 trouble must not undo it or stop dispatching.
+    await this.logs.archive(job.id);
+    try {
+      await deleteContext(this.env.BUCKET, job.id);
+    } catch (error) {
+      console.error(`job ${job.id}: could not delete its context from R2: ${String(error)}`);
+    }
+    return { job, result };
+  }
+
+  /** Extends the leases an agent proves it holds (with each lease's token); tells it to drop any it no longer does. */
+  async renewHoldings(agentId: string, holding: readonly HeldJob[], now: number): Promise<void> {
+    for (const { jobId, attempt, leaseToken } of holding) {
+      const proven = await this.apply(jobId, { type: "renew", agentId, attempt, now, leaseMs: this.config.leaseMs, proof: leaseHash(leaseToken) });
+      if (!proven) this.tellToStop(agentId, jobId, attempt, STOP.notYours);
+    }
+  }
+
+  /** Re-queues or ends the jobs whose lease ran out, then hands out what that freed. */
+  async expireLeases(now: number): Promise<void> {
+    for (const id of this.store.expiredLeases(now)) {
+      const applied = await this.apply(id, { type: "leaseExpired", now, maxAttempts: this.config.maxAttempts });
+      if (applied && !applied.result.end) this.logs.append(id, [{ event: { type: "lease-expired", attempt: applied.job.attempt } }]);
+    }
+    await this.dispatch();
+  }
+
+  /** Hands queued jobs to agents as the dispatch policy says, re-arms the alarm for the new leases, then sends the assignments. */
+  async dispatch(): Promise<void> {
+    const now = Date.now();
+    const agents = this.store.agents();
+    // Heartbeats dispatch too: with every slot busy, the queue is not even read.
+    const planned = agents.some(hasFreeSlot) ? plan(this.store.queuedJobs(), agents) : [];
+    const names = new Map(agents.map((agent) => [agent.id, agent.name]));
+    const assigned: Assigned[] = [];
+    for (const { jobId, agentId } of planned) {
+      const leaseToken = newLeaseToken();
+      const applied = await this.apply(jobId, { type: "assign", agentId, now, leaseMs: this.config.leaseMs, leaseHash: leaseHash(leaseToken) });
+      if (!applied) continue;
+      const { attempt } = applied.result.lease;
+      this.logs.append(jobId, [{ event: { type: "assigned", attempt, agent: names.get(agentId) ?? agentId } }]);
+      assigned.push({ jobId, agentId, attempt, leaseToken });
+    }
+    await this.rearm();
+    let freed = false;
+    for (const assignment of assigned) {
+      if (!(await this.send(assignment))) freed = true;
+    }
+    // A job that ended instead of being sent freed its slot for the next one in the queue.
+    if (freed) await this.dispatch();
+  }
+
+  rearm(): Promise<void> {
+    return rearm(this.ctx.storage, this.dueTimes);
+  }
+
+  private tellToStop(agentId: string, jobId: string, attempt: number, reason: StopReason): void {
+    sendTo(this.ctx, agentId, { type: "cancel", jobId, attempt, reason });
+  }
+
+  /** Sends the assignment; false when the job had to end instead (its password no longer opens). */
+  private async send({ jobId, agentId, attempt, leaseToken }: Assigned): Promise<boolean> {
+    const job = this.store.job(jobId)!;
+    let password: string | undefined;
+    try {
+      password = await openPassword(this.env, job);
+    } catch (error) {
+      // The key changed past DOCKIFY_SECRET_KEY_PREVIOUS while the job waited: say so rather than push without a login.
+      const message = error instanceof Error ? error.message : String(error);
+      await this.apply(jobId, { type: "fail", step: "push", error: `${message}; submit the build again` });
+      return false;
+    }
+    sendTo(this.ctx, agentId, {
+      type: "assign",
+      jobId,
+      attempt,
+      leaseToken,
+      contextPath: `/agent/jobs/${jobId}/context`,
+      image: { registry: job.registry, path: job.path, tag: job.tag, reference: formatReference(job) },
+      auth: password === undefined ? undefined : { username: job.userName, password, serveraddress: authServerAddress(job.registry) },
+    });
+    return true;
+  }
+}

@@ -1,0 +1,66 @@
+/** The pool's SQLite schema: numbered migrations, applied in order, each once. */
+
+/** A deployed database only ever moves forward: add a migration, never edit one that has shipped. */
+const MIGRATIONS = [
+  `CREATE TABLE jobs (
+    id TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempt INTEGER NOT NULL DEFAULT 0,
+    registry TEXT NOT NULL,
+    path TEXT NOT NULL,
+    tag TEXT NOT NULL,
+    user_name TEXT NOT NULL,
+    labels TEXT NOT NULL,
+    sealed_password BLOB,
+    files TEXT NOT NULL,
+    idempotency_key TEXT,
+    agent_id TEXT,
+    lease_hash TEXT,
+    lease_expires_at INTEGER,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    step TEXT,
+    error TEXT,
+    digest TEXT,
+    image_id TEXT,
+    log_lines INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    finished_at INTEGER
+  );
+  CREATE INDEX jobs_by_state ON jobs (state, created_at);
+  CREATE INDEX jobs_by_lease ON jobs (lease_expires_at) WHERE lease_expires_at IS NOT NULL;
+  CREATE UNIQUE INDEX jobs_by_idempotency_key ON jobs (tenant, idempotency_key) WHERE idempotency_key IS NOT NULL;
+  CREATE TABLE agents (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    concurrency INTEGER NOT NULL,
+    labels TEXT NOT NULL,
+    draining INTEGER NOT NULL DEFAULT 0,
+    connected_at INTEGER NOT NULL
+  );
+  CREATE TABLE log_lines (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id TEXT NOT NULL,
+    line TEXT NOT NULL
+  );
+  CREATE INDEX log_lines_by_job ON log_lines (job_id, seq);`,
+  // Per-tenant limits count the bytes of stored contexts, and listing walks a tenant's jobs newest first.
+  `ALTER TABLE jobs ADD COLUMN context_bytes INTEGER NOT NULL DEFAULT 0;
+  CREATE INDEX jobs_by_tenant ON jobs (tenant, created_at DESC, id DESC);`,
+  // A log is capped in bytes as well as lines; an agent that refused an assignment gets none until its next heartbeat.
+  `ALTER TABLE jobs ADD COLUMN log_kept_lines INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE jobs ADD COLUMN log_kept_bytes INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE agents ADD COLUMN refusing INTEGER NOT NULL DEFAULT 0;`,
+  // Dockify's own log entries are kept as data beside their text, so readers can tell them from a build's output.
+  `ALTER TABLE log_lines ADD COLUMN event TEXT;`,
+];
+
+export function migrate(sql: SqlStorage): void {
+  sql.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)");
+  const { applied } = sql.exec<{ applied: number }>("SELECT COUNT(*) AS applied FROM schema_migrations").one();
+  MIGRATIONS.slice(applied).forEach((migration, index) => {
+    sql.exec(migration);
+    sql.exec("INSERT INTO schema_migrations (version) VALUES (?)", applied + index + 1);
+  });
+}
