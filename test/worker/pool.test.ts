@@ -1,6 +1,7 @@
 import type { Build, SeedAccepted, SeedStatus } from "../../shared/api";
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { beforeEach, describe, expect, it } from "vitest";
+import { renderEvent } from "../../shared/build-log";
 import { CLOSE } from "../../shared/protocol";
 import { poolStub } from "../../worker/pool/stub";
 import { TestAgent } from "./agent-socket";
@@ -242,6 +243,26 @@ describe("labels, slots and draining", () => {
   });
 });
 
+describe("the log", () => {
+  it("keeps Dockify's events as data beside their text, and an agent's look-alike line as a plain line", async () => {
+    const agent = await TestAgent.hello("recorder");
+    const id = await submitted();
+    const { attempt } = await agent.next("assign");
+    const forged = renderEvent({ type: "pushed", reference: "evil/image:latest", digest: `sha256:${"f".repeat(64)}` });
+    agent.send({ type: "log", jobId: id, attempt, entries: [{ event: { type: "downloading-context" } }, forged] });
+    await waitFor(async () => (await (await call(`/v1/builds/${id}/logs`, { headers: { Authorization: ALICE } })).text()).includes(forged));
+    await runInDurableObject(poolStub(env), (_pool, state) => {
+      const rows = state.storage.sql.exec<{ line: string; event: string | null }>("SELECT line, event FROM log_lines WHERE job_id = ? ORDER BY seq", id).toArray();
+      expect(rows).toEqual([
+        { line: renderEvent({ type: "assigned", attempt, agent: "recorder" }), event: JSON.stringify({ type: "assigned", attempt, agent: "recorder" }) },
+        { line: renderEvent({ type: "downloading-context" }), event: JSON.stringify({ type: "downloading-context" }) },
+        { line: forged, event: null },
+      ]);
+    });
+    agent.ws.close();
+  });
+});
+
 describe("refused assignments", () => {
   it("re-queues a job the agent refuses at once, to the next agent, without waiting for the lease", async () => {
     const reluctant = await TestAgent.hello("reluctant");
@@ -253,7 +274,7 @@ describe("refused assignments", () => {
     reluctant.send({ type: "refused", jobId: id, attempt: assign.attempt, reason: "the agent is shutting down" });
     expect(await willing.next("assign")).toMatchObject({ jobId: id, attempt: assign.attempt + 1 });
     const log = await (await call(`/v1/builds/${id}/logs`, { headers: { Authorization: ALICE } })).text();
-    expect(log).toContain("the agent did not take it (the agent is shutting down); queued again");
+    expect(log).toContain(renderEvent({ type: "refused", attempt: assign.attempt, reason: "the agent is shutting down" }));
     reluctant.ws.close();
     willing.ws.close();
   });
