@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { describeIsolation, isolationOptions } from "./build-isolation.ts";
+import { describeIsolation, isolationOptions } from "./build-isolation";
 
 const UNLIMITED = { network: undefined, memoryBytes: undefined, cpus: undefined };
 

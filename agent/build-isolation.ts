@@ -4,7 +4,7 @@
  * the classic builder's query parameters (Engine API `POST /build`).
  */
 import type Docker from "dockerode";
-import { formatByteSize } from "../shared/byte-size.ts";
+import { formatByteSize } from "../shared/byte-size";
 
 export interface BuildIsolation {
   /** Docker's `networkmode` (`bridge`, `none`, `host` or a network's name); unset: the daemon's default bridge. */

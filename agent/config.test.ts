@@ -1,6 +1,6 @@
 import { hostname } from "node:os";
 import { describe, expect, it } from "vitest";
-import { AGENT_VERSION, ConfigError, loadConfig } from "./config.ts";
+import { AGENT_VERSION, ConfigError, loadConfig } from "./config";
 
 const REQUIRED = { DOCKIFY_URL: "http://127.0.0.1:8787", DOCKIFY_AGENT_TOKEN: "t0ken" };
 

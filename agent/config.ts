@@ -6,10 +6,10 @@
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { z } from "zod";
-import { parseLabels } from "../shared/labels.ts";
-import type { Labels } from "../shared/labels.ts";
-import type { BuildIsolation } from "./build-isolation.ts";
-import { formatByteSize, parseByteSize } from "../shared/byte-size.ts";
+import { parseLabels } from "../shared/labels";
+import type { Labels } from "../shared/labels";
+import type { BuildIsolation } from "./build-isolation";
+import { formatByteSize, parseByteSize } from "../shared/byte-size";
 
 export interface AgentConfig {
   /** The Worker's base URL, without a trailing slash: contexts are fetched from here. */

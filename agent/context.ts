@@ -4,7 +4,7 @@
  */
 import { Readable } from "node:stream";
 import type { ReadableStream as NodeReadableStream } from "node:stream/web";
-import { LEASE_HEADER } from "../shared/protocol.ts";
+import { LEASE_HEADER } from "../shared/protocol";
 
 /** Enough of an error page to explain it, not so much that a proxy's HTML fills the report. */
 const ERROR_BODY_CHARS = 1000;

@@ -1,9 +1,9 @@
 import { Readable } from "node:stream";
 import type Docker from "dockerode";
 import { describe, expect, it } from "vitest";
-import { checkPathComponent, checkTag } from "../shared/reference.ts";
-import { buildImage, buildTag, pushImage, type DockerJob } from "./docker.ts";
-import { LogStreamer } from "./log-streamer.ts";
+import { checkPathComponent, checkTag } from "../shared/reference";
+import { buildImage, buildTag, pushImage, type DockerJob } from "./docker";
+import { LogStreamer } from "./log-streamer";
 
 const JOB_ID = "0f8e4c1a-3b7d-4e29-9a61-5c2d8b7f1e03";
 const DIGEST = `sha256:${"d".repeat(64)}`;

@@ -11,13 +11,13 @@
 import { addAbortSignal, type Readable } from "node:stream";
 import type Docker from "dockerode";
 import { z } from "zod";
-import { DOCKERFILE_PATH } from "../shared/context-path.ts";
-import { formatRepository } from "../shared/reference.ts";
-import type { Assignment, RegistryAuth } from "../shared/protocol.ts";
-import { isolationOptions, type BuildIsolation } from "./build-isolation.ts";
-import { eventError, eventLogText, pushedDigest, readDockerStream, type DockerEvent } from "./docker-stream.ts";
-import { describeError } from "./errors.ts";
-import type { LogStreamer } from "./log-streamer.ts";
+import { DOCKERFILE_PATH } from "../shared/context-path";
+import { formatRepository } from "../shared/reference";
+import type { Assignment, RegistryAuth } from "../shared/protocol";
+import { isolationOptions, type BuildIsolation } from "./build-isolation";
+import { eventError, eventLogText, pushedDigest, readDockerStream, type DockerEvent } from "./docker-stream";
+import { describeError } from "./errors";
+import type { LogStreamer } from "./log-streamer";
 
 const NO_IMAGE_ID = "the build ended without reporting an image id";
 const NO_DIGEST = "the push ended without reporting the pushed digest";

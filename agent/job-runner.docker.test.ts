@@ -10,12 +10,12 @@ import { randomBytes, randomUUID } from "node:crypto";
 import Docker from "dockerode";
 import { pack } from "tar-stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { agentMessage, LEASE_HEADER, type AgentMessage, type Assignment, type JobOutcome } from "../shared/protocol.ts";
-import { pullImage, removeImage, runAndCapture } from "../test/e2e/harness/docker.ts";
-import { startRegistry, type Registry } from "../test/e2e/harness/registry.ts";
-import type { BuildIsolation } from "./build-isolation.ts";
-import { buildTag } from "./docker.ts";
-import { runJob, STEP } from "./job-runner.ts";
+import { agentMessage, LEASE_HEADER, type AgentMessage, type Assignment, type JobOutcome } from "../shared/protocol";
+import { pullImage, removeImage, runAndCapture } from "../test/e2e/harness/docker";
+import { startRegistry, type Registry } from "../test/e2e/harness/registry";
+import type { BuildIsolation } from "./build-isolation";
+import { buildTag } from "./docker";
+import { runJob, STEP } from "./job-runner";
 
 const DOCKER_SOCKET = "/var/run/docker.sock";
 const BUSYBOX = "/usr/bin/busybox";

@@ -11,16 +11,16 @@
  */
 import type { Readable } from "node:stream";
 import type Docker from "dockerode";
-import type { AgentMessage, Assignment, JobOutcome } from "../shared/protocol.ts";
-import { describeIsolation, type BuildIsolation } from "./build-isolation.ts";
-import { openContext } from "./context.ts";
-import { normalizedReference } from "./docker-name.ts";
-import { buildImage, buildTag, pushImage, removeImage, tagImage, type DockerJob } from "./docker.ts";
-import { describeError } from "./errors.ts";
-import { jobRedactor, type Redact } from "./job-secrets.ts";
-import { KeyedLock } from "./keyed-lock.ts";
-import { LogStreamer, truncateLine } from "./log-streamer.ts";
-import { JobTimeLimit } from "./time-limit.ts";
+import type { AgentMessage, Assignment, JobOutcome } from "../shared/protocol";
+import { describeIsolation, type BuildIsolation } from "./build-isolation";
+import { openContext } from "./context";
+import { normalizedReference } from "./docker-name";
+import { buildImage, buildTag, pushImage, removeImage, tagImage, type DockerJob } from "./docker";
+import { describeError } from "./errors";
+import { jobRedactor, type Redact } from "./job-secrets";
+import { KeyedLock } from "./keyed-lock";
+import { LogStreamer, truncateLine } from "./log-streamer";
+import { JobTimeLimit } from "./time-limit";
 
 export type FailedStep = Extract<JobOutcome, { status: "failed" }>["step"];
 

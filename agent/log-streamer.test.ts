@@ -1,8 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { MAX_LOG_LINE_CHARS } from "../shared/build-log.ts";
-import { MAX_LOG_LINES_PER_MESSAGE, MAX_MESSAGE_BYTES } from "../shared/protocol.ts";
-import { FLUSH_INTERVAL_MS, LogStreamer } from "./log-streamer.ts";
-import { redact } from "../shared/redact.ts";
+import { MAX_LOG_LINE_CHARS } from "../shared/build-log";
+import { MAX_LOG_LINES_PER_MESSAGE, MAX_MESSAGE_BYTES } from "../shared/protocol";
+import { FLUSH_INTERVAL_MS, LogStreamer } from "./log-streamer";
+import { redact } from "../shared/redact";
 
 function streamer(secrets: string[] = []) {
   const batches: string[][] = [];

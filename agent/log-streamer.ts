@@ -4,8 +4,8 @@
  * build costs the pool's Durable Object a few requests a second, not one per
  * line. Every line is redacted before it is buffered.
  */
-import { MAX_LOG_LINE_CHARS } from "../shared/build-log.ts";
-import { MAX_LOG_LINES_PER_MESSAGE, MAX_MESSAGE_BYTES } from "../shared/protocol.ts";
+import { MAX_LOG_LINE_CHARS } from "../shared/build-log";
+import { MAX_LOG_LINES_PER_MESSAGE, MAX_MESSAGE_BYTES } from "../shared/protocol";
 
 export const FLUSH_INTERVAL_MS = 250;
 /** Room for the message envelope (type, job id, attempt) around the lines. */

@@ -7,11 +7,11 @@
  * and the pool's lease hands those jobs to another agent.
  */
 import Docker from "dockerode";
-import { ConfigError, loadConfig, type AgentConfig } from "./config.ts";
-import { describeError } from "./errors.ts";
-import { runJob } from "./job-runner.ts";
-import { status } from "./status.ts";
-import { AgentWorker } from "./worker.ts";
+import { ConfigError, loadConfig, type AgentConfig } from "./config";
+import { describeError } from "./errors";
+import { runJob } from "./job-runner";
+import { status } from "./status";
+import { AgentWorker } from "./worker";
 
 const EXIT_CONFIG = 2;
 const EXIT_ABORTED = 1;

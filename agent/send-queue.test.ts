@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import type { AgentMessage, HeldJob } from "../shared/protocol.ts";
-import { dropNoticeLine, SendQueue } from "./send-queue.ts";
+import type { AgentMessage, HeldJob } from "../shared/protocol";
+import { dropNoticeLine, SendQueue } from "./send-queue";
 
 const JOB_A = crypto.randomUUID();
 const JOB_B = crypto.randomUUID();

@@ -4,7 +4,7 @@
  * finished job to be built again. Log batches fill the queue up to its byte
  * budget; past it they are dropped, and the job's log says how many lines.
  */
-import type { AgentMessage, HeldJob } from "../shared/protocol.ts";
+import type { AgentMessage, HeldJob } from "../shared/protocol";
 
 /** Room for log batches while disconnected: at most 64 full batches. */
 const DEFAULT_QUEUE_BYTES = 16 * 1024 * 1024;

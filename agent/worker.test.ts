@@ -6,8 +6,8 @@
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { WebSocketServer, type WebSocket } from "ws";
-import { CLOSE, type AgentMessage, type Assignment, type JobOutcome, type PoolMessage } from "../shared/protocol.ts";
-import { AgentWorker, REFUSAL, type RunJob } from "./worker.ts";
+import { CLOSE, type AgentMessage, type Assignment, type JobOutcome, type PoolMessage } from "../shared/protocol";
+import { AgentWorker, REFUSAL, type RunJob } from "./worker";
 
 const TOKEN = "agent-token";
 const FAST_BACKOFF = { initialMs: 20, factor: 2, maxMs: 300, jitter: 0 };

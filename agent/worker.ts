@@ -3,11 +3,11 @@
  * at the interval the pool dictates, and job slots: it takes assignments up to
  * its concurrency and cancels the runs the pool cancels.
  */
-import { poolMessage, parseMessage, type AgentMessage, type Assignment, type HeldJob, type JobOutcome, type PoolMessage } from "../shared/protocol.ts";
-import type { BackoffOptions } from "./backoff.ts";
-import type { AgentConfig } from "./config.ts";
-import { describeError } from "./errors.ts";
-import { AgentSocket } from "./socket.ts";
+import { poolMessage, parseMessage, type AgentMessage, type Assignment, type HeldJob, type JobOutcome, type PoolMessage } from "../shared/protocol";
+import type { BackoffOptions } from "./backoff";
+import type { AgentConfig } from "./config";
+import { describeError } from "./errors";
+import { AgentSocket } from "./socket";
 
 /** The protocol's cap on the jobs one hello or heartbeat may claim. */
 const MAX_HELD = 64;
