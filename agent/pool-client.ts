@@ -21,7 +21,7 @@ export const REFUSAL = {
 
 export type RunJob = (assignment: Assignment, io: { send: (message: AgentMessage) => void; signal: AbortSignal }) => Promise<JobOutcome>;
 
-export interface AgentWorkerOptions {
+export interface PoolClientOptions {
   config: Pick<AgentConfig, "connectUrl" | "token" | "name" | "version" | "concurrency" | "labels">;
   runJob: RunJob;
   status: (line: string) => void;
@@ -35,14 +35,14 @@ interface Run {
   done: Promise<void>;
 }
 
-export class AgentWorker {
-  readonly #options: AgentWorkerOptions;
+export class PoolClient {
+  readonly #options: PoolClientOptions;
   readonly #socket: AgentSocket;
   readonly #runs = new Map<string, Run>();
   #accepting = true;
   #heartbeat: NodeJS.Timeout | undefined;
 
-  constructor(options: AgentWorkerOptions) {
+  constructor(options: PoolClientOptions) {
     this.#options = options;
     this.#socket = new AgentSocket({
       url: options.config.connectUrl,
