@@ -17,7 +17,7 @@ function problems(env: NodeJS.ProcessEnv): string {
 describe("loadConfig", () => {
   it("applies the defaults", () => {
     expect(loadConfig(REQUIRED)).toEqual({
-      poolUrl: "http://127.0.0.1:8787",
+      workerUrl: "http://127.0.0.1:8787",
       connectUrl: "ws://127.0.0.1:8787/agent/connect",
       token: "t0ken",
       name: hostname(),
@@ -46,7 +46,7 @@ describe("loadConfig", () => {
       DOCKIFY_AGENT_BUILD_TIMEOUT_SECONDS: "900",
     });
     expect(config).toMatchObject({
-      poolUrl: "https://dockify.example.com",
+      workerUrl: "https://dockify.example.com",
       connectUrl: "wss://dockify.example.com/agent/connect",
       name: "builder-1",
       concurrency: 4,

@@ -13,7 +13,7 @@ import { formatByteSize, parseByteSize } from "../shared/byte-size";
 
 export interface AgentConfig {
   /** The Worker's base URL, without a trailing slash: contexts are fetched from here. */
-  poolUrl: string;
+  workerUrl: string;
   /** The WebSocket the agent connects to. */
   connectUrl: string;
   token: string;
@@ -128,10 +128,10 @@ export function loadConfig(env: NodeJS.ProcessEnv): AgentConfig {
     throw new ConfigError(`invalid agent configuration:\n${problems.join("\n")}`);
   }
   const settings = parsed.data;
-  const poolUrl = settings.DOCKIFY_URL.replace(/\/+$/, "");
+  const workerUrl = settings.DOCKIFY_URL.replace(/\/+$/, "");
   return {
-    poolUrl,
-    connectUrl: `${poolUrl.replace(/^http/, "ws")}${CONNECT_PATH}`,
+    workerUrl,
+    connectUrl: `${workerUrl.replace(/^http/, "ws")}${CONNECT_PATH}`,
     token: settings.DOCKIFY_AGENT_TOKEN,
     name: settings.DOCKIFY_AGENT_NAME || hostname(),
     version: AGENT_VERSION,

@@ -84,13 +84,13 @@ class PushesHeldUntil extends Docker {
 describe.skipIf(!hasDocker)("runJob against the Docker Engine", () => {
   const docker = new Docker();
   const { server, contexts } = contextServer();
-  let poolUrl: string;
+  let workerUrl: string;
   let privateRegistry: Registry;
   let openRegistry: Registry;
 
   beforeAll(async () => {
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    poolUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    workerUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     [privateRegistry, openRegistry] = await Promise.all([startRegistry({ users: { [USER]: PASSWORD } }), startRegistry()]);
   }, 60_000);
 
@@ -142,7 +142,7 @@ describe.skipIf(!hasDocker)("runJob against the Docker Engine", () => {
     const statusLines: string[] = [];
     const outcome = await runJob(job, {
       docker: client,
-      poolUrl,
+      workerUrl,
       agentToken: AGENT_TOKEN,
       isolation: { ...NO_NETWORK, ...isolation },
       buildTimeoutSeconds: timeoutSeconds,

@@ -36,7 +36,7 @@ const referenceLock = new KeyedLock();
 export interface JobRunnerDeps {
   docker: Docker;
   /** The Worker's base URL, without a trailing slash. */
-  poolUrl: string;
+  workerUrl: string;
   agentToken: string;
   /** Every message about the job goes through here; the result is the last one. */
   send: (message: AgentMessage) => void;
@@ -74,7 +74,7 @@ export async function runJob(assignment: Assignment, deps: JobRunnerDeps): Promi
     logs.write(`[dockify] ${describeIsolation(isolation)}; time limit ${deps.buildTimeoutSeconds} s\n`);
     logs.write(`[dockify] downloading the build context\n`);
     context = await openContext({
-      poolUrl: deps.poolUrl,
+      workerUrl: deps.workerUrl,
       contextPath: assignment.contextPath,
       agentToken: deps.agentToken,
       leaseToken: assignment.leaseToken,

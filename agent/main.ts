@@ -40,7 +40,7 @@ const client = new PoolClient({
   runJob: (assignment, { send, signal }) =>
     runJob(assignment, {
       docker,
-      poolUrl: config.poolUrl,
+      workerUrl: config.workerUrl,
       agentToken: config.token,
       isolation: config.isolation,
       buildTimeoutSeconds: config.buildTimeoutSeconds,
