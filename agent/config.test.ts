@@ -1,5 +1,6 @@
 import { hostname } from "node:os";
 import { describe, expect, it } from "vitest";
+import { MAX_CONCURRENCY } from "../shared/protocol";
 import { AGENT_VERSION, ConfigError, loadConfig } from "./config";
 
 const REQUIRED = { DOCKIFY_URL: "http://127.0.0.1:8787", DOCKIFY_AGENT_TOKEN: "t0ken" };
@@ -73,8 +74,8 @@ describe("loadConfig", () => {
     expect(problems({ ...REQUIRED, DOCKIFY_URL: "not a url" })).toContain("DOCKIFY_URL");
   });
 
-  it("refuses a concurrency that is not a whole number from 1 to 64", () => {
-    for (const value of ["0", "65", "1.5", "two"]) {
+  it(`refuses a concurrency that is not a whole number from 1 to ${MAX_CONCURRENCY}`, () => {
+    for (const value of ["0", String(MAX_CONCURRENCY + 1), "1.5", "two"]) {
       expect(problems({ ...REQUIRED, DOCKIFY_AGENT_CONCURRENCY: value })).toContain("DOCKIFY_AGENT_CONCURRENCY");
     }
   });

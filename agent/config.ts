@@ -6,10 +6,10 @@
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { z } from "zod";
-import { parseLabels } from "../shared/labels";
-import type { Labels } from "../shared/labels";
-import type { BuildIsolation } from "./build-isolation";
 import { formatByteSize, parseByteSize } from "../shared/byte-size";
+import { parseLabels, type Labels } from "../shared/labels";
+import { MAX_CONCURRENCY } from "../shared/protocol";
+import type { BuildIsolation } from "./build-isolation";
 
 export interface AgentConfig {
   /** The Worker's base URL, without a trailing slash: contexts are fetched from here. */
@@ -79,7 +79,7 @@ const envFields = z.object({
     .number()
     .int("must be a whole number")
     .min(1, "must be at least 1")
-    .max(64, "must be at most 64")
+    .max(MAX_CONCURRENCY, `must be at most ${MAX_CONCURRENCY}`)
     .default(1),
   DOCKIFY_AGENT_LABELS: z.string().default("").transform(labelsFromText),
   DOCKIFY_AGENT_DRAIN_SECONDS: z.coerce.number().min(0, "must not be negative").default(600),

@@ -15,7 +15,7 @@ import { pullImage, removeImage, runAndCapture } from "../test/e2e/harness/docke
 import { startRegistry, type Registry } from "../test/e2e/harness/registry";
 import type { BuildIsolation } from "./build-isolation";
 import { buildTag } from "./docker";
-import { runJob, STEP } from "./job-runner";
+import { runJob } from "./job-runner";
 
 const DOCKER_SOCKET = "/var/run/docker.sock";
 const BUSYBOX = "/usr/bin/busybox";
@@ -263,7 +263,7 @@ describe.skipIf(!hasDocker)("runJob against the Docker Engine", () => {
     "fails at step build with Docker's message when a RUN exits non-zero",
     async () => {
       const { job, outcome, messages, logLines } = await run({ dockerfile: "FROM scratch\nCOPY bin/ /bin/\nRUN echo about to fail && exit 1\n" });
-      expect(outcome).toEqual({ status: "failed", step: STEP.build, error: expect.stringMatching(/returned a non-zero code: 1/) });
+      expect(outcome).toEqual({ status: "failed", step: "build", error: expect.stringMatching(/returned a non-zero code: 1/) });
       expectReportShape(messages, outcome);
       expect(logLines).toContain("about to fail");
       expect(messages.some((message) => message.type === "phase" && message.phase === "pushing")).toBe(false);
@@ -276,7 +276,7 @@ describe.skipIf(!hasDocker)("runJob against the Docker Engine", () => {
     "fails at step build with the daemon's message when the Dockerfile does not parse",
     async () => {
       const { outcome, messages } = await run({ dockerfile: "FROM scratch\nFROBNICATE everything\n" });
-      expect(outcome).toEqual({ status: "failed", step: STEP.build, error: "dockerfile parse error line 2: unknown instruction: FROBNICATE" });
+      expect(outcome).toEqual({ status: "failed", step: "build", error: "dockerfile parse error line 2: unknown instruction: FROBNICATE" });
       expectReportShape(messages, outcome);
     },
     TEST_TIMEOUT_MS,
@@ -287,7 +287,7 @@ describe.skipIf(!hasDocker)("runJob against the Docker Engine", () => {
     async () => {
       const wrongPassword = `wrong-${randomBytes(8).toString("hex")}`;
       const { job, outcome, messages } = await run({ dockerfile: "FROM scratch\nCOPY bin/busybox /bin/busybox\n", password: wrongPassword });
-      expect(outcome).toEqual({ status: "failed", step: STEP.push, error: expect.stringMatching(/unauthorized|authentication required|denied/i) });
+      expect(outcome).toEqual({ status: "failed", step: "push", error: expect.stringMatching(/unauthorized|authentication required|denied/i) });
       expectReportShape(messages, outcome);
       expect(JSON.stringify(messages)).not.toContain(wrongPassword);
       await expectLocalNamesGone(job);
@@ -299,7 +299,7 @@ describe.skipIf(!hasDocker)("runJob against the Docker Engine", () => {
     "fails at step context with the Worker's status and answer when the download is refused",
     async () => {
       const { outcome, messages } = await run({ dockerfile: "FROM scratch\n", wrongLease: true });
-      expect(outcome).toEqual({ status: "failed", step: STEP.context, error: expect.stringMatching(/HTTP 403: .*not leased to you/) });
+      expect(outcome).toEqual({ status: "failed", step: "context", error: expect.stringMatching(/HTTP 403: .*not leased to you/) });
       expectReportShape(messages, outcome);
     },
     TEST_TIMEOUT_MS,
@@ -341,7 +341,7 @@ describe.skipIf(!hasDocker)("runJob against the Docker Engine", () => {
       expect(Date.now() - started).toBeLessThan(10_000);
       expect(outcome).toEqual({
         status: "failed",
-        step: STEP.build,
+        step: "build",
         error: "the build exceeded the agent's time limit of 2 s (DOCKIFY_AGENT_BUILD_TIMEOUT_SECONDS)",
       });
       expectReportShape(messages, outcome);
@@ -367,7 +367,7 @@ describe.skipIf(!hasDocker)("runJob against the Docker Engine", () => {
       // cgroup v2 counts swap alone (none allowed), v1 memory plus swap (the memory limit).
       expect(logLines.find((line) => line.startsWith("swap "))).toMatch(new RegExp(`^swap (0|${memoryBytes})$`));
       // 137: killed by SIGKILL, which is what the kernel's OOM killer sends.
-      expect(outcome).toEqual({ status: "failed", step: STEP.build, error: expect.stringMatching(/returned a non-zero code: 137/) });
+      expect(outcome).toEqual({ status: "failed", step: "build", error: expect.stringMatching(/returned a non-zero code: 137/) });
       expectReportShape(messages, outcome);
     },
     TEST_TIMEOUT_MS,

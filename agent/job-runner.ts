@@ -11,6 +11,7 @@
  */
 import type { Readable } from "node:stream";
 import type Docker from "dockerode";
+import type { AgentFailureStep } from "../shared/job";
 import type { AgentMessage, Assignment, JobOutcome } from "../shared/protocol";
 import { describeIsolation, type BuildIsolation } from "./build-isolation";
 import { openContext } from "./context";
@@ -21,11 +22,6 @@ import { jobRedactor, type Redact } from "./job-secrets";
 import { KeyedLock } from "./keyed-lock";
 import { LogStreamer, truncateLine } from "./log-streamer";
 import { JobTimeLimit } from "./time-limit";
-
-export type FailedStep = Extract<JobOutcome, { status: "failed" }>["step"];
-
-/** The steps of a run, in order; a failure names the step it happened in. */
-export const STEP = { context: "context", build: "build", push: "push" } as const satisfies Record<FailedStep, FailedStep>;
 
 const CANCELED: JobOutcome = { status: "canceled" };
 const UNKNOWN_ERROR = "unknown error";
@@ -67,7 +63,7 @@ export async function runJob(assignment: Assignment, deps: JobRunnerDeps): Promi
   };
 
   send({ type: "phase", jobId, attempt, phase: "building" });
-  let step: FailedStep = STEP.context;
+  let step: AgentFailureStep = "context";
   let context: Readable | undefined;
   let outcome: JobOutcome;
   try {
@@ -80,9 +76,9 @@ export async function runJob(assignment: Assignment, deps: JobRunnerDeps): Promi
       leaseToken: assignment.leaseToken,
       signal,
     });
-    step = STEP.build;
+    step = "build";
     const imageId = await buildImage(dockerJob, context);
-    step = STEP.push;
+    step = "push";
     // The build's last lines belong before the phase change in the job's log.
     logs.flush();
     send({ type: "phase", jobId, attempt, phase: "pushing" });
@@ -103,7 +99,7 @@ export async function runJob(assignment: Assignment, deps: JobRunnerDeps): Promi
     if (timeLimit.exceeded) outcome = failure(step, timeLimit.message, redact);
     else if (signal.aborted) outcome = CANCELED;
     // A context download that breaks mid-build fails the build request: the context is still the culprit.
-    else outcome = failure(context?.errored ? STEP.context : step, error, redact);
+    else outcome = failure(context?.errored ? "context" : step, error, redact);
     logs.write(outcome.status === "failed" ? `[dockify] ${outcome.step} failed: ${outcome.error}\n` : "[dockify] canceled\n");
   } finally {
     timeLimit.clear();
@@ -111,12 +107,12 @@ export async function runJob(assignment: Assignment, deps: JobRunnerDeps): Promi
 
   context?.destroy();
   // Any build may have left its tag, finished or not; a missing one is fine.
-  if (step !== STEP.context) await removeLocal(dockerJob.buildTag);
+  if (step !== "context") await removeLocal(dockerJob.buildTag);
   logs.close();
   send({ type: "result", jobId, attempt, outcome });
   return outcome;
 }
 
-function failure(step: FailedStep, error: unknown, redact: Redact): JobOutcome {
+function failure(step: AgentFailureStep, error: unknown, redact: Redact): JobOutcome {
   return { status: "failed", step, error: truncateLine(redact(describeError(error)).trim()) || UNKNOWN_ERROR };
 }

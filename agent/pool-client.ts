@@ -3,14 +3,11 @@
  * at the interval the pool dictates, and job slots: it takes assignments up to
  * its concurrency and cancels the runs the pool cancels.
  */
-import { poolMessage, parseMessage, type AgentMessage, type Assignment, type HeldJob, type JobOutcome, type PoolMessage } from "../shared/protocol";
+import { MAX_CONCURRENCY, poolMessage, parseMessage, type AgentMessage, type Assignment, type HeldJob, type JobOutcome, type PoolMessage } from "../shared/protocol";
 import type { BackoffOptions } from "./backoff";
 import type { AgentConfig } from "./config";
 import { describeError } from "./errors";
 import { AgentSocket } from "./socket";
-
-/** The protocol's cap on the jobs one hello or heartbeat may claim. */
-const MAX_HELD = 64;
 
 /** Why an assignment is not taken. The pool does not over-assign, so these are rare; its lease recovers the job. */
 export const REFUSAL = {
@@ -83,8 +80,9 @@ export class PoolClient {
     await this.#socket.close();
   }
 
+  /** What one hello or heartbeat claims: the protocol takes at most MAX_CONCURRENCY, and waiting results add to the runs. */
   #holding(queuedResults: HeldJob[] = []): HeldJob[] {
-    return [...[...this.#runs.values()].map((run) => run.held), ...queuedResults].slice(0, MAX_HELD);
+    return [...[...this.#runs.values()].map((run) => run.held), ...queuedResults].slice(0, MAX_CONCURRENCY);
   }
 
   #hello(queuedResults: HeldJob[]): AgentMessage {
