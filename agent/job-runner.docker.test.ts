@@ -14,7 +14,7 @@ import { agentMessage, LEASE_HEADER, type AgentMessage, type Assignment, type Jo
 import { pullImage, removeImage, runAndCapture } from "../test/e2e/harness/docker";
 import { startRegistry, type Registry } from "../test/e2e/harness/registry";
 import type { BuildIsolation } from "./build-isolation";
-import { buildTag } from "./docker";
+import { buildTag, ClassicBuilder } from "./builders/classic";
 import { runJob } from "./job-runner";
 
 const DOCKER_SOCKET = "/var/run/docker.sock";
@@ -141,10 +141,10 @@ describe.skipIf(!hasDocker)("runJob against the Docker Engine", () => {
     const messages: AgentMessage[] = [];
     const statusLines: string[] = [];
     const outcome = await runJob(job, {
-      docker: client,
+      // A builder of its own per run: the reference lock is the process's, so concurrent runs still share it.
+      builder: new ClassicBuilder({ docker: client, isolation: { ...NO_NETWORK, ...isolation } }),
       workerUrl,
       agentToken: AGENT_TOKEN,
-      isolation: { ...NO_NETWORK, ...isolation },
       buildTimeoutSeconds: timeoutSeconds,
       signal: controller.signal,
       status: (line) => statusLines.push(line),

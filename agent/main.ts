@@ -7,6 +7,7 @@
  * and the pool's lease hands those jobs to another agent.
  */
 import Docker from "dockerode";
+import { ClassicBuilder } from "./builders/classic";
 import { ConfigError, loadConfig, type AgentConfig } from "./config";
 import { describeError } from "./errors";
 import { runJob } from "./job-runner";
@@ -34,15 +35,15 @@ try {
   process.exit(EXIT_CONFIG);
 }
 
+const builder = new ClassicBuilder({ docker, isolation: config.isolation });
 const client = new PoolClient({
   config,
   status,
   runJob: (assignment, { send, signal }) =>
     runJob(assignment, {
-      docker,
+      builder,
       workerUrl: config.workerUrl,
       agentToken: config.token,
-      isolation: config.isolation,
       buildTimeoutSeconds: config.buildTimeoutSeconds,
       send,
       signal,
