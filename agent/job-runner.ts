@@ -8,7 +8,7 @@
 import type { Readable } from "node:stream";
 import type { AgentFailureStep } from "../shared/job";
 import type { AgentMessage, Assignment, JobOutcome } from "../shared/protocol";
-import { describeIsolation } from "./build-isolation";
+import { limitsEvent } from "./build-isolation";
 import type { Builder, BuildJob } from "./builders/builder";
 import { openContext } from "./context";
 import { describeError } from "./errors";
@@ -40,7 +40,7 @@ export async function runJob(assignment: Assignment, deps: JobRunnerDeps): Promi
   const { jobId, attempt, image } = assignment;
   const { builder, send } = deps;
   const redact = jobRedactor(assignment, deps.agentToken);
-  const logs = new LogStreamer({ redact, send: (lines) => send({ type: "log", jobId, attempt, lines }) });
+  const logs = new LogStreamer({ redact, send: (entries) => send({ type: "log", jobId, attempt, entries }) });
   const timeLimit = new JobTimeLimit(deps.signal, deps.buildTimeoutSeconds);
   // Cancel and time limit alike abort every request of the job: the download, the build and the push.
   const { signal } = timeLimit;
@@ -59,8 +59,8 @@ export async function runJob(assignment: Assignment, deps: JobRunnerDeps): Promi
   let context: Readable | undefined;
   let outcome: JobOutcome;
   try {
-    logs.write(`[dockify] ${describeIsolation(builder.isolation)}; time limit ${deps.buildTimeoutSeconds} s\n`);
-    logs.write(`[dockify] downloading the build context\n`);
+    logs.event(limitsEvent(builder.isolation, deps.buildTimeoutSeconds));
+    logs.event({ type: "downloading-context" });
     context = await openContext({
       workerUrl: deps.workerUrl,
       contextPath: assignment.contextPath,
@@ -74,17 +74,17 @@ export async function runJob(assignment: Assignment, deps: JobRunnerDeps): Promi
     // The build's last lines belong before the phase change in the job's log.
     logs.flush();
     send({ type: "phase", jobId, attempt, phase: "pushing" });
-    logs.write(`[dockify] pushing ${image.reference}\n`);
+    logs.event({ type: "pushing", reference: image.reference });
     const digest = await builder.publish(job, imageId);
     outcome = { status: "succeeded", digest, imageId };
-    logs.write(`[dockify] pushed ${image.reference}@${digest}\n`);
+    logs.event({ type: "pushed", reference: image.reference, digest });
   } catch (error) {
     // The limit is checked first: its abort also breaks the context download, which would look like the context's fault.
     if (timeLimit.exceeded) outcome = failure(step, timeLimit.message, redact);
     else if (signal.aborted) outcome = CANCELED;
     // A context download that breaks mid-build fails the build request: the context is still the culprit.
     else outcome = failure(context?.errored ? "context" : step, error, redact);
-    logs.write(outcome.status === "failed" ? `[dockify] ${outcome.step} failed: ${outcome.error}\n` : "[dockify] canceled\n");
+    logs.event(outcome.status === "failed" ? { type: "failed", step: outcome.step, error: outcome.error } : { type: "canceled" });
   } finally {
     timeLimit.clear();
   }

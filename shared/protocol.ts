@@ -3,7 +3,7 @@
  * sides. Messages travel as JSON text frames over one WebSocket.
  */
 import { z } from "zod";
-import { MAX_LOG_LINE_CHARS } from "./build-log";
+import { logEntry, MAX_LOG_LINE_CHARS } from "./build-log";
 import { AGENT_FAILURE_STEPS, BUILD_PHASES } from "./job";
 import { labelsSchema } from "./labels";
 
@@ -56,7 +56,8 @@ export const agentMessage = z.discriminatedUnion("type", [
     type: z.literal("log"),
     jobId,
     attempt,
-    lines: z.array(z.string().max(MAX_LOG_LINE_CHARS)).min(1).max(MAX_LOG_LINES_PER_MESSAGE),
+    /** Lines of the build's output and Dockify's own events, in the order they happened. */
+    entries: z.array(logEntry).min(1).max(MAX_LOG_LINES_PER_MESSAGE),
   }),
   z.object({
     type: z.literal("result"),
