@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { DEFAULT_BACKOFF, reconnectDelay } from "./backoff.ts";
+import { DEFAULT_BACKOFF, reconnectDelay } from "./backoff";
 
 const noJitter = () => 0;
 const fullJitter = () => 1;

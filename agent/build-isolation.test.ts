@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { describeIsolation, isolationOptions } from "./build-isolation.ts";
+import { renderEvent } from "../shared/build-log";
+import { isolationOptions, limitsEvent } from "./build-isolation";
 
 const UNLIMITED = { network: undefined, memoryBytes: undefined, cpus: undefined };
 
@@ -22,9 +23,14 @@ describe("isolationOptions", () => {
   });
 });
 
-describe("describeIsolation", () => {
-  it("says what RUN steps get, limits or none", () => {
-    expect(describeIsolation(UNLIMITED)).toBe("RUN steps get network default (bridge), no memory limit, no CPU limit");
-    expect(describeIsolation({ network: "none", memoryBytes: 512 * 1024 ** 2, cpus: 1.5 })).toBe("RUN steps get network none, memory 512 MiB, 1.5 CPUs");
+describe("limitsEvent", () => {
+  it("says what RUN steps get, limits or none, and the time limit", () => {
+    expect(limitsEvent(UNLIMITED, 60)).toEqual({ type: "limits", network: null, memoryBytes: null, cpus: null, timeLimitSeconds: 60 });
+    expect(renderEvent(limitsEvent(UNLIMITED, 60))).toBe(
+      "[dockify] RUN steps get network default (bridge), no memory limit, no CPU limit; time limit 60 s",
+    );
+    expect(renderEvent(limitsEvent({ network: "none", memoryBytes: 512 * 1024 ** 2, cpus: 1.5 }, 3600))).toBe(
+      "[dockify] RUN steps get network none, memory 512 MiB, 1.5 CPUs; time limit 3600 s",
+    );
   });
 });

@@ -4,7 +4,7 @@
  * the classic builder's query parameters (Engine API `POST /build`).
  */
 import type Docker from "dockerode";
-import { formatByteSize } from "../shared/byte-size.ts";
+import type { AgentEvent } from "../shared/build-log";
 
 export interface BuildIsolation {
   /** Docker's `networkmode` (`bridge`, `none`, `host` or a network's name); unset: the daemon's default bridge. */
@@ -30,10 +30,8 @@ export function isolationOptions(isolation: BuildIsolation): IsolationOptions {
   };
 }
 
-/** One line for the build log, so a user whose RUN step was killed can see why. */
-export function describeIsolation(isolation: BuildIsolation): string {
+/** The event that opens every job's log, so that a user whose RUN step was killed can see why. */
+export function limitsEvent(isolation: BuildIsolation, timeLimitSeconds: number): Extract<AgentEvent, { type: "limits" }> {
   const { network, memoryBytes, cpus } = isolation;
-  const memory = memoryBytes === undefined ? "no memory limit" : `memory ${formatByteSize(memoryBytes)}`;
-  const cpu = cpus === undefined ? "no CPU limit" : `${cpus} CPUs`;
-  return `RUN steps get network ${network ?? "default (bridge)"}, ${memory}, ${cpu}`;
+  return { type: "limits", network: network ?? null, memoryBytes: memoryBytes ?? null, cpus: cpus ?? null, timeLimitSeconds };
 }

@@ -1,6 +1,7 @@
 import { hostname } from "node:os";
 import { describe, expect, it } from "vitest";
-import { AGENT_VERSION, ConfigError, loadConfig } from "./config.ts";
+import { MAX_CONCURRENCY } from "../shared/protocol";
+import { AGENT_VERSION, ConfigError, loadConfig } from "./config";
 
 const REQUIRED = { DOCKIFY_URL: "http://127.0.0.1:8787", DOCKIFY_AGENT_TOKEN: "t0ken" };
 
@@ -17,7 +18,7 @@ function problems(env: NodeJS.ProcessEnv): string {
 describe("loadConfig", () => {
   it("applies the defaults", () => {
     expect(loadConfig(REQUIRED)).toEqual({
-      poolUrl: "http://127.0.0.1:8787",
+      workerUrl: "http://127.0.0.1:8787",
       connectUrl: "ws://127.0.0.1:8787/agent/connect",
       token: "t0ken",
       name: hostname(),
@@ -46,7 +47,7 @@ describe("loadConfig", () => {
       DOCKIFY_AGENT_BUILD_TIMEOUT_SECONDS: "900",
     });
     expect(config).toMatchObject({
-      poolUrl: "https://dockify.example.com",
+      workerUrl: "https://dockify.example.com",
       connectUrl: "wss://dockify.example.com/agent/connect",
       name: "builder-1",
       concurrency: 4,
@@ -73,8 +74,8 @@ describe("loadConfig", () => {
     expect(problems({ ...REQUIRED, DOCKIFY_URL: "not a url" })).toContain("DOCKIFY_URL");
   });
 
-  it("refuses a concurrency that is not a whole number from 1 to 64", () => {
-    for (const value of ["0", "65", "1.5", "two"]) {
+  it(`refuses a concurrency that is not a whole number from 1 to ${MAX_CONCURRENCY}`, () => {
+    for (const value of ["0", String(MAX_CONCURRENCY + 1), "1.5", "two"]) {
       expect(problems({ ...REQUIRED, DOCKIFY_AGENT_CONCURRENCY: value })).toContain("DOCKIFY_AGENT_CONCURRENCY");
     }
   });

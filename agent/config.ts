@@ -6,14 +6,14 @@
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { z } from "zod";
-import { parseLabels } from "../shared/labels.ts";
-import type { Labels } from "../shared/labels.ts";
-import type { BuildIsolation } from "./build-isolation.ts";
-import { formatByteSize, parseByteSize } from "../shared/byte-size.ts";
+import { formatByteSize, parseByteSize } from "../shared/byte-size";
+import { parseLabels, type Labels } from "../shared/labels";
+import { MAX_CONCURRENCY } from "../shared/protocol";
+import type { BuildIsolation } from "./build-isolation";
 
 export interface AgentConfig {
   /** The Worker's base URL, without a trailing slash: contexts are fetched from here. */
-  poolUrl: string;
+  workerUrl: string;
   /** The WebSocket the agent connects to. */
   connectUrl: string;
   token: string;
@@ -79,7 +79,7 @@ const envFields = z.object({
     .number()
     .int("must be a whole number")
     .min(1, "must be at least 1")
-    .max(64, "must be at most 64")
+    .max(MAX_CONCURRENCY, `must be at most ${MAX_CONCURRENCY}`)
     .default(1),
   DOCKIFY_AGENT_LABELS: z.string().default("").transform(labelsFromText),
   DOCKIFY_AGENT_DRAIN_SECONDS: z.coerce.number().min(0, "must not be negative").default(600),
@@ -128,10 +128,10 @@ export function loadConfig(env: NodeJS.ProcessEnv): AgentConfig {
     throw new ConfigError(`invalid agent configuration:\n${problems.join("\n")}`);
   }
   const settings = parsed.data;
-  const poolUrl = settings.DOCKIFY_URL.replace(/\/+$/, "");
+  const workerUrl = settings.DOCKIFY_URL.replace(/\/+$/, "");
   return {
-    poolUrl,
-    connectUrl: `${poolUrl.replace(/^http/, "ws")}${CONNECT_PATH}`,
+    workerUrl,
+    connectUrl: `${workerUrl.replace(/^http/, "ws")}${CONNECT_PATH}`,
     token: settings.DOCKIFY_AGENT_TOKEN,
     name: settings.DOCKIFY_AGENT_NAME || hostname(),
     version: AGENT_VERSION,

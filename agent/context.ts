@@ -4,13 +4,13 @@
  */
 import { Readable } from "node:stream";
 import type { ReadableStream as NodeReadableStream } from "node:stream/web";
-import { LEASE_HEADER } from "../shared/protocol.ts";
+import { LEASE_HEADER } from "../shared/protocol";
 
 /** Enough of an error page to explain it, not so much that a proxy's HTML fills the report. */
 const ERROR_BODY_CHARS = 1000;
 
 export interface ContextRequest {
-  poolUrl: string;
+  workerUrl: string;
   contextPath: string;
   agentToken: string;
   leaseToken: string;
@@ -19,7 +19,7 @@ export interface ContextRequest {
 
 /** Opens the context download; throws with the Worker's status and answer when it refuses. */
 export async function openContext(request: ContextRequest): Promise<Readable> {
-  const response = await fetch(`${request.poolUrl}${request.contextPath}`, {
+  const response = await fetch(`${request.workerUrl}${request.contextPath}`, {
     headers: { Authorization: `Bearer ${request.agentToken}`, [LEASE_HEADER]: request.leaseToken },
     signal: request.signal,
   });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { normalizedReference } from "./docker-name.ts";
+import { normalizedReference } from "./docker-name";
 
 describe("normalizedReference", () => {
   it("gives every spelling of one Docker Hub tag the same name, as Docker does", () => {

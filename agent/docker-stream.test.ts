@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { eventError, eventLogText, pushedDigest, readDockerStream, type DockerStreamLine } from "./docker-stream.ts";
+import { eventError, eventLogText, pushedDigest, readDockerStream, type DockerStreamLine } from "./docker-stream";
 
 const DIGEST = `sha256:${"ab12".repeat(16)}`;
 const encoder = new TextEncoder();

@@ -10,12 +10,13 @@ import { randomBytes, randomUUID } from "node:crypto";
 import Docker from "dockerode";
 import { pack } from "tar-stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { agentMessage, LEASE_HEADER, type AgentMessage, type Assignment, type JobOutcome } from "../shared/protocol.ts";
-import { pullImage, removeImage, runAndCapture } from "../test/e2e/harness/docker.ts";
-import { startRegistry, type Registry } from "../test/e2e/harness/registry.ts";
-import type { BuildIsolation } from "./build-isolation.ts";
-import { buildTag } from "./docker.ts";
-import { runJob, STEP } from "./job-runner.ts";
+import { renderEntry } from "../shared/build-log";
+import { agentMessage, LEASE_HEADER, type AgentMessage, type Assignment, type JobOutcome } from "../shared/protocol";
+import { pullImage, removeImage, runAndCapture } from "../test/e2e/harness/docker";
+import { startRegistry, type Registry } from "../test/e2e/harness/registry";
+import type { BuildIsolation } from "./build-isolation";
+import { buildTag, ClassicBuilder } from "./builders/classic";
+import { runJob } from "./job-runner";
 
 const DOCKER_SOCKET = "/var/run/docker.sock";
 const BUSYBOX = "/usr/bin/busybox";
@@ -84,13 +85,13 @@ class PushesHeldUntil extends Docker {
 describe.skipIf(!hasDocker)("runJob against the Docker Engine", () => {
   const docker = new Docker();
   const { server, contexts } = contextServer();
-  let poolUrl: string;
+  let workerUrl: string;
   let privateRegistry: Registry;
   let openRegistry: Registry;
 
   beforeAll(async () => {
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    poolUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    workerUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     [privateRegistry, openRegistry] = await Promise.all([startRegistry({ users: { [USER]: PASSWORD } }), startRegistry()]);
   }, 60_000);
 
@@ -141,10 +142,10 @@ describe.skipIf(!hasDocker)("runJob against the Docker Engine", () => {
     const messages: AgentMessage[] = [];
     const statusLines: string[] = [];
     const outcome = await runJob(job, {
-      docker: client,
-      poolUrl,
+      // A builder of its own per run: the reference lock is the process's, so concurrent runs still share it.
+      builder: new ClassicBuilder({ docker: client, isolation: { ...NO_NETWORK, ...isolation } }),
+      workerUrl,
       agentToken: AGENT_TOKEN,
-      isolation: { ...NO_NETWORK, ...isolation },
       buildTimeoutSeconds: timeoutSeconds,
       signal: controller.signal,
       status: (line) => statusLines.push(line),
@@ -153,8 +154,11 @@ describe.skipIf(!hasDocker)("runJob against the Docker Engine", () => {
         onMessage?.(message);
       },
     });
-    const logLines = messages.flatMap((message) => (message.type === "log" ? message.lines : []));
-    return { job, outcome, messages, logLines, statusLines };
+    const entries = messages.flatMap((message) => (message.type === "log" ? message.entries : []));
+    // The log's text as the pool renders it, Dockify's events included, and the events as the data they are.
+    const logLines = entries.map(renderEntry);
+    const events = entries.flatMap((entry) => (typeof entry === "string" ? [] : [entry.event]));
+    return { job, outcome, messages, logLines, events, statusLines };
   }
 
   function expectReportShape(messages: AgentMessage[], outcome: JobOutcome) {
@@ -179,7 +183,7 @@ describe.skipIf(!hasDocker)("runJob against the Docker Engine", () => {
   it(
     "builds, pushes with credentials, reports the registry's digest and removes the local image",
     async () => {
-      const { job, outcome, messages, logLines } = await run({
+      const { job, outcome, messages, logLines, events } = await run({
         dockerfile: `FROM scratch\nCOPY bin/ /bin/\nRUN echo "the password is ${PASSWORD}" && echo built > /built\n`,
       });
       expect(outcome).toMatchObject({ status: "succeeded", digest: expect.stringMatching(DIGEST), imageId: expect.stringMatching(DIGEST) });
@@ -187,6 +191,13 @@ describe.skipIf(!hasDocker)("runJob against the Docker Engine", () => {
       expect(messages.map((message) => message.type === "phase" && message.phase).filter(Boolean)).toEqual(["building", "pushing"]);
       expect(logLines).toContain("the password is ***");
       expect(logLines.some((line) => line.includes(`${job.image.tag}: digest:`))).toBe(true);
+      const { reference } = job.image;
+      expect(events).toEqual([
+        { type: "limits", network: "none", memoryBytes: null, cpus: null, timeLimitSeconds: BUILD_TIMEOUT_SECONDS },
+        { type: "downloading-context" },
+        { type: "pushing", reference },
+        { type: "pushed", reference, digest: outcome.status === "succeeded" && outcome.digest },
+      ]);
 
       const manifest = await fetch(`http://${job.image.registry}/v2/${job.image.path}/manifests/${job.image.tag}`, {
         method: "HEAD",
@@ -262,10 +273,11 @@ describe.skipIf(!hasDocker)("runJob against the Docker Engine", () => {
   it(
     "fails at step build with Docker's message when a RUN exits non-zero",
     async () => {
-      const { job, outcome, messages, logLines } = await run({ dockerfile: "FROM scratch\nCOPY bin/ /bin/\nRUN echo about to fail && exit 1\n" });
-      expect(outcome).toEqual({ status: "failed", step: STEP.build, error: expect.stringMatching(/returned a non-zero code: 1/) });
+      const { job, outcome, messages, logLines, events } = await run({ dockerfile: "FROM scratch\nCOPY bin/ /bin/\nRUN echo about to fail && exit 1\n" });
+      expect(outcome).toEqual({ status: "failed", step: "build", error: expect.stringMatching(/returned a non-zero code: 1/) });
       expectReportShape(messages, outcome);
       expect(logLines).toContain("about to fail");
+      expect(events.at(-1)).toEqual({ type: "failed", step: "build", error: outcome.status === "failed" && outcome.error });
       expect(messages.some((message) => message.type === "phase" && message.phase === "pushing")).toBe(false);
       await expectLocalNamesGone(job);
     },
@@ -276,7 +288,7 @@ describe.skipIf(!hasDocker)("runJob against the Docker Engine", () => {
     "fails at step build with the daemon's message when the Dockerfile does not parse",
     async () => {
       const { outcome, messages } = await run({ dockerfile: "FROM scratch\nFROBNICATE everything\n" });
-      expect(outcome).toEqual({ status: "failed", step: STEP.build, error: "dockerfile parse error line 2: unknown instruction: FROBNICATE" });
+      expect(outcome).toEqual({ status: "failed", step: "build", error: "dockerfile parse error line 2: unknown instruction: FROBNICATE" });
       expectReportShape(messages, outcome);
     },
     TEST_TIMEOUT_MS,
@@ -287,7 +299,7 @@ describe.skipIf(!hasDocker)("runJob against the Docker Engine", () => {
     async () => {
       const wrongPassword = `wrong-${randomBytes(8).toString("hex")}`;
       const { job, outcome, messages } = await run({ dockerfile: "FROM scratch\nCOPY bin/busybox /bin/busybox\n", password: wrongPassword });
-      expect(outcome).toEqual({ status: "failed", step: STEP.push, error: expect.stringMatching(/unauthorized|authentication required|denied/i) });
+      expect(outcome).toEqual({ status: "failed", step: "push", error: expect.stringMatching(/unauthorized|authentication required|denied/i) });
       expectReportShape(messages, outcome);
       expect(JSON.stringify(messages)).not.toContain(wrongPassword);
       await expectLocalNamesGone(job);
@@ -299,7 +311,7 @@ describe.skipIf(!hasDocker)("runJob against the Docker Engine", () => {
     "fails at step context with the Worker's status and answer when the download is refused",
     async () => {
       const { outcome, messages } = await run({ dockerfile: "FROM scratch\n", wrongLease: true });
-      expect(outcome).toEqual({ status: "failed", step: STEP.context, error: expect.stringMatching(/HTTP 403: .*not leased to you/) });
+      expect(outcome).toEqual({ status: "failed", step: "context", error: expect.stringMatching(/HTTP 403: .*not leased to you/) });
       expectReportShape(messages, outcome);
     },
     TEST_TIMEOUT_MS,
@@ -311,12 +323,12 @@ describe.skipIf(!hasDocker)("runJob against the Docker Engine", () => {
       const marker = `dockify-cancel-${randomBytes(4).toString("hex")}`;
       const controller = new AbortController();
       let canceledAt = 0;
-      const { outcome, messages } = await run(
+      const { outcome, messages, events } = await run(
         { dockerfile: `FROM scratch\nCOPY bin/ /bin/\nRUN echo ${marker} && sleep 30\n` },
         controller,
         (message) => {
           // The RUN container has started once its output arrives.
-          if (!canceledAt && message.type === "log" && message.lines.includes(marker)) {
+          if (!canceledAt && message.type === "log" && message.entries.includes(marker)) {
             canceledAt = Date.now();
             controller.abort();
           }
@@ -325,6 +337,7 @@ describe.skipIf(!hasDocker)("runJob against the Docker Engine", () => {
       expect(canceledAt).toBeGreaterThan(0);
       expect(Date.now() - canceledAt).toBeLessThan(10_000);
       expect(outcome).toEqual({ status: "canceled" });
+      expect(events.at(-1)).toEqual({ type: "canceled" });
       expectReportShape(messages, outcome);
       await expectNoContainer(marker);
     },
@@ -341,7 +354,7 @@ describe.skipIf(!hasDocker)("runJob against the Docker Engine", () => {
       expect(Date.now() - started).toBeLessThan(10_000);
       expect(outcome).toEqual({
         status: "failed",
-        step: STEP.build,
+        step: "build",
         error: "the build exceeded the agent's time limit of 2 s (DOCKIFY_AGENT_BUILD_TIMEOUT_SECONDS)",
       });
       expectReportShape(messages, outcome);
@@ -367,7 +380,7 @@ describe.skipIf(!hasDocker)("runJob against the Docker Engine", () => {
       // cgroup v2 counts swap alone (none allowed), v1 memory plus swap (the memory limit).
       expect(logLines.find((line) => line.startsWith("swap "))).toMatch(new RegExp(`^swap (0|${memoryBytes})$`));
       // 137: killed by SIGKILL, which is what the kernel's OOM killer sends.
-      expect(outcome).toEqual({ status: "failed", step: STEP.build, error: expect.stringMatching(/returned a non-zero code: 137/) });
+      expect(outcome).toEqual({ status: "failed", step: "build", error: expect.stringMatching(/returned a non-zero code: 137/) });
       expectReportShape(messages, outcome);
     },
     TEST_TIMEOUT_MS,
@@ -376,7 +389,7 @@ describe.skipIf(!hasDocker)("runJob against the Docker Engine", () => {
   it(
     "gives RUN steps the CPU quota",
     async () => {
-      const { outcome, logLines } = await run({
+      const { outcome, logLines, events } = await run({
         // The run's own marker keeps the step out of the build cache, which ignores limits.
         dockerfile: `FROM scratch\nCOPY bin/ /bin/\nRUN echo cpu $(${cgroupValue("cpu.max", "cpu/cpu.cfs_quota_us", "cpu/cpu.cfs_period_us")}) && : ${randomBytes(8).toString("hex")}\n`,
         isolation: { cpus: 1.5 },
@@ -384,6 +397,7 @@ describe.skipIf(!hasDocker)("runJob against the Docker Engine", () => {
       expect(outcome).toMatchObject({ status: "succeeded" });
       // cgroup v2's cpu.max is "quota period"; v1 has them in two files, printed in the same order.
       expect(logLines).toContain("cpu 150000 100000");
+      expect(events[0]).toEqual({ type: "limits", network: "none", memoryBytes: null, cpus: 1.5, timeLimitSeconds: 60 });
       expect(logLines).toContain("[dockify] RUN steps get network none, no memory limit, 1.5 CPUs; time limit 60 s");
     },
     TEST_TIMEOUT_MS,

@@ -1,49 +1,34 @@
 /**
  * One job, as Buildkite's job runner does it: tell the pool the job started
- * before doing anything, then context → build → push; clean up (remove the
- * local image, flush the log) before the final report, and make the report
- * the very last step.
- *
- * Jobs of this agent may name the same image reference (the same user twice,
- * or another tenant on purpose). Each builds under its own tag, and only the
- * job holding the reference's lock puts the reference on its image, pushes it
- * and takes the reference off again.
+ * before doing anything, then context → build → publish; clean up (what the
+ * build left on the host, the log) before the final report, and make the
+ * report the very last step. How an image is built and pushed is the
+ * builder's business (builders/builder.ts); which step failed is this file's.
  */
 import type { Readable } from "node:stream";
-import type Docker from "dockerode";
-import type { AgentMessage, Assignment, JobOutcome } from "../shared/protocol.ts";
-import { describeIsolation, type BuildIsolation } from "./build-isolation.ts";
-import { openContext } from "./context.ts";
-import { normalizedReference } from "./docker-name.ts";
-import { buildImage, buildTag, pushImage, removeImage, tagImage, type DockerJob } from "./docker.ts";
-import { describeError } from "./errors.ts";
-import { jobRedactor, type Redact } from "./job-secrets.ts";
-import { KeyedLock } from "./keyed-lock.ts";
-import { LogStreamer, truncateLine } from "./log-streamer.ts";
-import { JobTimeLimit } from "./time-limit.ts";
-
-export type FailedStep = Extract<JobOutcome, { status: "failed" }>["step"];
-
-/** The steps of a run, in order; a failure names the step it happened in. */
-export const STEP = { context: "context", build: "build", push: "push" } as const satisfies Record<FailedStep, FailedStep>;
+import type { AgentFailureStep } from "../shared/job";
+import type { AgentMessage, Assignment, JobOutcome } from "../shared/protocol";
+import { limitsEvent } from "./build-isolation";
+import type { Builder, BuildJob } from "./builders/builder";
+import { openContext } from "./context";
+import { describeError } from "./errors";
+import { jobRedactor, type Redact } from "./job-secrets";
+import { LogStreamer, truncateLine } from "./log-streamer";
+import { JobTimeLimit } from "./time-limit";
 
 const CANCELED: JobOutcome = { status: "canceled" };
 const UNKNOWN_ERROR = "unknown error";
 
-/** One per agent process, shared by all its jobs: keyed by the name Docker files a reference under. */
-const referenceLock = new KeyedLock();
-
 export interface JobRunnerDeps {
-  docker: Docker;
+  /** Builds and pushes the job's image; RUN steps get its isolation. */
+  builder: Builder;
   /** The Worker's base URL, without a trailing slash. */
-  poolUrl: string;
+  workerUrl: string;
   agentToken: string;
   /** Every message about the job goes through here; the result is the last one. */
   send: (message: AgentMessage) => void;
   /** Aborted when the pool cancels the job. */
   signal: AbortSignal;
-  /** The network and limits of RUN steps (DOCKIFY_AGENT_BUILD_NETWORK, _MEMORY, _CPUS). */
-  isolation: BuildIsolation;
   /** Wall-clock limit for the whole job (DOCKIFY_AGENT_BUILD_TIMEOUT_SECONDS). */
   buildTimeoutSeconds: number;
   /** The agent's own one-line output, for what only its operator needs to know. */
@@ -53,70 +38,65 @@ export interface JobRunnerDeps {
 /** Runs one assignment to its end and reports it; never throws. */
 export async function runJob(assignment: Assignment, deps: JobRunnerDeps): Promise<JobOutcome> {
   const { jobId, attempt, image } = assignment;
-  const { docker, send, isolation } = deps;
+  const { builder, send } = deps;
   const redact = jobRedactor(assignment, deps.agentToken);
-  const logs = new LogStreamer({ redact, send: (lines) => send({ type: "log", jobId, attempt, lines }) });
+  const logs = new LogStreamer({ redact, send: (entries) => send({ type: "log", jobId, attempt, entries }) });
   const timeLimit = new JobTimeLimit(deps.signal, deps.buildTimeoutSeconds);
-  // Cancel and time limit alike abort every request of the job: the download, Docker's build and its push.
+  // Cancel and time limit alike abort every request of the job: the download, the build and the push.
   const { signal } = timeLimit;
-  const dockerJob: DockerJob = { docker, image, buildTag: buildTag(jobId, attempt), auth: assignment.auth, signal, logs, isolation };
-  /** Local images are the operator's concern: what keeps one from going is said on the agent's output, not the job's. */
-  const removeLocal = async (reference: string) => {
-    const problem = await removeImage(docker, reference);
-    if (problem) deps.status(`job ${jobId}: could not remove the local image ${reference}: ${redact(problem)}`);
+  const job: BuildJob = {
+    jobId,
+    attempt,
+    image,
+    auth: assignment.auth,
+    signal,
+    log: logs,
+    status: (line) => deps.status(`job ${jobId}: ${redact(line)}`),
   };
 
   send({ type: "phase", jobId, attempt, phase: "building" });
-  let step: FailedStep = STEP.context;
+  let step: AgentFailureStep = "context";
   let context: Readable | undefined;
   let outcome: JobOutcome;
   try {
-    logs.write(`[dockify] ${describeIsolation(isolation)}; time limit ${deps.buildTimeoutSeconds} s\n`);
-    logs.write(`[dockify] downloading the build context\n`);
+    logs.event(limitsEvent(builder.isolation, deps.buildTimeoutSeconds));
+    logs.event({ type: "downloading-context" });
     context = await openContext({
-      poolUrl: deps.poolUrl,
+      workerUrl: deps.workerUrl,
       contextPath: assignment.contextPath,
       agentToken: deps.agentToken,
       leaseToken: assignment.leaseToken,
       signal,
     });
-    step = STEP.build;
-    const imageId = await buildImage(dockerJob, context);
-    step = STEP.push;
+    step = "build";
+    const imageId = await builder.build(job, context);
+    step = "push";
     // The build's last lines belong before the phase change in the job's log.
     logs.flush();
     send({ type: "phase", jobId, attempt, phase: "pushing" });
-    logs.write(`[dockify] pushing ${image.reference}\n`);
-    const digest = await referenceLock.run(normalizedReference(image.reference), signal, async () => {
-      await tagImage(dockerJob, imageId);
-      try {
-        return await pushImage(dockerJob, imageId);
-      } finally {
-        // Still under the lock: once it is released, the reference may already be another job's.
-        await removeLocal(image.reference);
-      }
-    });
+    logs.event({ type: "pushing", reference: image.reference });
+    const digest = await builder.publish(job, imageId);
     outcome = { status: "succeeded", digest, imageId };
-    logs.write(`[dockify] pushed ${image.reference}@${digest}\n`);
+    logs.event({ type: "pushed", reference: image.reference, digest });
   } catch (error) {
     // The limit is checked first: its abort also breaks the context download, which would look like the context's fault.
     if (timeLimit.exceeded) outcome = failure(step, timeLimit.message, redact);
     else if (signal.aborted) outcome = CANCELED;
     // A context download that breaks mid-build fails the build request: the context is still the culprit.
-    else outcome = failure(context?.errored ? STEP.context : step, error, redact);
-    logs.write(outcome.status === "failed" ? `[dockify] ${outcome.step} failed: ${outcome.error}\n` : "[dockify] canceled\n");
+    else outcome = failure(context?.errored ? "context" : step, error, redact);
+    logs.event(outcome.status === "failed" ? { type: "failed", step: outcome.step, error: outcome.error } : { type: "canceled" });
   } finally {
     timeLimit.clear();
   }
 
   context?.destroy();
-  // Any build may have left its tag, finished or not; a missing one is fine.
-  if (step !== STEP.context) await removeLocal(dockerJob.buildTag);
+  // A build that started may have left something on the host, finished or not.
+  if (step !== "context") await builder.cleanUp(job);
   logs.close();
   send({ type: "result", jobId, attempt, outcome });
   return outcome;
 }
 
-function failure(step: FailedStep, error: unknown, redact: Redact): JobOutcome {
+function failure(step: AgentFailureStep, error: unknown, redact: Redact): JobOutcome {
   return { status: "failed", step, error: truncateLine(redact(describeError(error)).trim()) || UNKNOWN_ERROR };
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import type { Assignment } from "../shared/protocol.ts";
-import { REDACTED } from "../shared/redact.ts";
-import { jobRedactor } from "./job-secrets.ts";
+import type { Assignment } from "../shared/protocol";
+import { REDACTED } from "../shared/redact";
+import { jobRedactor } from "./job-secrets";
 
 const LEASE_TOKEN = "lease-".padEnd(40, "x");
 const AGENT_TOKEN = "agent-token-123";

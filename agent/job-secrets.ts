@@ -3,8 +3,8 @@
  * it: log lines and error texts alike. The registry password and the tokens
  * must never reach the pool's log store or a user's screen.
  */
-import type { Assignment } from "../shared/protocol.ts";
-import { redact } from "../shared/redact.ts";
+import type { Assignment } from "../shared/protocol";
+import { redact } from "../shared/redact";
 
 export type Redact = (text: string) => string;
 

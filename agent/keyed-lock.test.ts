@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { KeyedLock } from "./keyed-lock.ts";
+import { KeyedLock } from "./keyed-lock";
 
 const NEVER_ABORTED = new AbortController().signal;
 

@@ -1,13 +1,18 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { MAX_LOG_LINE_CHARS } from "../shared/build-log.ts";
-import { MAX_LOG_LINES_PER_MESSAGE, MAX_MESSAGE_BYTES } from "../shared/protocol.ts";
-import { FLUSH_INTERVAL_MS, LogStreamer } from "./log-streamer.ts";
-import { redact } from "../shared/redact.ts";
+import { agentEvent, MAX_LOG_LINE_CHARS, renderEntry, renderEvent, type AgentEvent } from "../shared/build-log";
+import { MAX_LOG_LINES_PER_MESSAGE, MAX_MESSAGE_BYTES } from "../shared/protocol";
+import { redact } from "../shared/redact";
+import { FLUSH_INTERVAL_MS, LogStreamer, truncateLine, type AgentLogEntry } from "./log-streamer";
 
 function streamer(secrets: string[] = []) {
-  const batches: string[][] = [];
-  const logs = new LogStreamer({ redact: (text) => redact(text, secrets), send: (lines) => batches.push(lines) });
+  const batches: AgentLogEntry[][] = [];
+  const logs = new LogStreamer({ redact: (text) => redact(text, secrets), send: (entries) => batches.push(entries) });
   return { logs, batches };
+}
+
+/** Entries that must all be lines of text: an event among them fails the test. */
+function lines(entries: AgentLogEntry[]): string[] {
+  return entries.map((entry) => (typeof entry === "string" ? entry : expect.unreachable(`an event among the lines: ${JSON.stringify(entry)}`)));
 }
 
 describe("LogStreamer", () => {
@@ -46,7 +51,7 @@ describe("LogStreamer", () => {
     const { logs, batches } = streamer();
     logs.write(`${"x".repeat(MAX_LOG_LINE_CHARS + 100)}\nshort\n`);
     logs.close();
-    const [long, short] = batches[0]!;
+    const [long, short] = lines(batches[0]!);
     expect(long).toHaveLength(MAX_LOG_LINE_CHARS);
     expect(long!.endsWith("…")).toBe(true);
     expect(short).toBe("short");
@@ -59,9 +64,9 @@ describe("LogStreamer", () => {
     vi.advanceTimersByTime(FLUSH_INTERVAL_MS);
     expect(batches.flat().length).toBeGreaterThan(0);
     logs.close();
-    const lines = batches.flat();
-    expect(lines.every((line) => line.length <= MAX_LOG_LINE_CHARS && /^y+$/.test(line))).toBe(true);
-    expect(lines.join("").length).toBe(20_000);
+    const cut = lines(batches.flat());
+    expect(cut.every((line) => line.length <= MAX_LOG_LINE_CHARS && /^y+$/.test(line))).toBe(true);
+    expect(cut.join("").length).toBe(20_000);
   });
 
   it("keeps every message under the byte limit, even for lines that escape to six bytes a character", () => {
@@ -71,8 +76,8 @@ describe("LogStreamer", () => {
     logs.close();
     expect(batches.length).toBeGreaterThan(1);
     expect(batches.flat()).toHaveLength(MAX_LOG_LINES_PER_MESSAGE);
-    for (const lines of batches) {
-      const message = JSON.stringify({ type: "log", jobId: crypto.randomUUID(), attempt: 1, lines });
+    for (const entries of batches) {
+      const message = JSON.stringify({ type: "log", jobId: crypto.randomUUID(), attempt: 1, entries });
       expect(Buffer.byteLength(message)).toBeLessThan(MAX_MESSAGE_BYTES);
     }
   });
@@ -83,7 +88,7 @@ describe("LogStreamer", () => {
     logs.write("s3cret");
     logs.write("z".repeat(MAX_LOG_LINE_CHARS * 2));
     logs.close();
-    const text = batches.flat().join("");
+    const text = lines(batches.flat()).join("");
     expect(text).not.toMatch(/s3|cret/);
     expect(text).toContain("***");
   });
@@ -108,5 +113,50 @@ describe("LogStreamer", () => {
     logs.close();
     vi.advanceTimersByTime(FLUSH_INTERVAL_MS * 4);
     expect(batches).toEqual([]);
+  });
+
+  it("sends events as data, in order with the lines around them", () => {
+    const { logs, batches } = streamer();
+    logs.write("one\n");
+    logs.event({ type: "pushing", reference: "127.0.0.1:5000/a/b:v1" });
+    logs.write("two\n");
+    vi.advanceTimersByTime(FLUSH_INTERVAL_MS);
+    expect(batches).toEqual([["one", { event: { type: "pushing", reference: "127.0.0.1:5000/a/b:v1" } }, "two"]]);
+  });
+
+  it("ends an unfinished line where an event comes, so the event stands after it", () => {
+    const { logs, batches } = streamer();
+    logs.write("Step 2/2 : RUN sleep 30");
+    logs.event({ type: "canceled" });
+    logs.close();
+    expect(batches).toEqual([["Step 2/2 : RUN sleep 30", { event: { type: "canceled" } }]]);
+  });
+
+  it("redacts every text of an event before it is buffered", () => {
+    const { logs, batches } = streamer(["s3cret"]);
+    logs.event({ type: "failed", step: "push", error: "login with s3cret refused" });
+    logs.close();
+    expect(batches).toEqual([[{ event: { type: "failed", step: "push", error: "login with *** refused" } }]]);
+  });
+
+  it("cuts an event whose line would outgrow the limit exactly as that line would be cut", () => {
+    const { logs, batches } = streamer();
+    const event: AgentEvent = { type: "failed", step: "build", error: "e".repeat(MAX_LOG_LINE_CHARS) };
+    logs.event(event);
+    logs.close();
+    const [entry] = batches.flat();
+    expect(typeof entry === "object" && agentEvent.parse(entry.event)).toMatchObject({ type: "failed", step: "build" });
+    expect(renderEntry(entry!)).toBe(truncateLine(renderEvent(event)));
+    expect(renderEntry(entry!)).toHaveLength(MAX_LOG_LINE_CHARS);
+  });
+
+  it(`counts events in a batch of ${MAX_LOG_LINES_PER_MESSAGE} entries, as lines`, () => {
+    const { logs, batches } = streamer();
+    logs.write(Array.from({ length: MAX_LOG_LINES_PER_MESSAGE - 1 }, (_, i) => `line ${i}\n`).join(""));
+    expect(batches).toEqual([]);
+    logs.event({ type: "downloading-context" });
+    expect(batches).toHaveLength(1);
+    expect(batches[0]).toHaveLength(MAX_LOG_LINES_PER_MESSAGE);
+    expect(batches[0]!.at(-1)).toEqual({ event: { type: "downloading-context" } });
   });
 });

@@ -2,21 +2,28 @@
  * Batches a job's output into `log` messages, as Buildkite's log streamer
  * does: one message per flush interval or per full batch, so that a chatty
  * build costs the pool's Durable Object a few requests a second, not one per
- * line. Every line is redacted before it is buffered.
+ * line. Dockify's own entries (limits, pushing, a failure, …) are events,
+ * data rather than sentences, in the same batches and in order with the
+ * build's lines. Every line and every text of an event is redacted before it
+ * is buffered.
  */
-import { MAX_LOG_LINE_CHARS } from "../shared/build-log.ts";
-import { MAX_LOG_LINES_PER_MESSAGE, MAX_MESSAGE_BYTES } from "../shared/protocol.ts";
+import { mapEntryText, MAX_LOG_LINE_CHARS, renderEvent, type AgentEvent } from "../shared/build-log";
+import { MAX_LOG_LINES_PER_MESSAGE, MAX_MESSAGE_BYTES } from "../shared/protocol";
 
 export const FLUSH_INTERVAL_MS = 250;
-/** Room for the message envelope (type, job id, attempt) around the lines. */
+/** Room for the message envelope (type, job id, attempt) around the entries. */
 const ENVELOPE_BYTES = 1024;
 const TRUNCATION_MARK = "…";
 
+type EventEntry = { event: AgentEvent };
+/** What a `log` message carries: a line of the build's output, or one of Dockify's events. */
+export type AgentLogEntry = string | EventEntry;
+
 export interface LogStreamerOptions {
-  /** Applied to every line before it is buffered. */
+  /** Applied to every line, and to every text of an event, before it is buffered. */
   redact: (text: string) => string;
   /** Receives each batch; the caller wraps it into a `log` message. */
-  send: (lines: string[]) => void;
+  send: (entries: AgentLogEntry[]) => void;
 }
 
 /** Cuts a line to the protocol's limit, marking the cut. */
@@ -24,17 +31,30 @@ export function truncateLine(line: string): string {
   return line.length <= MAX_LOG_LINE_CHARS ? line : line.slice(0, MAX_LOG_LINE_CHARS - TRUNCATION_MARK.length) + TRUNCATION_MARK;
 }
 
-/** The bytes a line adds to the JSON message: quoted, escaped, plus a comma. */
-function encodedBytes(line: string): number {
-  return Buffer.byteLength(JSON.stringify(line)) + 1;
+/**
+ * An event whose line would outgrow the limit is cut as a line would be: the excess comes off its longest text, which
+ * in the one event that can grow that long (a failure's error) is where its line ends.
+ */
+function fitEvent(entry: EventEntry): EventEntry {
+  const excess = renderEvent(entry.event).length - MAX_LOG_LINE_CHARS;
+  if (excess <= 0) return entry;
+  const texts = Object.entries(entry.event).flatMap(([key, value]) => (key !== "type" && typeof value === "string" ? [value] : []));
+  const longest = texts.reduce((a, b) => (b.length > a.length ? b : a), "");
+  const keep = Math.max(0, longest.length - excess - TRUNCATION_MARK.length);
+  return mapEntryText(entry, (text) => (text === longest ? text.slice(0, keep) + TRUNCATION_MARK : text));
+}
+
+/** The bytes an entry adds to the JSON message: encoded, plus a comma. */
+function encodedBytes(entry: AgentLogEntry): number {
+  return Buffer.byteLength(JSON.stringify(entry)) + 1;
 }
 
 export class LogStreamer {
   readonly #redact: (text: string) => string;
-  readonly #send: (lines: string[]) => void;
+  readonly #send: (entries: AgentLogEntry[]) => void;
   /** Text after the last newline: Docker splits a line across stream events. */
   #partial = "";
-  #lines: string[] = [];
+  #entries: AgentLogEntry[] = [];
   #bytes = 0;
   #timer: NodeJS.Timeout | undefined;
 
@@ -52,15 +72,21 @@ export class LogStreamer {
     this.#cutPartial(2 * MAX_LOG_LINE_CHARS);
   }
 
+  /** Adds one of Dockify's events after everything written before it; an unfinished line ends there. */
+  event(event: AgentEvent): void {
+    this.#cutPartial(0);
+    this.#queue(fitEvent(mapEntryText({ event }, this.#redact)));
+  }
+
   /** Sends everything buffered now. */
   flush(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    if (this.#lines.length === 0) return;
-    const lines = this.#lines;
-    this.#lines = [];
+    if (this.#entries.length === 0) return;
+    const entries = this.#entries;
+    this.#entries = [];
     this.#bytes = 0;
-    this.#send(lines);
+    this.#send(entries);
   }
 
   /** Sends the unfinished last line and everything buffered; call once, before the job's result. */
@@ -82,12 +108,15 @@ export class LogStreamer {
   #add(raw: string): void {
     // Progress output redraws one terminal line with carriage returns: keep what a terminal would show.
     const shown = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
-    const line = truncateLine(this.#redact(shown.slice(shown.lastIndexOf("\r") + 1)));
-    const bytes = encodedBytes(line);
+    this.#queue(truncateLine(this.#redact(shown.slice(shown.lastIndexOf("\r") + 1))));
+  }
+
+  #queue(entry: AgentLogEntry): void {
+    const bytes = encodedBytes(entry);
     if (this.#bytes + bytes > MAX_MESSAGE_BYTES - ENVELOPE_BYTES) this.flush();
-    this.#lines.push(line);
+    this.#entries.push(entry);
     this.#bytes += bytes;
-    if (this.#lines.length >= MAX_LOG_LINES_PER_MESSAGE) this.flush();
+    if (this.#entries.length >= MAX_LOG_LINES_PER_MESSAGE) this.flush();
     else this.#timer ??= setTimeout(() => this.flush(), FLUSH_INTERVAL_MS);
   }
 }

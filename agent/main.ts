@@ -7,11 +7,12 @@
  * and the pool's lease hands those jobs to another agent.
  */
 import Docker from "dockerode";
-import { ConfigError, loadConfig, type AgentConfig } from "./config.ts";
-import { describeError } from "./errors.ts";
-import { runJob } from "./job-runner.ts";
-import { status } from "./status.ts";
-import { AgentWorker } from "./worker.ts";
+import { ClassicBuilder } from "./builders/classic";
+import { ConfigError, loadConfig, type AgentConfig } from "./config";
+import { describeError } from "./errors";
+import { runJob } from "./job-runner";
+import { status } from "./status";
+import { PoolClient } from "./pool-client";
 
 const EXIT_CONFIG = 2;
 const EXIT_ABORTED = 1;
@@ -34,15 +35,15 @@ try {
   process.exit(EXIT_CONFIG);
 }
 
-const worker = new AgentWorker({
+const builder = new ClassicBuilder({ docker, isolation: config.isolation });
+const client = new PoolClient({
   config,
   status,
   runJob: (assignment, { send, signal }) =>
     runJob(assignment, {
-      docker,
-      poolUrl: config.poolUrl,
+      builder,
+      workerUrl: config.workerUrl,
       agentToken: config.token,
-      isolation: config.isolation,
       buildTimeoutSeconds: config.buildTimeoutSeconds,
       send,
       signal,
@@ -50,7 +51,7 @@ const worker = new AgentWorker({
     }),
 });
 status(`agent ${config.name} ${config.version}: ${config.concurrency} slot(s), connecting to ${config.connectUrl}`);
-worker.start();
+client.start();
 
 /** A second signal this soon after the first is the same stop relayed twice (npm, a process group), not a second request. */
 const REPEAT_WINDOW_MS = 1_000;
@@ -59,14 +60,14 @@ let drainingSince: number | undefined;
 async function shutdown(signal: NodeJS.Signals): Promise<void> {
   if (drainingSince !== undefined) {
     if (Date.now() - drainingSince < REPEAT_WINDOW_MS) return;
-    status(`${signal} again: exiting now; the pool will requeue the ${worker.running} running job(s)`);
+    status(`${signal} again: exiting now; the pool will requeue the ${client.running} running job(s)`);
     process.exit(EXIT_ABORTED);
   }
   drainingSince = Date.now();
-  status(`${signal}: taking no more jobs; waiting up to ${config.drainMs / 1000}s for ${worker.running} running job(s) (again to exit now)`);
-  const drained = await worker.drain(config.drainMs);
-  if (!drained) status(`drain time is up; leaving ${worker.running} job(s) to the pool's lease`);
-  await worker.stop();
+  status(`${signal}: taking no more jobs; waiting up to ${config.drainMs / 1000}s for ${client.running} running job(s) (again to exit now)`);
+  const drained = await client.drain(config.drainMs);
+  if (!drained) status(`drain time is up; leaving ${client.running} job(s) to the pool's lease`);
+  await client.stop();
   status("stopped");
   process.exit(0);
 }

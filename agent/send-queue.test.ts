@@ -1,13 +1,20 @@
 import { describe, expect, it } from "vitest";
-import type { AgentMessage, HeldJob } from "../shared/protocol.ts";
-import { dropNoticeLine, SendQueue } from "./send-queue.ts";
+import { renderEntry } from "../shared/build-log";
+import type { AgentMessage, HeldJob } from "../shared/protocol";
+import type { AgentLogEntry } from "./log-streamer";
+import { SendQueue } from "./send-queue";
 
 const JOB_A = crypto.randomUUID();
 const JOB_B = crypto.randomUUID();
 const LEASE = "l".repeat(32);
 
-function log(jobId: string, ...lines: string[]): AgentMessage {
-  return { type: "log", jobId, attempt: 1, lines };
+function log(jobId: string, ...entries: AgentLogEntry[]): AgentMessage {
+  return { type: "log", jobId, attempt: 1, entries };
+}
+
+/** The event that stands where `count` entries were dropped. */
+function dropped(count: number): AgentLogEntry {
+  return { event: { type: "lines-dropped", count } };
 }
 const logBytes = Buffer.byteLength(JSON.stringify(log(JOB_A, "x".repeat(100))));
 
@@ -40,7 +47,10 @@ describe("SendQueue", () => {
     expect(drops).toEqual([JOB_A]);
     const messages = q.drain().map(({ message }) => message);
     expect(messages).toHaveLength(3);
-    expect(messages[2]).toEqual(log(JOB_A, dropNoticeLine(5)));
+    expect(messages[2]).toEqual(log(JOB_A, dropped(5)));
+    expect(renderEntry(dropped(5))).toBe(
+      "[dockify] 5 log line(s) dropped here: the agent was disconnected from the pool and its send queue was full",
+    );
   });
 
   it("never drops results or phase changes, however full the queue is", () => {
@@ -70,10 +80,16 @@ describe("SendQueue", () => {
     q.push(log(JOB_B, "b2"));
     expect(drops).toEqual([JOB_A, JOB_B, JOB_B]);
     expect(q.drain().map(({ message }) => message)).toEqual([
-      log(JOB_A, dropNoticeLine(3)),
-      log(JOB_B, dropNoticeLine(1)),
+      log(JOB_A, dropped(3)),
+      log(JOB_B, dropped(1)),
       { type: "phase", jobId: JOB_B, attempt: 1, phase: "pushing" },
-      log(JOB_B, dropNoticeLine(1)),
+      log(JOB_B, dropped(1)),
     ]);
+  });
+
+  it("counts Dockify's events among the dropped entries: each is a line of the log", () => {
+    const { queue: q } = queue(0);
+    q.push(log(JOB_A, "a1", { event: { type: "pushing", reference: "r.io/a/b:v1" } }));
+    expect(q.drain().map(({ message }) => message)).toEqual([log(JOB_A, dropped(2))]);
   });
 });

@@ -2,9 +2,10 @@
  * What the agent keeps to send while it is disconnected from the pool.
  * Results and phase changes are never dropped: a lost result would leave a
  * finished job to be built again. Log batches fill the queue up to its byte
- * budget; past it they are dropped, and the job's log says how many lines.
+ * budget; past it they are dropped, and a `lines-dropped` event stands where
+ * they were in the job's log, saying how many.
  */
-import type { AgentMessage, HeldJob } from "../shared/protocol.ts";
+import type { AgentMessage, HeldJob } from "../shared/protocol";
 
 /** Room for log batches while disconnected: at most 64 full batches. */
 const DEFAULT_QUEUE_BYTES = 16 * 1024 * 1024;
@@ -30,10 +31,6 @@ interface DropNotice {
 }
 
 type Entry = { message: JobMessage } | { result: ResultMessage; held: HeldJob } | { notice: DropNotice };
-
-export function dropNoticeLine(droppedLines: number): string {
-  return `[dockify] ${droppedLines} log line(s) dropped here: the agent was disconnected from the pool and its send queue was full`;
-}
 
 export class SendQueue {
   readonly #maxBytes: number;
@@ -69,7 +66,7 @@ export class SendQueue {
       if ("result" in entry) return { message: entry.result, held: entry.held };
       if ("message" in entry) return { message: entry.message };
       const { jobId, attempt, droppedLines } = entry.notice;
-      return { message: { type: "log", jobId, attempt, lines: [dropNoticeLine(droppedLines)] } };
+      return { message: { type: "log", jobId, attempt, entries: [{ event: { type: "lines-dropped", count: droppedLines } }] } };
     });
   }
 
@@ -87,10 +84,10 @@ export class SendQueue {
     }
     const last = this.#entries.findLast((entry) => jobIdOf(entry) === message.jobId);
     if (last && "notice" in last) {
-      last.notice.droppedLines += message.lines.length;
+      last.notice.droppedLines += message.entries.length;
       return;
     }
-    this.#entries.push({ notice: { jobId: message.jobId, attempt: message.attempt, droppedLines: message.lines.length } });
+    this.#entries.push({ notice: { jobId: message.jobId, attempt: message.attempt, droppedLines: message.entries.length } });
     this.#onFirstDrop(message.jobId);
   }
 }

@@ -10,9 +10,9 @@
  * second result for a finished job).
  */
 import WebSocket from "ws";
-import { CLOSE, type AgentMessage, type HeldJob } from "../shared/protocol.ts";
-import { DEFAULT_BACKOFF, reconnectDelay, type BackoffOptions } from "./backoff.ts";
-import { SendQueue } from "./send-queue.ts";
+import { CLOSE, type AgentMessage, type HeldJob } from "../shared/protocol";
+import { DEFAULT_BACKOFF, reconnectDelay, type BackoffOptions } from "./backoff";
+import { SendQueue } from "./send-queue";
 
 /** A connection that stayed up this long was a good one: the next drop starts the backoff afresh. */
 const STABLE_AFTER_MS = 5_000;

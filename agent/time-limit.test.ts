@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { JobTimeLimit } from "./time-limit.ts";
+import { JobTimeLimit } from "./time-limit";
 
 const SECONDS = 2;
 

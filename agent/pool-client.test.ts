@@ -1,13 +1,13 @@
 /**
- * The worker and its socket against a real WebSocket server standing in for
+ * The pool client and its socket against a real WebSocket server standing in for
  * the pool: hello, heartbeats, slots, cancel, reconnects and refusals. Jobs
  * are fakes that finish when the test says so.
  */
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { WebSocketServer, type WebSocket } from "ws";
-import { CLOSE, type AgentMessage, type Assignment, type JobOutcome, type PoolMessage } from "../shared/protocol.ts";
-import { AgentWorker, REFUSAL, type RunJob } from "./worker.ts";
+import { CLOSE, type AgentMessage, type Assignment, type JobOutcome, type PoolMessage } from "../shared/protocol";
+import { PoolClient, REFUSAL, type RunJob } from "./pool-client";
 
 const TOKEN = "agent-token";
 const FAST_BACKOFF = { initialMs: 20, factor: 2, maxMs: 300, jitter: 0 };
@@ -119,15 +119,15 @@ afterEach(async () => {
 
 function startAgent(pool: FakePool, runJob: RunJob, concurrency = 1) {
   const statusLines: string[] = [];
-  const worker = new AgentWorker({
+  const client = new PoolClient({
     config: { connectUrl: pool.url, token: TOKEN, name: "test-agent", version: "0.0.0", concurrency, labels: { arch: "amd64" } },
     runJob,
     status: (line) => statusLines.push(line),
     backoff: FAST_BACKOFF,
   });
-  worker.start();
-  cleanups.push(() => worker.stop());
-  return { worker, statusLines };
+  client.start();
+  cleanups.push(() => client.stop());
+  return { client, statusLines };
 }
 
 async function startPool(options?: { refuseUpgrade?: boolean }): Promise<FakePool> {
@@ -137,7 +137,7 @@ async function startPool(options?: { refuseUpgrade?: boolean }): Promise<FakePoo
   return pool;
 }
 
-describe("AgentWorker", () => {
+describe("PoolClient", () => {
   it("says hello with its token first, then heartbeats at the interval the pool dictates", async () => {
     const pool = await startPool();
     startAgent(pool, fakeJobs().runJob);
@@ -280,13 +280,13 @@ describe("AgentWorker", () => {
   it("drains: tells the pool, refuses new work, and resolves once running jobs finish or the time is up", async () => {
     const pool = await startPool();
     const jobs = fakeJobs();
-    const { worker, statusLines } = startAgent(pool, jobs.runJob, 2);
+    const { client, statusLines } = startAgent(pool, jobs.runJob, 2);
     await pool.until(() => pool.frames("hello").length);
     const job = assignment();
     pool.send(job);
     await pool.until(() => pool.frames("phase").length);
 
-    expect(await worker.drain(50)).toBe(false);
+    expect(await client.drain(50)).toBe(false);
     await pool.until(() => pool.frames("draining").length);
     const refused = assignment();
     pool.send(refused);
@@ -294,9 +294,9 @@ describe("AgentWorker", () => {
     await pool.until(() => pool.frames("refused").length);
     expect(pool.frames("refused")[0]).toEqual({ type: "refused", jobId: refused.jobId, attempt: refused.attempt, reason: REFUSAL.draining });
 
-    const drained = worker.drain(5_000);
+    const drained = client.drain(5_000);
     jobs.finish(job.jobId, { status: "canceled" });
     expect(await drained).toBe(true);
-    expect(worker.running).toBe(0);
+    expect(client.running).toBe(0);
   });
 });

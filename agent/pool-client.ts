@@ -3,14 +3,11 @@
  * at the interval the pool dictates, and job slots: it takes assignments up to
  * its concurrency and cancels the runs the pool cancels.
  */
-import { poolMessage, parseMessage, type AgentMessage, type Assignment, type HeldJob, type JobOutcome, type PoolMessage } from "../shared/protocol.ts";
-import type { BackoffOptions } from "./backoff.ts";
-import type { AgentConfig } from "./config.ts";
-import { describeError } from "./errors.ts";
-import { AgentSocket } from "./socket.ts";
-
-/** The protocol's cap on the jobs one hello or heartbeat may claim. */
-const MAX_HELD = 64;
+import { MAX_CONCURRENCY, poolMessage, parseMessage, type AgentMessage, type Assignment, type HeldJob, type JobOutcome, type PoolMessage } from "../shared/protocol";
+import type { BackoffOptions } from "./backoff";
+import type { AgentConfig } from "./config";
+import { describeError } from "./errors";
+import { AgentSocket } from "./socket";
 
 /** Why an assignment is not taken. The pool does not over-assign, so these are rare; its lease recovers the job. */
 export const REFUSAL = {
@@ -21,7 +18,7 @@ export const REFUSAL = {
 
 export type RunJob = (assignment: Assignment, io: { send: (message: AgentMessage) => void; signal: AbortSignal }) => Promise<JobOutcome>;
 
-export interface AgentWorkerOptions {
+export interface PoolClientOptions {
   config: Pick<AgentConfig, "connectUrl" | "token" | "name" | "version" | "concurrency" | "labels">;
   runJob: RunJob;
   status: (line: string) => void;
@@ -35,14 +32,14 @@ interface Run {
   done: Promise<void>;
 }
 
-export class AgentWorker {
-  readonly #options: AgentWorkerOptions;
+export class PoolClient {
+  readonly #options: PoolClientOptions;
   readonly #socket: AgentSocket;
   readonly #runs = new Map<string, Run>();
   #accepting = true;
   #heartbeat: NodeJS.Timeout | undefined;
 
-  constructor(options: AgentWorkerOptions) {
+  constructor(options: PoolClientOptions) {
     this.#options = options;
     this.#socket = new AgentSocket({
       url: options.config.connectUrl,
@@ -83,8 +80,9 @@ export class AgentWorker {
     await this.#socket.close();
   }
 
+  /** What one hello or heartbeat claims: the protocol takes at most MAX_CONCURRENCY, and waiting results add to the runs. */
   #holding(queuedResults: HeldJob[] = []): HeldJob[] {
-    return [...[...this.#runs.values()].map((run) => run.held), ...queuedResults].slice(0, MAX_HELD);
+    return [...[...this.#runs.values()].map((run) => run.held), ...queuedResults].slice(0, MAX_CONCURRENCY);
   }
 
   #hello(queuedResults: HeldJob[]): AgentMessage {
