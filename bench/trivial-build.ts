@@ -9,9 +9,9 @@
  */
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
-import { getStatus, submitSeedBuild } from "../test/e2e/harness/api";
-import { buildFromFiles, pushImage, removeImage } from "../test/e2e/harness/docker";
-import { startStack } from "../test/e2e/harness/stack";
+import { getStatus, submitSeedBuild } from "../harness/api";
+import { buildFromFiles, pushImage, removeImage } from "../harness/docker";
+import { startStack } from "../harness/stack";
 
 const rounds = Number(process.argv[2] ?? 10);
 const DOCKERFILE = "FROM scratch\nCOPY app.txt /app.txt\n";

@@ -12,10 +12,10 @@
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { AgentProcess } from "./harness/agent";
-import { getStatus, submitSeedBuild } from "./harness/api";
-import { getBuild, registryDigest, registryFile, type BuildView } from "./harness/builds";
-import { startStack, type Stack } from "./harness/stack";
+import type { AgentProcess } from "../../harness/agent";
+import { getStatus, submitSeedBuild } from "../../harness/api";
+import { getBuild, registryDigest, registryFile, type BuildView } from "../../harness/builds";
+import { startStack, type Stack } from "../../harness/stack";
 
 type Status = { status: string; step?: string; error?: string; image_reference?: string; image_url?: string; digest?: string };
 

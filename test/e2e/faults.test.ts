@@ -12,11 +12,11 @@
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { AgentProcess } from "./harness/agent";
-import { getStatus, submitSeedBuild, waitForStatus, type UploadFile } from "./harness/api";
-import { cancelBuild, getBuild, getBuildLog, registryDigest, runningContainersWith, until, waitForBuild } from "./harness/builds";
-import { docker, pullImage, removeImage, runAndCapture } from "./harness/docker";
-import { startStack, type Stack } from "./harness/stack";
+import type { AgentProcess } from "../../harness/agent";
+import { getStatus, submitSeedBuild, waitForStatus, type UploadFile } from "../../harness/api";
+import { cancelBuild, getBuild, getBuildLog, registryDigest, runningContainersWith, until, waitForBuild } from "../../harness/builds";
+import { docker, pullImage, removeImage, runAndCapture } from "../../harness/docker";
+import { startStack, type Stack } from "../../harness/stack";
 
 type Status = { status: string; step?: string; error?: string; image_reference?: string; image_url?: string; digest?: string };
 

@@ -5,9 +5,9 @@
  * a tenant past its queue limit gets a 429.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { getStatus, submitSeedBuild, waitForStatus } from "./harness/api";
-import { getBuildLog } from "./harness/builds";
-import { startStack, type Stack } from "./harness/stack";
+import { getStatus, submitSeedBuild, waitForStatus } from "../../harness/api";
+import { getBuildLog } from "../../harness/builds";
+import { startStack, type Stack } from "../../harness/stack";
 
 const BOB_TOKEN = "bob-e2e-token-0123456789";
 let stack: Stack;

@@ -6,9 +6,9 @@
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { getStatus, submitSeedBuild, waitForStatus, type SeedBuild } from "./harness/api";
-import { docker, pullImage, pushImage, removeImage, runAndCapture, tagImage } from "./harness/docker";
-import { startStack, type Stack } from "./harness/stack";
+import { getStatus, submitSeedBuild, waitForStatus, type SeedBuild } from "../../harness/api";
+import { docker, pullImage, pushImage, removeImage, runAndCapture, tagImage } from "../../harness/docker";
+import { startStack, type Stack } from "../../harness/stack";
 
 type Status = { status: string; step?: string; error?: string; image_reference?: string; image_url?: string; digest?: string };
 

@@ -5,9 +5,9 @@
  */
 import { pack, type Headers as TarHeaders } from "tar-stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { waitForStatus } from "./harness/api";
-import { pullImage, removeImage, runAndCapture } from "./harness/docker";
-import { startStack, type Stack } from "./harness/stack";
+import { waitForStatus } from "../../harness/api";
+import { pullImage, removeImage, runAndCapture } from "../../harness/docker";
+import { startStack, type Stack } from "../../harness/stack";
 
 let stack: Stack;
 

@@ -12,7 +12,7 @@ import { StringDecoder } from "node:string_decoder";
 import { setTimeout as sleep } from "node:timers/promises";
 
 /** The repository's root: wrangler and the agent run from here. */
-export const REPO_ROOT = fileURLToPath(new URL("../../..", import.meta.url));
+export const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
 
 const DEFAULT_GRACE_MS = 10_000;
 const TAIL_LINES = 40;
