@@ -7,8 +7,10 @@ import { spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
-import { freePort, LOOPBACK } from "./ports";
-import { baseEnv, lostPortRace, spawnProcess, tempDir, waitForUrl, type ManagedProcess } from "./processes";
+import { baseEnv, ManagedProcess } from "./managed-process";
+import { freePort, LOOPBACK, lostPortRace } from "./ports";
+import { tempDir } from "./run-dir";
+import { waitForUrl } from "./wait-for-url";
 
 export const REGISTRY_BINARY = "/usr/bin/docker-registry";
 const START_ATTEMPTS = 3;
@@ -114,7 +116,7 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Regi
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
     const configPath = await writeRegistryConfig({ dir, storageDir, port, users: options.users });
-    const child = spawnProcess({
+    const child = ManagedProcess.spawn({
       name: "registry",
       command: REGISTRY_BINARY,
       args: ["serve", configPath],

@@ -5,7 +5,7 @@
 import { randomBytes } from "node:crypto";
 import { startAgent, type AgentOptions, type AgentProcess } from "./agent";
 import { buildBaseImage } from "./docker";
-import { runDir } from "./processes";
+import { runDir } from "./run-dir";
 import { startRegistry, type Registry } from "./registry";
 import { startWorker, type WorkerHandle } from "./worker";
 
