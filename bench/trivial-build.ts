@@ -8,8 +8,7 @@
  * Each round uses fresh file content, so neither side gets a layer-cache hit.
  */
 import { randomUUID } from "node:crypto";
-import { setTimeout as sleep } from "node:timers/promises";
-import { getStatus, submitSeedBuild } from "../harness/api";
+import { submitSeedBuild, waitForStatus } from "../harness/api";
 import { buildFromFiles, pushImage, removeImage } from "../harness/docker";
 import { startStack } from "../harness/stack";
 
@@ -46,12 +45,14 @@ async function viaDockify(tag: string, content: string): Promise<number> {
   });
   if (accepted.status !== 200) throw new Error(`POST /build answered ${accepted.status}: ${JSON.stringify(accepted.body)}`);
   const id = accepted.body.task_id as string;
-  for (;;) {
-    const { body } = await getStatus(stack.worker.url, stack.secrets.apiToken, id);
-    if (body.status === "success") return performance.now() - started;
-    if (body.status !== "processing") throw new Error(`build ${id} ended ${JSON.stringify(body)}`);
-    await sleep(10);
-  }
+  // Every 10 ms, so the figure is not rounded up to a coarse polling step.
+  const final = await waitForStatus(stack.worker.url, stack.secrets.apiToken, id, {
+    until: (body) => body.status !== "processing",
+    intervalMs: 10,
+  });
+  const elapsed = performance.now() - started;
+  if (final.status !== "success") throw new Error(`build ${id} ended ${JSON.stringify(final)}`);
+  return elapsed;
 }
 
 try {

@@ -1,7 +1,5 @@
 /** Tiny HTTP clients for tests: the seed's `POST /build` and polling `GET /status/{id}`. */
-import { setTimeout as sleep } from "node:timers/promises";
-
-const POLL_MS = 200;
+import { notYet, poll } from "./poll";
 
 export interface UploadFile {
   /** The multipart file name (a path inside the build context). */
@@ -78,27 +76,23 @@ export interface WaitForStatusOptions<T> {
   /** Done when this returns true for the status body (and HTTP status). */
   until: (body: T, status: number) => boolean;
   timeoutMs?: number;
+  intervalMs?: number;
 }
 
-/** Polls GET /status/{id} every 200 ms until `until` holds; throws with the last answer on timeout. */
-export async function waitForStatus<T = Record<string, unknown>>(
+/** Polls GET /status/{id} (every 200 ms by default) until `until` holds; throws with the last answer on timeout. */
+export function waitForStatus<T = Record<string, unknown>>(
   url: string,
   token: string | undefined,
   id: string,
-  { until, timeoutMs = 120_000 }: WaitForStatusOptions<T>,
+  { until, timeoutMs = 120_000, intervalMs = 200 }: WaitForStatusOptions<T>,
 ): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last = "no answer yet";
-  for (;;) {
-    try {
+  // A request that fails (the Worker may be restarting) is only "not yet".
+  return poll(
+    `status of ${id}`,
+    async () => {
       const { status, body } = await getStatus<T>(url, token, id);
-      if (until(body, status)) return body;
-      last = `HTTP ${status} ${JSON.stringify(body)}`;
-    } catch (error) {
-      // The Worker may be restarting: keep polling until the deadline.
-      last = `request failed: ${(error as Error).cause ?? (error as Error).message}`;
-    }
-    if (Date.now() + POLL_MS > deadline) throw new Error(`status of ${id} did not reach the expected state within ${timeoutMs} ms; last: ${last}`);
-    await sleep(POLL_MS);
-  }
+      return until(body, status) ? body : notYet(`HTTP ${status} ${JSON.stringify(body)}`);
+    },
+    { timeoutMs, intervalMs },
+  );
 }

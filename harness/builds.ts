@@ -1,15 +1,15 @@
 /**
  * Helpers for the fault and chaos suites: the v1 build API (record, log,
- * cancel), bounded polling, the registry's own view of a pushed image (its
+ * cancel), the registry's own view of a pushed image (its
  * manifest digest and a file read straight out of its layers), and the
  * Engine's running containers.
  */
 import { createGunzip } from "node:zlib";
 import { Readable } from "node:stream";
-import { setTimeout as sleep } from "node:timers/promises";
 import { extract } from "tar-stream";
 import { readResponse, type ApiResponse } from "./api";
 import { docker, type RegistryAuth } from "./docker";
+import { notYet, poll } from "./poll";
 
 export interface BuildView {
   id: string;
@@ -48,30 +48,6 @@ export async function cancelBuild<T = Record<string, unknown>>(url: string, toke
   return readResponse<T>(response);
 }
 
-/**
- * Calls `probe` every `intervalMs` until it returns something other than
- * undefined, and returns that; throws naming `what` and the last note after
- * `timeoutMs`. A probe that throws counts as "not yet" (the Worker may be restarting).
- */
-export async function until<T>(
-  what: string,
-  probe: () => Promise<T | undefined> | T | undefined,
-  { timeoutMs = 30_000, intervalMs = 200 }: { timeoutMs?: number; intervalMs?: number } = {},
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last = "";
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = `; last error: ${(error as Error).message}`;
-    }
-    if (Date.now() + intervalMs > deadline) throw new Error(`${what}: not within ${timeoutMs} ms${last}`);
-    await sleep(intervalMs);
-  }
-}
-
 /** Polls GET /v1/builds/{id} until `done` holds for the record; returns it. */
 export function waitForBuild(
   url: string,
@@ -80,18 +56,14 @@ export function waitForBuild(
   done: (build: BuildView) => boolean,
   options: { timeoutMs?: number; what?: string } = {},
 ): Promise<BuildView> {
-  let seen = "no answer";
-  return until(
+  return poll(
     `${options.what ?? "build"} ${id}`,
     async () => {
       const { status, body } = await getBuild(url, token, id);
-      seen = `HTTP ${status} ${JSON.stringify(body)}`;
-      return status === 200 && done(body) ? body : undefined;
+      return status === 200 && done(body) ? body : notYet(`HTTP ${status} ${JSON.stringify(body)}`);
     },
     { timeoutMs: options.timeoutMs ?? 60_000, intervalMs: 200 },
-  ).catch((error: Error) => {
-    throw new Error(`${error.message}; last answer: ${seen}`);
-  });
+  );
 }
 
 const MANIFEST_TYPES = [

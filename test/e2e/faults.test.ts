@@ -14,7 +14,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { AgentProcess } from "../../harness/agent";
 import { getStatus, submitSeedBuild, waitForStatus, type UploadFile } from "../../harness/api";
-import { cancelBuild, getBuild, getBuildLog, registryDigest, runningContainersWith, until, waitForBuild } from "../../harness/builds";
+import { cancelBuild, getBuild, getBuildLog, registryDigest, runningContainersWith, waitForBuild } from "../../harness/builds";
+import { poll } from "../../harness/poll";
 import { docker, pullImage, removeImage, runAndCapture } from "../../harness/docker";
 import { startStack, type Stack } from "../../harness/stack";
 
@@ -96,7 +97,7 @@ function jobStarted(agent: AgentProcess, id: string, attempt: number, from = 0):
 
 /** Waits until the build's RUN step runs on the Engine: the job is truly in the middle of its build. */
 function runStepRunning(marker: string) {
-  return until(`a running container for ${marker}`, async () => {
+  return poll(`a running container for ${marker}`, async () => {
     const found = await runningContainersWith(marker);
     return found.length > 0 ? found : undefined;
   }, { timeoutMs: 30_000 });
@@ -273,7 +274,7 @@ describe("POST /v1/builds/{id}/cancel", () => {
       error: expect.any(String),
     });
     // The agent stopped the build: Docker kills the RUN step's container.
-    await until(`no running container for ${marker}`, async () => ((await runningContainersWith(marker)).length === 0 ? true : undefined), {
+    await poll(`no running container for ${marker}`, async () => ((await runningContainersWith(marker)).length === 0 ? true : undefined), {
       timeoutMs: 15_000,
     });
     await agent.waitForLine(`job ${id} attempt 1: canceled`, { timeoutMs: 15_000 });
@@ -341,7 +342,7 @@ describe("an agent shut down with SIGTERM", () => {
     for (const id of [short, long]) {
       expect((await getBuild(api().url, api().token, id)).body).toMatchObject({ state: "succeeded", attempt: 1 });
     }
-    const exit = await until("the draining agent to exit", () => (draining.running ? undefined : draining.exited), { timeoutMs: 20_000 });
+    const exit = await poll("the draining agent to exit", () => (draining.running ? undefined : draining.exited), { timeoutMs: 20_000 });
     expect(exit).toEqual({ code: 0, signal: null });
     expect(draining.output()).toMatch(/stopped/);
 
