@@ -1,7 +1,8 @@
 /**
  * The real Docker Engine on the default socket: a tiny base image made from the
  * host's static busybox (nothing can be pulled from Docker Hub), and push, pull
- * and run helpers that read Docker's JSON stream line by line and throw on errors.
+ * and run helpers that read Docker's JSON stream line by line and throw on errors,
+ * and a look at which containers run now.
  */
 import { readFileSync } from "node:fs";
 import Docker from "dockerode";
@@ -203,4 +204,10 @@ export async function removeImage(ref: string): Promise<void> {
   } catch (error) {
     if ((error as { statusCode?: number }).statusCode !== 404) throw error;
   }
+}
+
+/** Running containers whose command line contains `text` (e.g. a marker echoed by a RUN step). */
+export async function runningContainersWith(text: string): Promise<Array<{ Id: string; Command: string }>> {
+  const containers = await docker.listContainers({ filters: { status: ["running"] } });
+  return containers.filter((container) => container.Command.includes(text)).map(({ Id, Command }) => ({ Id, Command }));
 }

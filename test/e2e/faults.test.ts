@@ -12,14 +12,13 @@
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { SeedStatus } from "../../shared/api";
 import type { AgentProcess } from "../../harness/agent";
-import { getStatus, submitSeedBuild, waitForStatus, type UploadFile } from "../../harness/api";
-import { cancelBuild, getBuild, getBuildLog, registryDigest, runningContainersWith, waitForBuild } from "../../harness/builds";
+import { ok, type SeedSuccess, type UploadFile } from "../../harness/api";
+import { docker, pullImage, removeImage, runAndCapture, runningContainersWith } from "../../harness/docker";
 import { poll } from "../../harness/poll";
-import { docker, pullImage, removeImage, runAndCapture } from "../../harness/docker";
+import { registryDigest } from "../../harness/registry-image";
 import { startStack, type Stack } from "../../harness/stack";
-
-type Status = { status: string; step?: string; error?: string; image_reference?: string; image_url?: string; digest?: string };
 
 const REPO = "faults";
 const LEASE_SECONDS = 3;
@@ -42,7 +41,6 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-const api = () => ({ url: stack.worker.url, token: stack.secrets.apiToken });
 const auth = () => ({ username: stack.secrets.registryUser, password: stack.secrets.registryPassword });
 const imageName = () => `${stack.secrets.registryUser}/${REPO}`;
 const referenceOf = (tag: string) => `${stack.registry.host}/${imageName()}:${tag}`;
@@ -71,18 +69,17 @@ function quickBuild(marker: string) {
 }
 
 async function submit(tag: string, build: { dockerfile: string; files: UploadFile[] }): Promise<string> {
-  const response = await submitSeedBuild<Record<string, unknown>>(stack.worker.url, stack.secrets.apiToken, {
+  const response = await stack.api.submitSeedBuild({
     query: { user_name: stack.secrets.registryUser, repo: REPO, tag, registry: stack.registry.host },
     fields: { password: stack.secrets.registryPassword },
     dockerfile: build.dockerfile,
     files: build.files,
   });
-  expect(response.status, JSON.stringify(response.body)).toBe(200);
-  return response.body.task_id as string;
+  return ok(response, 200).task_id;
 }
 
-function finalStatus(id: string, timeoutMs = 90_000): Promise<Status> {
-  return waitForStatus<Status>(stack.worker.url, stack.secrets.apiToken, id, { until: (body) => body.status !== "processing", timeoutMs });
+function finalStatus(id: string, timeoutMs = 90_000): Promise<SeedStatus> {
+  return stack.api.waitForStatus(id, { timeoutMs });
 }
 
 async function startAgent(name: string, concurrency = 1): Promise<AgentProcess> {
@@ -103,7 +100,8 @@ function runStepRunning(marker: string) {
   }, { timeoutMs: 30_000 });
 }
 
-function expectSuccess(final: Status, tag: string) {
+/** The seed's answer for a pushed image; narrows `final` for what follows. */
+function expectSuccess(final: SeedStatus, tag: string): asserts final is SeedSuccess {
   expect(final).toEqual({
     status: "success",
     image_reference: referenceOf(tag),
@@ -134,7 +132,7 @@ describe("an agent killed with SIGKILL mid-build", () => {
     // The idle second agent is there before the crash; with concurrency 1 busy, the first keeps the job until then.
     const second = await startAgent("crash-b");
     await runStepRunning(marker);
-    expect((await getBuild(api().url, api().token, id)).body).toMatchObject({ state: "building", attempt: 1 });
+    expect((await stack.api.build(id)).body).toMatchObject({ state: "building", attempt: 1 });
 
     const killedAt = Date.now();
     first.kill("SIGKILL");
@@ -145,10 +143,10 @@ describe("an agent killed with SIGKILL mid-build", () => {
     const final = await finalStatus(id);
     expectSuccess(final, "crash");
 
-    const { status, body } = await getBuild(api().url, api().token, id);
+    const { status, body } = await stack.api.build(id);
     expect(status).toBe(200);
     expect(body).toMatchObject({ id, state: "succeeded", attempt: 2, digest: final.digest });
-    const log = await getBuildLog(api().url, api().token, id);
+    const log = await stack.api.log(id);
     expect(log).toContain("[dockify] attempt 1: assigned to agent crash-a");
     expect(log).toMatch(/attempt 1: the agent stopped responding; the job is queued again/);
     expect(log).toContain("[dockify] attempt 2: assigned to agent crash-b");
@@ -176,7 +174,7 @@ describe.each([
     const done = await submit(`restart-${suffix}-done`, doneBuild);
     const doneFinal = await finalStatus(done);
     expectSuccess(doneFinal, `restart-${suffix}-done`);
-    const doneRecord = (await getBuild(api().url, api().token, done)).body;
+    const doneRecord = (await stack.api.build(done)).body;
 
     // One running (the only slot is busy for 4 s) and one queued behind it.
     const marker = unique(`restart-${suffix}`);
@@ -186,8 +184,8 @@ describe.each([
     await runStepRunning(marker);
     const queuedBuild = quickBuild(unique("queued"));
     const queued = await submit(`restart-${suffix}-queued`, queuedBuild);
-    expect((await getBuild(api().url, api().token, queued)).body).toMatchObject({ state: "queued", attempt: 0 });
-    expect((await getBuild(api().url, api().token, running)).body).toMatchObject({ state: "building", attempt: 1 });
+    expect((await stack.api.build(queued)).body).toMatchObject({ state: "queued", attempt: 0 });
+    expect((await stack.api.build(running)).body).toMatchObject({ state: "building", attempt: 1 });
 
     const from = agent.outputLength();
     const restartedAt = Date.now();
@@ -211,12 +209,12 @@ describe.each([
     expectSuccess(queuedFinal, `restart-${suffix}-queued`);
 
     // The job that had finished before the restart still answers the same.
-    expect((await getStatus<Status>(api().url, api().token, done)).body).toEqual(doneFinal);
-    expect((await getBuild(api().url, api().token, done)).body).toEqual(doneRecord);
-    expect(await getBuildLog(api().url, api().token, done)).toContain(`[dockify] pushed ${referenceOf(`restart-${suffix}-done`)}@${doneFinal.digest}`);
+    expect((await stack.api.status(done)).body).toEqual(doneFinal);
+    expect((await stack.api.build(done)).body).toEqual(doneRecord);
+    expect(await stack.api.log(done)).toContain(`[dockify] pushed ${referenceOf(`restart-${suffix}-done`)}@${doneFinal.digest}`);
 
-    const runningRecord = (await getBuild(api().url, api().token, running)).body;
-    const queuedRecord = (await getBuild(api().url, api().token, queued)).body;
+    const runningRecord = ok(await stack.api.build(running));
+    const queuedRecord = ok(await stack.api.build(queued));
     expect(runningRecord).toMatchObject({ state: "succeeded", digest: runningFinal.digest });
     expect(queuedRecord).toMatchObject({ state: "succeeded", digest: queuedFinal.digest });
     console.log(`[faults] worker restart (${mode}) took ${restartMs} ms; running job ended on attempt ${runningRecord.attempt}, queued job on attempt ${queuedRecord.attempt}`);
@@ -230,12 +228,12 @@ describe("POST /v1/builds/{id}/cancel", () => {
   it("cancels a queued job at once (200, state canceled) and it never runs", async () => {
     // No agent is connected: the job waits in the queue.
     const id = await submit("cancel-queued", quickBuild(unique("cancel-queued")));
-    expect((await getBuild(api().url, api().token, id)).body).toMatchObject({ state: "queued", attempt: 0 });
+    expect((await stack.api.build(id)).body).toMatchObject({ state: "queued", attempt: 0 });
 
-    const canceled = await cancelBuild(api().url, api().token, id);
+    const canceled = await stack.api.cancel(id);
     expect(canceled.status, JSON.stringify(canceled.body)).toBe(200);
     expect(canceled.body).toMatchObject({ id, state: "canceled", image_reference: referenceOf("cancel-queued") });
-    expect((await getStatus<Status>(api().url, api().token, id)).body).toEqual({
+    expect((await stack.api.status(id)).body).toEqual({
       status: "failed",
       step: "canceled",
       error: expect.any(String),
@@ -248,8 +246,8 @@ describe("POST /v1/builds/{id}/cancel", () => {
     const nextFinal = await finalStatus(next);
     expectSuccess(nextFinal, "after-cancel");
     expect(agent.output()).not.toContain(id);
-    expect((await getBuild(api().url, api().token, id)).body).toMatchObject({ state: "canceled", attempt: 0 });
-    expect((await getStatus<Status>(api().url, api().token, id)).body).toMatchObject({ status: "failed", step: "canceled" });
+    expect((await stack.api.build(id)).body).toMatchObject({ state: "canceled", attempt: 0 });
+    expect((await stack.api.status(id)).body).toMatchObject({ status: "failed", step: "canceled" });
     expect(await registryDigest(stack.registry.host, auth(), imageName(), "cancel-queued")).toBeUndefined();
   });
 
@@ -261,14 +259,14 @@ describe("POST /v1/builds/{id}/cancel", () => {
     await runStepRunning(marker);
 
     const asked = Date.now();
-    const canceled = await cancelBuild(api().url, api().token, id);
+    const canceled = await stack.api.cancel(id);
     expect([200, 202], JSON.stringify(canceled.body)).toContain(canceled.status);
     expect(canceled.body).toMatchObject({ id });
 
-    const record = await waitForBuild(api().url, api().token, id, (build) => build.state === "canceled", { timeoutMs: 10_000, what: "canceled" });
+    const record = await stack.api.waitForBuild(id, (build) => build.state === "canceled", { timeoutMs: 10_000, what: "canceled" });
     const tookMs = Date.now() - asked;
     expect(record).toMatchObject({ state: "canceled", step: "canceled", digest: null });
-    expect((await getStatus<Status>(api().url, api().token, id)).body).toEqual({
+    expect((await stack.api.status(id)).body).toEqual({
       status: "failed",
       step: "canceled",
       error: expect.any(String),
@@ -281,7 +279,7 @@ describe("POST /v1/builds/{id}/cancel", () => {
     console.log(`[faults] running build canceled in ${tookMs} ms (HTTP ${canceled.status})`);
 
     // Canceling again: it has ended.
-    const again = await cancelBuild(api().url, api().token, id);
+    const again = await stack.api.cancel(id);
     expect(again.status).toBe(409);
     expect(again.body).toEqual({ error: expect.any(String), field: expect.any(String) });
 
@@ -289,7 +287,7 @@ describe("POST /v1/builds/{id}/cancel", () => {
     const nextBuild = quickBuild(unique("after-running-cancel"));
     const next = await submit("after-running-cancel", nextBuild);
     expectSuccess(await finalStatus(next), "after-running-cancel");
-    expect((await getBuild(api().url, api().token, id)).body).toMatchObject({ state: "canceled", attempt: 1 });
+    expect((await stack.api.build(id)).body).toMatchObject({ state: "canceled", attempt: 1 });
     expect(await registryDigest(stack.registry.host, auth(), imageName(), "cancel-running")).toBeUndefined();
   });
 
@@ -299,16 +297,16 @@ describe("POST /v1/builds/{id}/cancel", () => {
     const final = await finalStatus(id);
     expectSuccess(final, "cancel-finished");
 
-    const finished = await cancelBuild(api().url, api().token, id);
+    const finished = await stack.api.cancel(id);
     expect(finished.status).toBe(409);
     expect(finished.body).toEqual({ error: expect.any(String), field: expect.any(String) });
-    expect((await getStatus<Status>(api().url, api().token, id)).body).toEqual(final);
+    expect((await stack.api.status(id)).body).toEqual(final);
 
-    const unknown = await cancelBuild(api().url, api().token, "0b6f7c2e-1111-4222-8333-444455556666");
+    const unknown = await stack.api.cancel("0b6f7c2e-1111-4222-8333-444455556666");
     expect(unknown.status).toBe(404);
     expect(unknown.body).toMatchObject({ error: expect.any(String) });
 
-    const anonymous = await cancelBuild(api().url, undefined, id);
+    const anonymous = await stack.api.withToken(undefined).cancel(id);
     expect(anonymous.status).toBe(401);
     expect(anonymous.body).toMatchObject({ error: expect.any(String) });
   });
@@ -325,7 +323,7 @@ describe("an agent shut down with SIGTERM", () => {
     await Promise.all([jobStarted(draining, short, 1), jobStarted(draining, long, 1)]);
     const waitingBuild = quickBuild(unique("drain-waiting"));
     const waiting = await submit("drain-waiting", waitingBuild);
-    expect((await getBuild(api().url, api().token, waiting)).body).toMatchObject({ state: "queued", attempt: 0 });
+    expect((await stack.api.build(waiting)).body).toMatchObject({ state: "queued", attempt: 0 });
 
     const from = draining.outputLength();
     draining.kill("SIGTERM");
@@ -340,7 +338,7 @@ describe("an agent shut down with SIGTERM", () => {
     const longFinal = await finalStatus(long);
     expectSuccess(longFinal, "drain-long");
     for (const id of [short, long]) {
-      expect((await getBuild(api().url, api().token, id)).body).toMatchObject({ state: "succeeded", attempt: 1 });
+      expect((await stack.api.build(id)).body).toMatchObject({ state: "succeeded", attempt: 1 });
     }
     const exit = await poll("the draining agent to exit", () => (draining.running ? undefined : draining.exited), { timeoutMs: 20_000 });
     expect(exit).toEqual({ code: 0, signal: null });
@@ -348,7 +346,7 @@ describe("an agent shut down with SIGTERM", () => {
 
     // Both later builds waited for an agent that takes jobs.
     for (const id of [waiting, late]) {
-      expect((await getBuild(api().url, api().token, id)).body).toMatchObject({ state: "queued", attempt: 0 });
+      expect((await stack.api.build(id)).body).toMatchObject({ state: "queued", attempt: 0 });
       expect(draining.output()).not.toContain(id);
     }
     const other = await startAgent("drain-b", 2);
@@ -356,8 +354,8 @@ describe("an agent shut down with SIGTERM", () => {
     expectSuccess(waitingFinal, "drain-waiting");
     expectSuccess(lateFinal, "drain-late");
     for (const id of [waiting, late]) {
-      expect((await getBuild(api().url, api().token, id)).body).toMatchObject({ state: "succeeded", attempt: 1 });
-      const log = await getBuildLog(api().url, api().token, id);
+      expect((await stack.api.build(id)).body).toMatchObject({ state: "succeeded", attempt: 1 });
+      const log = await stack.api.log(id);
       expect(log).toContain("[dockify] attempt 1: assigned to agent drain-b");
       expect(log).not.toContain("drain-a");
       expect(other.output()).toContain(`job ${id} attempt 1: started`);

@@ -1,70 +1,13 @@
 /**
- * Helpers for the fault and chaos suites: the v1 build API (record, log,
- * cancel), the registry's own view of a pushed image (its
- * manifest digest and a file read straight out of its layers), and the
- * Engine's running containers.
+ * The registry's own view of a pushed image, asked over its HTTP API rather than
+ * through the Engine: the digest it serves for a tag, and a file read straight
+ * out of the image's layers.
  */
-import { createGunzip } from "node:zlib";
 import { Readable } from "node:stream";
+import type { ReadableStream } from "node:stream/web";
+import { createGunzip } from "node:zlib";
 import { extract } from "tar-stream";
-import { readResponse, type ApiResponse } from "./api";
-import { docker, type RegistryAuth } from "./docker";
-import { notYet, poll } from "./poll";
-
-export interface BuildView {
-  id: string;
-  state: string;
-  attempt: number;
-  image_reference: string;
-  digest: string | null;
-  image_id: string | null;
-  step: string | null;
-  error: string | null;
-  finished_at: string | null;
-  [key: string]: unknown;
-}
-
-const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
-
-/** GET /v1/builds/{id}. */
-export async function getBuild(url: string, token: string, id: string): Promise<ApiResponse<BuildView>> {
-  return readResponse<BuildView>(await fetch(`${url}/v1/builds/${encodeURIComponent(id)}`, { headers: bearer(token) }));
-}
-
-/** GET /v1/builds/{id}/logs as text; throws on a non-200 answer. */
-export async function getBuildLog(url: string, token: string, id: string): Promise<string> {
-  const response = await fetch(`${url}/v1/builds/${encodeURIComponent(id)}/logs`, { headers: bearer(token) });
-  const text = await response.text();
-  if (response.status !== 200) throw new Error(`GET /v1/builds/${id}/logs: HTTP ${response.status} ${text}`);
-  return text;
-}
-
-/** POST /v1/builds/{id}/cancel; `token` undefined sends no Authorization header. */
-export async function cancelBuild<T = Record<string, unknown>>(url: string, token: string | undefined, id: string): Promise<ApiResponse<T>> {
-  const response = await fetch(`${url}/v1/builds/${encodeURIComponent(id)}/cancel`, {
-    method: "POST",
-    headers: token === undefined ? {} : bearer(token),
-  });
-  return readResponse<T>(response);
-}
-
-/** Polls GET /v1/builds/{id} until `done` holds for the record; returns it. */
-export function waitForBuild(
-  url: string,
-  token: string,
-  id: string,
-  done: (build: BuildView) => boolean,
-  options: { timeoutMs?: number; what?: string } = {},
-): Promise<BuildView> {
-  return poll(
-    `${options.what ?? "build"} ${id}`,
-    async () => {
-      const { status, body } = await getBuild(url, token, id);
-      return status === 200 && done(body) ? body : notYet(`HTTP ${status} ${JSON.stringify(body)}`);
-    },
-    { timeoutMs: options.timeoutMs ?? 60_000, intervalMs: 200 },
-  );
-}
+import type { RegistryAuth } from "./docker";
 
 const MANIFEST_TYPES = [
   "application/vnd.docker.distribution.manifest.v2+json",
@@ -103,7 +46,7 @@ export async function registryFile(host: string, auth: RegistryAuth, name: strin
   for (const layer of [...manifest.layers].reverse()) {
     const blob = await fetch(`http://${host}/v2/${name}/blobs/${layer.digest}`, { headers: basic(auth) });
     if (blob.status !== 200 || !blob.body) throw new Error(`GET blob ${layer.digest} of ${name}: HTTP ${blob.status}`);
-    const content = await fileInLayer(Readable.fromWeb(blob.body as import("node:stream/web").ReadableStream), layer.mediaType, wanted);
+    const content = await fileInLayer(Readable.fromWeb(blob.body as ReadableStream), layer.mediaType, wanted);
     if (content !== undefined) return content;
   }
   return undefined;
@@ -136,10 +79,4 @@ function fileInLayer(body: Readable, mediaType: string, wanted: string): Promise
       body.pipe(tar);
     }
   });
-}
-
-/** Running containers whose command line contains `text` (e.g. a marker echoed by a RUN step). */
-export async function runningContainersWith(text: string): Promise<Array<{ Id: string; Command: string }>> {
-  const containers = await docker.listContainers({ filters: { status: ["running"] } });
-  return containers.filter((container) => container.Command.includes(text)).map(({ Id, Command }) => ({ Id, Command }));
 }
