@@ -13,6 +13,7 @@ import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { SeedStatus } from "../../shared/api";
+import { renderEvent } from "../../shared/build-log";
 import type { AgentProcess } from "../../harness/agent";
 import { ok, type SeedSuccess, type UploadFile } from "../../harness/api";
 import { docker, pullImage, removeImage, runAndCapture, runningContainersWith } from "../../harness/docker";
@@ -147,10 +148,12 @@ describe("an agent killed with SIGKILL mid-build", () => {
     expect(status).toBe(200);
     expect(body).toMatchObject({ id, state: "succeeded", attempt: 2, digest: final.digest });
     const log = await stack.api.log(id);
-    expect(log).toContain("[dockify] attempt 1: assigned to agent crash-a");
-    expect(log).toMatch(/attempt 1: the agent stopped responding; the job is queued again/);
-    expect(log).toContain("[dockify] attempt 2: assigned to agent crash-b");
-    expect(log.indexOf("queued again")).toBeLessThan(log.indexOf("attempt 2: assigned"));
+    const leaseExpired = renderEvent({ type: "lease-expired", attempt: 1 });
+    const reassigned = renderEvent({ type: "assigned", attempt: 2, agent: "crash-b" });
+    expect(log).toContain(renderEvent({ type: "assigned", attempt: 1, agent: "crash-a" }));
+    expect(log).toContain(leaseExpired);
+    expect(log).toContain(reassigned);
+    expect(log.indexOf(leaseExpired)).toBeLessThan(log.indexOf(reassigned));
     // Not before the lease could have run out: a heartbeat (every second) renewed it for 3 s shortly before the kill.
     expect(requeuedAfterMs).toBeGreaterThanOrEqual((LEASE_SECONDS - 2) * 1000);
     expect(requeuedAfterMs).toBeLessThan((LEASE_SECONDS + 10) * 1000);
@@ -211,7 +214,8 @@ describe.each([
     // The job that had finished before the restart still answers the same.
     expect((await stack.api.status(done)).body).toEqual(doneFinal);
     expect((await stack.api.build(done)).body).toEqual(doneRecord);
-    expect(await stack.api.log(done)).toContain(`[dockify] pushed ${referenceOf(`restart-${suffix}-done`)}@${doneFinal.digest}`);
+    const pushed = renderEvent({ type: "pushed", reference: referenceOf(`restart-${suffix}-done`), digest: doneFinal.digest! });
+    expect(await stack.api.log(done)).toContain(pushed);
 
     const runningRecord = ok(await stack.api.build(running));
     const queuedRecord = ok(await stack.api.build(queued));
@@ -356,7 +360,7 @@ describe("an agent shut down with SIGTERM", () => {
     for (const id of [waiting, late]) {
       expect((await stack.api.build(id)).body).toMatchObject({ state: "succeeded", attempt: 1 });
       const log = await stack.api.log(id);
-      expect(log).toContain("[dockify] attempt 1: assigned to agent drain-b");
+      expect(log).toContain(renderEvent({ type: "assigned", attempt: 1, agent: "drain-b" }));
       expect(log).not.toContain("drain-a");
       expect(other.output()).toContain(`job ${id} attempt 1: started`);
     }
