@@ -17,7 +17,7 @@ export interface WaitForUrlOptions {
 
 /** Polls `url` with GET every 100 ms until it answers with an accepted status; returns that response. */
 export function waitForUrl(url: string, options: WaitForUrlOptions = {}): Promise<Response> {
-  const { timeoutMs = 30_000, accept = () => true, process, headers } = options;
+  const { timeoutMs = 30_000, accept = () => true, process: owner, headers } = options;
   return poll(
     `${url} to answer`,
     async (deadline) => {
@@ -26,6 +26,6 @@ export function waitForUrl(url: string, options: WaitForUrlOptions = {}): Promis
       await response.body?.cancel();
       return notYet(`HTTP ${response.status}`);
     },
-    { timeoutMs, intervalMs: 100, process },
+    { timeoutMs, intervalMs: 100, process: owner },
   );
 }
