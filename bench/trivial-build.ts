@@ -8,10 +8,9 @@
  * Each round uses fresh file content, so neither side gets a layer-cache hit.
  */
 import { randomUUID } from "node:crypto";
-import { setTimeout as sleep } from "node:timers/promises";
-import { getStatus, submitSeedBuild } from "../test/e2e/harness/api";
-import { buildFromFiles, pushImage, removeImage } from "../test/e2e/harness/docker";
-import { startStack } from "../test/e2e/harness/stack";
+import { ok } from "../harness/api";
+import { buildFromFiles, pushImage, removeImage } from "../harness/docker";
+import { startStack } from "../harness/stack";
 
 const rounds = Number(process.argv[2] ?? 10);
 const DOCKERFILE = "FROM scratch\nCOPY app.txt /app.txt\n";
@@ -38,20 +37,18 @@ async function direct(tag: string, content: string): Promise<number> {
 async function viaDockify(tag: string, content: string): Promise<number> {
   const query = { user_name: "alice", repo: "dockify", tag, registry: stack.registry.host };
   const started = performance.now();
-  const accepted = await submitSeedBuild(stack.worker.url, stack.secrets.apiToken, {
+  const accepted = await stack.api.submitSeedBuild({
     query,
     fields: { password: auth.password },
     dockerfile: DOCKERFILE,
     files: [{ name: "app.txt", content }],
   });
-  if (accepted.status !== 200) throw new Error(`POST /build answered ${accepted.status}: ${JSON.stringify(accepted.body)}`);
-  const id = accepted.body.task_id as string;
-  for (;;) {
-    const { body } = await getStatus(stack.worker.url, stack.secrets.apiToken, id);
-    if (body.status === "success") return performance.now() - started;
-    if (body.status !== "processing") throw new Error(`build ${id} ended ${JSON.stringify(body)}`);
-    await sleep(10);
-  }
+  const id = ok(accepted, 200).task_id;
+  // Every 10 ms, so the figure is not rounded up to a coarse polling step.
+  const final = await stack.api.waitForStatus(id, { intervalMs: 10 });
+  const elapsed = performance.now() - started;
+  if (final.status !== "success") throw new Error(`build ${id} ended ${JSON.stringify(final)}`);
+  return elapsed;
 }
 
 try {

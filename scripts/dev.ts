@@ -9,6 +9,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { parseEnv } from "node:util";
+import { waitForUrl } from "../harness/wait-for-url";
 
 const DEV_VARS = ".dev.vars";
 // Programs themselves, not npx or the tsx wrapper: those relay a signal late or twice, and a second SIGTERM
@@ -44,6 +45,11 @@ function firstPlainToken(list: string | undefined): string | undefined {
   return undefined;
 }
 
+/**
+ * Not the harness's ManagedProcess: that one puts each child in a session of its own and keeps all
+ * its output in memory, for tests. Here the children stay in the terminal's process group (closing
+ * the terminal stops them too), and their output goes to the console as it comes.
+ */
 function run(name: string, command: string, args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
   const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   for (const stream of [child.stdout, child.stderr]) {
@@ -56,18 +62,6 @@ function run(name: string, command: string, args: string[], env: NodeJS.ProcessE
     exitWhenAllStopped();
   });
   return child;
-}
-
-async function waitForWorker(): Promise<void> {
-  for (let tries = 0; tries < 600; tries++) {
-    try {
-      await fetch(url);
-      return;
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-  }
-  throw new Error(`the Worker did not answer on ${url} within two minutes`);
 }
 
 const children: ChildProcess[] = [];
@@ -110,7 +104,8 @@ const offline = {
   WRANGLER_SEND_METRICS: process.env.WRANGLER_SEND_METRICS ?? "false",
 };
 children.push(run("worker", BIN("wrangler"), wranglerArgs, offline));
-await waitForWorker();
+// Any answer means the Worker is loaded: wrangler holds requests until then.
+await waitForUrl(url, { timeoutMs: 120_000 });
 children.push(run("agent", process.execPath, ["--import", "tsx", "agent/main.ts"], { DOCKIFY_URL: url, DOCKIFY_AGENT_TOKEN: agentToken }));
 
 console.log(`

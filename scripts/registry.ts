@@ -10,7 +10,7 @@ import { existsSync } from "node:fs";
 import { createServer } from "node:net";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
-import { REGISTRY_BINARY, registryEnv, waitForRegistry, writeRegistryConfig } from "../test/e2e/harness/registry";
+import { REGISTRY_BINARY, registryEnv, waitForRegistry, writeRegistryConfig } from "../harness/registry";
 
 const HOST = "127.0.0.1";
 const DEFAULT_PORT = 5000;

@@ -12,12 +12,11 @@
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { AgentProcess } from "./harness/agent";
-import { getStatus, submitSeedBuild } from "./harness/api";
-import { getBuild, registryDigest, registryFile, type BuildView } from "./harness/builds";
-import { startStack, type Stack } from "./harness/stack";
-
-type Status = { status: string; step?: string; error?: string; image_reference?: string; image_url?: string; digest?: string };
+import type { Build, SeedStatus } from "../../shared/api";
+import type { AgentProcess } from "../../harness/agent";
+import { ok, type SeedSuccess } from "../../harness/api";
+import { registryDigest, registryFile } from "../../harness/registry-image";
+import { startStack, type Stack } from "../../harness/stack";
 
 const JOBS = 30;
 const AGENTS = 3;
@@ -61,14 +60,23 @@ async function submit(index: number): Promise<Job> {
   // The unique file comes first, so no RUN step is ever a cache hit: every build really sleeps.
   const seconds = random(0.5, 1.5).toFixed(1);
   const dockerfile = `FROM ${stack.baseImage}\nCOPY unique.txt /unique.txt\nRUN sleep ${seconds}\n`;
-  const response = await submitSeedBuild<Record<string, unknown>>(stack.worker.url, stack.secrets.apiToken, {
+  const response = await stack.api.submitSeedBuild({
     query: { user_name: stack.secrets.registryUser, repo: REPO, tag, registry: stack.registry.host },
     fields: { password: stack.secrets.registryPassword },
     dockerfile,
     files: [{ name: "unique.txt", content }],
   });
-  expect(response.status, JSON.stringify(response.body)).toBe(200);
-  return { index, tag, content, id: response.body.task_id as string };
+  return { index, tag, content, id: ok(response, 200).task_id };
+}
+
+/** The seed's answer for a pushed image; narrows `final` for what follows. */
+function expectSuccess(final: SeedStatus, tag: string): asserts final is SeedSuccess {
+  expect(final, tag).toEqual({
+    status: "success",
+    image_reference: `${stack.registry.host}/${imageName()}:${tag}`,
+    image_url: `http://${stack.registry.host}/v2/${imageName()}/tags/list`,
+    digest: expect.stringMatching(/^sha256:[0-9a-f]{64}$/),
+  });
 }
 
 describe("chaos: agents killed at random while 30 builds run", () => {
@@ -111,15 +119,14 @@ describe("chaos: agents killed at random while 30 builds run", () => {
     })();
 
     // Poll every job until all are final; a final status must never change afterwards.
-    const finals = new Map<string, Status>();
+    const finals = new Map<string, SeedStatus>();
     const flips: string[] = [];
     const deadline = Date.now() + JOBS_DEADLINE_MS;
     try {
       while (finals.size < JOBS && Date.now() < deadline) {
         await Promise.all(
           jobs.map(async (job) => {
-            const { status, body } = await getStatus<Status>(stack.worker.url, stack.secrets.apiToken, job.id);
-            if (status !== 200) throw new Error(`GET /status/${job.id}: HTTP ${status} ${JSON.stringify(body)}`);
+            const body = ok(await stack.api.status(job.id), 200);
             if (body.status === "processing") {
               if (finals.has(job.id)) flips.push(`${job.tag}: ${JSON.stringify(finals.get(job.id))} then processing`);
               return;
@@ -144,17 +151,14 @@ describe("chaos: agents killed at random while 30 builds run", () => {
     expect(stack.agents.filter((agent) => agent.running).map((agent) => agent.name)).toEqual([]);
     await sleep(4_000);
 
-    const records: BuildView[] = [];
+    const records: Build[] = [];
+    const digests = new Map<string, string>();
     for (const job of jobs) {
       const final = finals.get(job.id)!;
-      expect(final, job.tag).toEqual({
-        status: "success",
-        image_reference: `${stack.registry.host}/${imageName()}:${job.tag}`,
-        image_url: `http://${stack.registry.host}/v2/${imageName()}/tags/list`,
-        digest: expect.stringMatching(/^sha256:[0-9a-f]{64}$/),
-      });
-      expect((await getStatus<Status>(stack.worker.url, stack.secrets.apiToken, job.id)).body, job.tag).toEqual(final);
-      const { body: record } = await getBuild(stack.worker.url, stack.secrets.apiToken, job.id);
+      expectSuccess(final, job.tag);
+      digests.set(job.id, final.digest!);
+      expect((await stack.api.status(job.id)).body, job.tag).toEqual(final);
+      const record = ok(await stack.api.build(job.id));
       expect(record, job.tag).toMatchObject({ id: job.id, state: "succeeded", digest: final.digest });
       expect(record.attempt, job.tag).toBeGreaterThanOrEqual(1);
       records.push(record);
@@ -163,7 +167,7 @@ describe("chaos: agents killed at random while 30 builds run", () => {
 
     // The registry serves each tag under the reported digest, and that image holds the job's own file.
     for (const job of jobs) {
-      const digest = finals.get(job.id)!.digest!;
+      const digest = digests.get(job.id)!;
       expect(await registryDigest(stack.registry.host, auth(), imageName(), job.tag), job.tag).toBe(digest);
       expect(await registryFile(stack.registry.host, auth(), imageName(), digest, "/unique.txt"), job.tag).toBe(job.content);
     }

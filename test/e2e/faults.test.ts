@@ -12,13 +12,14 @@
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { AgentProcess } from "./harness/agent";
-import { getStatus, submitSeedBuild, waitForStatus, type UploadFile } from "./harness/api";
-import { cancelBuild, getBuild, getBuildLog, registryDigest, runningContainersWith, until, waitForBuild } from "./harness/builds";
-import { docker, pullImage, removeImage, runAndCapture } from "./harness/docker";
-import { startStack, type Stack } from "./harness/stack";
-
-type Status = { status: string; step?: string; error?: string; image_reference?: string; image_url?: string; digest?: string };
+import type { SeedStatus } from "../../shared/api";
+import { renderEvent } from "../../shared/build-log";
+import type { AgentProcess } from "../../harness/agent";
+import { ok, type SeedSuccess, type UploadFile } from "../../harness/api";
+import { docker, pullImage, removeImage, runAndCapture, runningContainersWith } from "../../harness/docker";
+import { poll } from "../../harness/poll";
+import { registryDigest } from "../../harness/registry-image";
+import { startStack, type Stack } from "../../harness/stack";
 
 const REPO = "faults";
 const LEASE_SECONDS = 3;
@@ -41,7 +42,6 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-const api = () => ({ url: stack.worker.url, token: stack.secrets.apiToken });
 const auth = () => ({ username: stack.secrets.registryUser, password: stack.secrets.registryPassword });
 const imageName = () => `${stack.secrets.registryUser}/${REPO}`;
 const referenceOf = (tag: string) => `${stack.registry.host}/${imageName()}:${tag}`;
@@ -70,18 +70,17 @@ function quickBuild(marker: string) {
 }
 
 async function submit(tag: string, build: { dockerfile: string; files: UploadFile[] }): Promise<string> {
-  const response = await submitSeedBuild<Record<string, unknown>>(stack.worker.url, stack.secrets.apiToken, {
+  const response = await stack.api.submitSeedBuild({
     query: { user_name: stack.secrets.registryUser, repo: REPO, tag, registry: stack.registry.host },
     fields: { password: stack.secrets.registryPassword },
     dockerfile: build.dockerfile,
     files: build.files,
   });
-  expect(response.status, JSON.stringify(response.body)).toBe(200);
-  return response.body.task_id as string;
+  return ok(response, 200).task_id;
 }
 
-function finalStatus(id: string, timeoutMs = 90_000): Promise<Status> {
-  return waitForStatus<Status>(stack.worker.url, stack.secrets.apiToken, id, { until: (body) => body.status !== "processing", timeoutMs });
+function finalStatus(id: string, timeoutMs = 90_000): Promise<SeedStatus> {
+  return stack.api.waitForStatus(id, { timeoutMs });
 }
 
 async function startAgent(name: string, concurrency = 1): Promise<AgentProcess> {
@@ -96,13 +95,14 @@ function jobStarted(agent: AgentProcess, id: string, attempt: number, from = 0):
 
 /** Waits until the build's RUN step runs on the Engine: the job is truly in the middle of its build. */
 function runStepRunning(marker: string) {
-  return until(`a running container for ${marker}`, async () => {
+  return poll(`a running container for ${marker}`, async () => {
     const found = await runningContainersWith(marker);
     return found.length > 0 ? found : undefined;
   }, { timeoutMs: 30_000 });
 }
 
-function expectSuccess(final: Status, tag: string) {
+/** The seed's answer for a pushed image; narrows `final` for what follows. */
+function expectSuccess(final: SeedStatus, tag: string): asserts final is SeedSuccess {
   expect(final).toEqual({
     status: "success",
     image_reference: referenceOf(tag),
@@ -133,7 +133,7 @@ describe("an agent killed with SIGKILL mid-build", () => {
     // The idle second agent is there before the crash; with concurrency 1 busy, the first keeps the job until then.
     const second = await startAgent("crash-b");
     await runStepRunning(marker);
-    expect((await getBuild(api().url, api().token, id)).body).toMatchObject({ state: "building", attempt: 1 });
+    expect((await stack.api.build(id)).body).toMatchObject({ state: "building", attempt: 1 });
 
     const killedAt = Date.now();
     first.kill("SIGKILL");
@@ -144,14 +144,16 @@ describe("an agent killed with SIGKILL mid-build", () => {
     const final = await finalStatus(id);
     expectSuccess(final, "crash");
 
-    const { status, body } = await getBuild(api().url, api().token, id);
+    const { status, body } = await stack.api.build(id);
     expect(status).toBe(200);
     expect(body).toMatchObject({ id, state: "succeeded", attempt: 2, digest: final.digest });
-    const log = await getBuildLog(api().url, api().token, id);
-    expect(log).toContain("[dockify] attempt 1: assigned to agent crash-a");
-    expect(log).toMatch(/attempt 1: the agent stopped responding; the job is queued again/);
-    expect(log).toContain("[dockify] attempt 2: assigned to agent crash-b");
-    expect(log.indexOf("queued again")).toBeLessThan(log.indexOf("attempt 2: assigned"));
+    const log = await stack.api.log(id);
+    const leaseExpired = renderEvent({ type: "lease-expired", attempt: 1 });
+    const reassigned = renderEvent({ type: "assigned", attempt: 2, agent: "crash-b" });
+    expect(log).toContain(renderEvent({ type: "assigned", attempt: 1, agent: "crash-a" }));
+    expect(log).toContain(leaseExpired);
+    expect(log).toContain(reassigned);
+    expect(log.indexOf(leaseExpired)).toBeLessThan(log.indexOf(reassigned));
     // Not before the lease could have run out: a heartbeat (every second) renewed it for 3 s shortly before the kill.
     expect(requeuedAfterMs).toBeGreaterThanOrEqual((LEASE_SECONDS - 2) * 1000);
     expect(requeuedAfterMs).toBeLessThan((LEASE_SECONDS + 10) * 1000);
@@ -175,7 +177,7 @@ describe.each([
     const done = await submit(`restart-${suffix}-done`, doneBuild);
     const doneFinal = await finalStatus(done);
     expectSuccess(doneFinal, `restart-${suffix}-done`);
-    const doneRecord = (await getBuild(api().url, api().token, done)).body;
+    const doneRecord = (await stack.api.build(done)).body;
 
     // One running (the only slot is busy for 4 s) and one queued behind it.
     const marker = unique(`restart-${suffix}`);
@@ -185,8 +187,8 @@ describe.each([
     await runStepRunning(marker);
     const queuedBuild = quickBuild(unique("queued"));
     const queued = await submit(`restart-${suffix}-queued`, queuedBuild);
-    expect((await getBuild(api().url, api().token, queued)).body).toMatchObject({ state: "queued", attempt: 0 });
-    expect((await getBuild(api().url, api().token, running)).body).toMatchObject({ state: "building", attempt: 1 });
+    expect((await stack.api.build(queued)).body).toMatchObject({ state: "queued", attempt: 0 });
+    expect((await stack.api.build(running)).body).toMatchObject({ state: "building", attempt: 1 });
 
     const from = agent.outputLength();
     const restartedAt = Date.now();
@@ -210,12 +212,13 @@ describe.each([
     expectSuccess(queuedFinal, `restart-${suffix}-queued`);
 
     // The job that had finished before the restart still answers the same.
-    expect((await getStatus<Status>(api().url, api().token, done)).body).toEqual(doneFinal);
-    expect((await getBuild(api().url, api().token, done)).body).toEqual(doneRecord);
-    expect(await getBuildLog(api().url, api().token, done)).toContain(`[dockify] pushed ${referenceOf(`restart-${suffix}-done`)}@${doneFinal.digest}`);
+    expect((await stack.api.status(done)).body).toEqual(doneFinal);
+    expect((await stack.api.build(done)).body).toEqual(doneRecord);
+    const pushed = renderEvent({ type: "pushed", reference: referenceOf(`restart-${suffix}-done`), digest: doneFinal.digest! });
+    expect(await stack.api.log(done)).toContain(pushed);
 
-    const runningRecord = (await getBuild(api().url, api().token, running)).body;
-    const queuedRecord = (await getBuild(api().url, api().token, queued)).body;
+    const runningRecord = ok(await stack.api.build(running));
+    const queuedRecord = ok(await stack.api.build(queued));
     expect(runningRecord).toMatchObject({ state: "succeeded", digest: runningFinal.digest });
     expect(queuedRecord).toMatchObject({ state: "succeeded", digest: queuedFinal.digest });
     console.log(`[faults] worker restart (${mode}) took ${restartMs} ms; running job ended on attempt ${runningRecord.attempt}, queued job on attempt ${queuedRecord.attempt}`);
@@ -229,12 +232,12 @@ describe("POST /v1/builds/{id}/cancel", () => {
   it("cancels a queued job at once (200, state canceled) and it never runs", async () => {
     // No agent is connected: the job waits in the queue.
     const id = await submit("cancel-queued", quickBuild(unique("cancel-queued")));
-    expect((await getBuild(api().url, api().token, id)).body).toMatchObject({ state: "queued", attempt: 0 });
+    expect((await stack.api.build(id)).body).toMatchObject({ state: "queued", attempt: 0 });
 
-    const canceled = await cancelBuild(api().url, api().token, id);
+    const canceled = await stack.api.cancel(id);
     expect(canceled.status, JSON.stringify(canceled.body)).toBe(200);
     expect(canceled.body).toMatchObject({ id, state: "canceled", image_reference: referenceOf("cancel-queued") });
-    expect((await getStatus<Status>(api().url, api().token, id)).body).toEqual({
+    expect((await stack.api.status(id)).body).toEqual({
       status: "failed",
       step: "canceled",
       error: expect.any(String),
@@ -247,8 +250,8 @@ describe("POST /v1/builds/{id}/cancel", () => {
     const nextFinal = await finalStatus(next);
     expectSuccess(nextFinal, "after-cancel");
     expect(agent.output()).not.toContain(id);
-    expect((await getBuild(api().url, api().token, id)).body).toMatchObject({ state: "canceled", attempt: 0 });
-    expect((await getStatus<Status>(api().url, api().token, id)).body).toMatchObject({ status: "failed", step: "canceled" });
+    expect((await stack.api.build(id)).body).toMatchObject({ state: "canceled", attempt: 0 });
+    expect((await stack.api.status(id)).body).toMatchObject({ status: "failed", step: "canceled" });
     expect(await registryDigest(stack.registry.host, auth(), imageName(), "cancel-queued")).toBeUndefined();
   });
 
@@ -260,27 +263,27 @@ describe("POST /v1/builds/{id}/cancel", () => {
     await runStepRunning(marker);
 
     const asked = Date.now();
-    const canceled = await cancelBuild(api().url, api().token, id);
+    const canceled = await stack.api.cancel(id);
     expect([200, 202], JSON.stringify(canceled.body)).toContain(canceled.status);
     expect(canceled.body).toMatchObject({ id });
 
-    const record = await waitForBuild(api().url, api().token, id, (build) => build.state === "canceled", { timeoutMs: 10_000, what: "canceled" });
+    const record = await stack.api.waitForBuild(id, (build) => build.state === "canceled", { timeoutMs: 10_000, what: "canceled" });
     const tookMs = Date.now() - asked;
     expect(record).toMatchObject({ state: "canceled", step: "canceled", digest: null });
-    expect((await getStatus<Status>(api().url, api().token, id)).body).toEqual({
+    expect((await stack.api.status(id)).body).toEqual({
       status: "failed",
       step: "canceled",
       error: expect.any(String),
     });
     // The agent stopped the build: Docker kills the RUN step's container.
-    await until(`no running container for ${marker}`, async () => ((await runningContainersWith(marker)).length === 0 ? true : undefined), {
+    await poll(`no running container for ${marker}`, async () => ((await runningContainersWith(marker)).length === 0 ? true : undefined), {
       timeoutMs: 15_000,
     });
     await agent.waitForLine(`job ${id} attempt 1: canceled`, { timeoutMs: 15_000 });
     console.log(`[faults] running build canceled in ${tookMs} ms (HTTP ${canceled.status})`);
 
     // Canceling again: it has ended.
-    const again = await cancelBuild(api().url, api().token, id);
+    const again = await stack.api.cancel(id);
     expect(again.status).toBe(409);
     expect(again.body).toEqual({ error: expect.any(String), field: expect.any(String) });
 
@@ -288,7 +291,7 @@ describe("POST /v1/builds/{id}/cancel", () => {
     const nextBuild = quickBuild(unique("after-running-cancel"));
     const next = await submit("after-running-cancel", nextBuild);
     expectSuccess(await finalStatus(next), "after-running-cancel");
-    expect((await getBuild(api().url, api().token, id)).body).toMatchObject({ state: "canceled", attempt: 1 });
+    expect((await stack.api.build(id)).body).toMatchObject({ state: "canceled", attempt: 1 });
     expect(await registryDigest(stack.registry.host, auth(), imageName(), "cancel-running")).toBeUndefined();
   });
 
@@ -298,16 +301,16 @@ describe("POST /v1/builds/{id}/cancel", () => {
     const final = await finalStatus(id);
     expectSuccess(final, "cancel-finished");
 
-    const finished = await cancelBuild(api().url, api().token, id);
+    const finished = await stack.api.cancel(id);
     expect(finished.status).toBe(409);
     expect(finished.body).toEqual({ error: expect.any(String), field: expect.any(String) });
-    expect((await getStatus<Status>(api().url, api().token, id)).body).toEqual(final);
+    expect((await stack.api.status(id)).body).toEqual(final);
 
-    const unknown = await cancelBuild(api().url, api().token, "0b6f7c2e-1111-4222-8333-444455556666");
+    const unknown = await stack.api.cancel("0b6f7c2e-1111-4222-8333-444455556666");
     expect(unknown.status).toBe(404);
     expect(unknown.body).toMatchObject({ error: expect.any(String) });
 
-    const anonymous = await cancelBuild(api().url, undefined, id);
+    const anonymous = await stack.api.withToken(undefined).cancel(id);
     expect(anonymous.status).toBe(401);
     expect(anonymous.body).toMatchObject({ error: expect.any(String) });
   });
@@ -324,7 +327,7 @@ describe("an agent shut down with SIGTERM", () => {
     await Promise.all([jobStarted(draining, short, 1), jobStarted(draining, long, 1)]);
     const waitingBuild = quickBuild(unique("drain-waiting"));
     const waiting = await submit("drain-waiting", waitingBuild);
-    expect((await getBuild(api().url, api().token, waiting)).body).toMatchObject({ state: "queued", attempt: 0 });
+    expect((await stack.api.build(waiting)).body).toMatchObject({ state: "queued", attempt: 0 });
 
     const from = draining.outputLength();
     draining.kill("SIGTERM");
@@ -339,15 +342,15 @@ describe("an agent shut down with SIGTERM", () => {
     const longFinal = await finalStatus(long);
     expectSuccess(longFinal, "drain-long");
     for (const id of [short, long]) {
-      expect((await getBuild(api().url, api().token, id)).body).toMatchObject({ state: "succeeded", attempt: 1 });
+      expect((await stack.api.build(id)).body).toMatchObject({ state: "succeeded", attempt: 1 });
     }
-    const exit = await until("the draining agent to exit", () => (draining.running ? undefined : draining.exited), { timeoutMs: 20_000 });
+    const exit = await poll("the draining agent to exit", () => (draining.running ? undefined : draining.exited), { timeoutMs: 20_000 });
     expect(exit).toEqual({ code: 0, signal: null });
     expect(draining.output()).toMatch(/stopped/);
 
     // Both later builds waited for an agent that takes jobs.
     for (const id of [waiting, late]) {
-      expect((await getBuild(api().url, api().token, id)).body).toMatchObject({ state: "queued", attempt: 0 });
+      expect((await stack.api.build(id)).body).toMatchObject({ state: "queued", attempt: 0 });
       expect(draining.output()).not.toContain(id);
     }
     const other = await startAgent("drain-b", 2);
@@ -355,9 +358,9 @@ describe("an agent shut down with SIGTERM", () => {
     expectSuccess(waitingFinal, "drain-waiting");
     expectSuccess(lateFinal, "drain-late");
     for (const id of [waiting, late]) {
-      expect((await getBuild(api().url, api().token, id)).body).toMatchObject({ state: "succeeded", attempt: 1 });
-      const log = await getBuildLog(api().url, api().token, id);
-      expect(log).toContain("[dockify] attempt 1: assigned to agent drain-b");
+      expect((await stack.api.build(id)).body).toMatchObject({ state: "succeeded", attempt: 1 });
+      const log = await stack.api.log(id);
+      expect(log).toContain(renderEvent({ type: "assigned", attempt: 1, agent: "drain-b" }));
       expect(log).not.toContain("drain-a");
       expect(other.output()).toContain(`job ${id} attempt 1: started`);
     }

@@ -5,9 +5,8 @@
  * a tenant past its queue limit gets a 429.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { getStatus, submitSeedBuild, waitForStatus } from "./harness/api";
-import { getBuildLog } from "./harness/builds";
-import { startStack, type Stack } from "./harness/stack";
+import { ok } from "../../harness/api";
+import { startStack, type Stack } from "../../harness/stack";
 
 const BOB_TOKEN = "bob-e2e-token-0123456789";
 let stack: Stack;
@@ -21,9 +20,8 @@ afterAll(async () => {
 });
 
 function submit(tag: string, options: { labels?: string; headers?: Record<string, string>; token?: string } = {}) {
-  const query: Record<string, string> = { user_name: stack.secrets.registryUser, repo: "routing", tag, registry: stack.registry.host };
-  if (options.labels) query.labels = options.labels;
-  return submitSeedBuild<{ task_id: string }>(stack.worker.url, options.token ?? stack.secrets.apiToken, {
+  const query = { user_name: stack.secrets.registryUser, repo: "routing", tag, registry: stack.registry.host, labels: options.labels };
+  return stack.api.withToken(options.token ?? stack.secrets.apiToken).submitSeedBuild({
     query,
     fields: { password: stack.secrets.registryPassword },
     dockerfile: `FROM ${stack.baseImage}\nRUN echo ${tag} > /tag.txt\n`,
@@ -32,38 +30,38 @@ function submit(tag: string, options: { labels?: string; headers?: Record<string
 }
 
 function finished(id: string) {
-  return waitForStatus<{ status: string }>(stack.worker.url, stack.secrets.apiToken, id, { until: (body) => body.status !== "processing" });
+  return stack.api.waitForStatus(id);
 }
 
 describe("routing, retries and tenants end to end", () => {
   it("sends a labelled build only to the agent with those labels, saying why it waits until one connects", async () => {
     const plain = stack.startAgent({ name: "plain" });
     await plain.waitForLine(/registered as agent/);
-    const { body } = await submit("arm", { labels: "arch=arm64" });
-    const waiting = await getStatus(stack.worker.url, stack.secrets.apiToken, body.task_id);
+    const { task_id: id } = ok(await submit("arm", { labels: "arch=arm64" }));
+    const waiting = await stack.api.status(id);
     expect(waiting.body).toEqual({ status: "processing", waiting: "no connected build agent has the labels arch=arm64" });
     stack.startAgent({ name: "arm-builder", labels: { arch: "arm64" } });
-    expect(await finished(body.task_id)).toMatchObject({ status: "success" });
-    const log = await getBuildLog(stack.worker.url, stack.secrets.apiToken, body.task_id);
+    expect(await finished(id)).toMatchObject({ status: "success" });
+    const log = await stack.api.log(id);
     expect(log).toContain("assigned to agent arm-builder");
-    expect(plain.output()).not.toContain(body.task_id);
+    expect(plain.output()).not.toContain(id);
   });
 
   it("builds once when a client retries with the same Idempotency-Key", async () => {
     const headers = { "Idempotency-Key": "retry-e2e-1" };
-    const first = await submit("retried", { headers });
-    const second = await submit("retried", { headers });
-    expect(second.body.task_id).toBe(first.body.task_id);
-    expect(await finished(first.body.task_id)).toMatchObject({ status: "success" });
+    const first = ok(await submit("retried", { headers }));
+    const second = ok(await submit("retried", { headers }));
+    expect(second.task_id).toBe(first.task_id);
+    expect(await finished(first.task_id)).toMatchObject({ status: "success" });
   });
 
   it("shows a build to its own tenant only", async () => {
-    const { body } = await submit("private");
-    const asBob = await getStatus(stack.worker.url, BOB_TOKEN, body.task_id);
+    const { task_id: id } = ok(await submit("private"));
+    const bob = stack.api.withToken(BOB_TOKEN);
+    const asBob = await bob.status(id);
     expect(asBob.status).toBe(404);
-    const listed = await fetch(`${stack.worker.url}/v1/builds`, { headers: { Authorization: `Bearer ${BOB_TOKEN}` } });
-    expect(((await listed.json()) as { builds: unknown[] }).builds).toEqual([]);
-    expect(await finished(body.task_id)).toMatchObject({ status: "success" });
+    expect(ok(await bob.list()).builds).toEqual([]);
+    expect(await finished(id)).toMatchObject({ status: "success" });
   });
 
   it("refuses a tenant's third queued build with a 429 while no agent can take them", async () => {

@@ -5,12 +5,10 @@
  */
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { getStatus, submitSeedBuild, waitForStatus, type SeedBuild } from "./harness/api";
-import { docker, pullImage, pushImage, removeImage, runAndCapture, tagImage } from "./harness/docker";
-import { startStack, type Stack } from "./harness/stack";
-
-type Status = { status: string; step?: string; error?: string; image_reference?: string; image_url?: string; digest?: string };
+import { afterAll, assert, beforeAll, describe, expect, it } from "vitest";
+import { ok, type ApiClient, type SeedBuild } from "../../harness/api";
+import { docker, pullImage, pushImage, removeImage, runAndCapture, tagImage } from "../../harness/docker";
+import { startStack, type Stack } from "../../harness/stack";
 
 let stack: Stack;
 let base: string;
@@ -33,9 +31,9 @@ function auth() {
   return { username: stack.secrets.registryUser, password: stack.secrets.registryPassword };
 }
 
-/** `token: null` sends no Authorization header. */
-async function submit(build: SeedBuild, token: string | null = stack.secrets.apiToken) {
-  const response = await submitSeedBuild<Record<string, unknown>>(stack.worker.url, token ?? undefined, build);
+/** As the stack's tenant unless another client (another token, or none) is given. */
+async function submit(build: SeedBuild, api: ApiClient = stack.api) {
+  const response = await api.submitSeedBuild(build);
   responses.push(JSON.stringify(response.body));
   return response;
 }
@@ -54,14 +52,10 @@ async function build(dockerfile: string, options: { tag: string; password?: stri
     ...(inQuery ? { password } : {}),
   };
   const response = await submit({ query, dockerfile, files: options.files, fields: inQuery ? {} : { password } });
-  expect(response.status, JSON.stringify(response.body)).toBe(200);
-  const id = response.body.task_id as string;
-  const final = await waitForStatus<Status>(stack.worker.url, stack.secrets.apiToken, id, {
-    until: (body) => body.status !== "processing",
-    timeoutMs: 120_000,
-  });
+  const accepted = ok(response, 200);
+  const final = await stack.api.waitForStatus(accepted.task_id, { timeoutMs: 120_000 });
   responses.push(JSON.stringify(final));
-  return { id, final, accepted: response.body };
+  return { id: accepted.task_id, final, accepted };
 }
 
 function filesUnder(dir: string): string[] {
@@ -97,6 +91,7 @@ describe("seed contract end to end", () => {
       image_url: `http://${stack.registry.host}/v2/alice/web/tags/list`,
       digest: expect.stringMatching(/^sha256:[0-9a-f]{64}$/),
     });
+    assert(final.status === "success"); // narrows the type; toEqual above has checked it
 
     // The agent removed its local tag: this pull really comes from the registry.
     await removeImage(reference);
@@ -106,8 +101,7 @@ describe("seed contract end to end", () => {
     expect(await runAndCapture(reference, ["cat", "/app/out.txt", "/app/index.html"])).toBe("built by dockify\n<h1>hello</h1>\n");
     await removeImage(reference);
 
-    const log = await fetch(`${stack.worker.url}/v1/builds/${id}/logs`, { headers: { Authorization: `Bearer ${stack.secrets.apiToken}` } });
-    const logText = await log.text();
+    const logText = await stack.api.log(id);
     responses.push(logText);
     expect(logText).toMatch(/Step 4\/4 : RUN sh \/app\/app.sh/);
   });
@@ -134,7 +128,7 @@ describe("seed contract end to end", () => {
   });
 
   it("answers an unknown task id with a 404 JSON error", async () => {
-    const response = await getStatus(stack.worker.url, stack.secrets.apiToken, "0b6f7c2e-1111-4222-8333-444455556666");
+    const response = await stack.api.status("0b6f7c2e-1111-4222-8333-444455556666");
     expect(response.status).toBe(404);
     expect(response.body).toMatchObject({ field: "task_id" });
   });
@@ -148,7 +142,7 @@ describe("seed contract end to end", () => {
     const escaping = await submit({ query: { user_name: "alice", repo: "web" }, dockerfile: "FROM scratch\n", files: [{ name: "../x", content: "x" }] });
     expect(escaping.status).toBe(400);
     expect(escaping.body).toMatchObject({ field: "optional_files" });
-    const anonymous = await submit({ query: { user_name: "alice", repo: "web" }, dockerfile: "FROM scratch\n" }, null);
+    const anonymous = await submit({ query: { user_name: "alice", repo: "web" }, dockerfile: "FROM scratch\n" }, stack.api.withToken(undefined));
     expect(anonymous.status).toBe(401);
     expect(stored()).toBe(before);
   });

@@ -5,9 +5,9 @@
  */
 import { pack, type Headers as TarHeaders } from "tar-stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { waitForStatus } from "./harness/api";
-import { pullImage, removeImage, runAndCapture } from "./harness/docker";
-import { startStack, type Stack } from "./harness/stack";
+import { ok } from "../../harness/api";
+import { pullImage, removeImage, runAndCapture } from "../../harness/docker";
+import { startStack, type Stack } from "../../harness/stack";
 
 let stack: Stack;
 
@@ -29,16 +29,8 @@ async function tarOf(entries: (TarHeaders & { content?: string })[]): Promise<Bu
 }
 
 function submitTarball(tar: Buffer, tag: string) {
-  const query = new URLSearchParams({ user_name: stack.secrets.registryUser, repo: "tarball", tag, registry: stack.registry.host });
-  return fetch(`${stack.worker.url}/v1/builds?${query}`, {
-    method: "POST",
-    headers: {
-      Authorization: `Bearer ${stack.secrets.apiToken}`,
-      "Content-Type": "application/x-tar",
-      "X-Registry-Password": stack.secrets.registryPassword,
-    },
-    body: tar,
-  });
+  const query = { user_name: stack.secrets.registryUser, repo: "tarball", tag, registry: stack.registry.host };
+  return stack.api.submitTarball(tar, query, { password: stack.secrets.registryPassword });
 }
 
 describe("tarball contexts end to end", () => {
@@ -51,10 +43,8 @@ describe("tarball contexts end to end", () => {
     ]);
     const response = await submitTarball(tar, "v1");
     expect(response.status).toBe(202);
-    const { id } = (await response.json()) as { id: string };
-    const final = await waitForStatus<{ status: string; digest?: string }>(stack.worker.url, stack.secrets.apiToken, id, {
-      until: (body) => body.status !== "processing",
-    });
+    const { id } = ok(response);
+    const final = await stack.api.waitForStatus(id);
     expect(final).toMatchObject({ status: "success", digest: expect.stringMatching(/^sha256:/) });
     const reference = `${stack.registry.host}/${stack.secrets.registryUser}/tarball:v1`;
     await removeImage(reference);
@@ -70,9 +60,8 @@ describe("tarball contexts end to end", () => {
     ]);
     const response = await submitTarball(tar, "hostile");
     expect(response.status).toBe(400);
-    expect(await response.json()).toMatchObject({ field: "context", error: expect.stringMatching(/symlink "keys" points to the absolute path/) });
-    const listed = await fetch(`${stack.worker.url}/v1/builds`, { headers: { Authorization: `Bearer ${stack.secrets.apiToken}` } });
-    const { builds } = (await listed.json()) as { builds: { image_reference: string }[] };
+    expect(response.body).toMatchObject({ field: "context", error: expect.stringMatching(/symlink "keys" points to the absolute path/) });
+    const { builds } = ok(await stack.api.list());
     expect(builds.map((build) => build.image_reference)).not.toContain(`${stack.registry.host}/${stack.secrets.registryUser}/tarball:hostile`);
   });
 
@@ -88,16 +77,13 @@ describe("tarball contexts end to end", () => {
     for (let round = 0; round < 3; round++) {
       const response = await submitTarball(tar, `refused-${round}`);
       expect(response.status).toBe(400);
-      expect(await response.json()).toMatchObject({ field: "context", error: expect.stringMatching(/hard link "keys" points outside/) });
+      expect(response.body).toMatchObject({ field: "context", error: expect.stringMatching(/hard link "keys" points outside/) });
     }
     expect(stack.worker.process.running).toBe(true);
     const honest = await tarOf([{ name: "Dockerfile", content: `FROM ${stack.baseImage}\n` }]);
     const accepted = await submitTarball(honest, "after-refusals");
     expect(accepted.status).toBe(202);
-    const { id } = (await accepted.json()) as { id: string };
-    const final = await waitForStatus<{ status: string }>(stack.worker.url, stack.secrets.apiToken, id, {
-      until: (body) => body.status !== "processing",
-    });
-    expect(final).toMatchObject({ status: "success" });
+    const { id } = ok(accepted);
+    expect(await stack.api.waitForStatus(id)).toMatchObject({ status: "success" });
   });
 });

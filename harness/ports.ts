@@ -1,4 +1,4 @@
-/** Free TCP ports on the loopback address, asked of the OS. */
+/** Free TCP ports on the loopback address, asked of the OS, and telling when a child lost the race for one. */
 import { createServer } from "node:net";
 
 export const LOOPBACK = "127.0.0.1";
@@ -23,4 +23,9 @@ export function freePort(): Promise<number> {
       server.close(() => resolve(address.port));
     });
   });
+}
+
+/** True when a failed start was a lost race for the port, worth a retry on another one. */
+export function lostPortRace(child: { output(): string }): boolean {
+  return /address already in use|EADDRINUSE/i.test(child.output());
 }

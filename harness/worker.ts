@@ -5,8 +5,10 @@
  */
 import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { freePort, LOOPBACK } from "./ports";
-import { baseEnv, lostPortRace, REPO_ROOT, spawnProcess, tempDir, waitForUrl, type ManagedProcess } from "./processes";
+import { baseEnv, ManagedProcess } from "./managed-process";
+import { freePort, LOOPBACK, lostPortRace } from "./ports";
+import { REPO_ROOT, tempDir } from "./run-dir";
+import { waitForUrl } from "./wait-for-url";
 
 const WRANGLER = join(REPO_ROOT, "node_modules", ".bin", "wrangler");
 const READY_TIMEOUT_MS = 90_000;
@@ -68,7 +70,7 @@ function wranglerEnv(logDir: string): NodeJS.ProcessEnv {
 async function launch(port: number, dir: string, envFile: string, options: WorkerOptions, persistDir: string) {
   const configPath = resolve(options.configPath ?? join(REPO_ROOT, "wrangler.toml"));
   const inspectorPort = await freePort();
-  const child = spawnProcess({
+  const child = ManagedProcess.spawn({
     name: "wrangler",
     command: WRANGLER,
     args: [

@@ -1,11 +1,13 @@
 /**
  * One whole Dockify stack for a test file: a registry with a login, the Worker
- * under wrangler dev with random tokens and key, a local base image, and agents.
+ * under wrangler dev with random tokens and key, a local base image, agents,
+ * and an API client bound to the Worker and the stack's own tenant.
  */
 import { randomBytes } from "node:crypto";
 import { startAgent, type AgentOptions, type AgentProcess } from "./agent";
+import { ApiClient } from "./api";
 import { buildBaseImage } from "./docker";
-import { runDir } from "./processes";
+import { runDir } from "./run-dir";
 import { startRegistry, type Registry } from "./registry";
 import { startWorker, type WorkerHandle } from "./worker";
 
@@ -36,6 +38,8 @@ export interface StackOptions {
 export interface Stack {
   registry: Registry;
   worker: WorkerHandle;
+  /** The public API as the stack's tenant (`secrets.apiToken`); `api.withToken()` for another. */
+  api: ApiClient;
   /** The first agent (undefined when started with `agents: 0`). */
   agent: AgentProcess | undefined;
   agents: AgentProcess[];
@@ -113,6 +117,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   return {
     registry,
     worker,
+    api: new ApiClient(worker.url, secrets.apiToken),
     agent: agents[0],
     agents,
     secrets,

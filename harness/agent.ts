@@ -1,5 +1,6 @@
 /** The real build agent (`node --import tsx agent/main.ts`, as `npm run agent` runs it) as a child process, its output captured. */
-import { baseEnv, REPO_ROOT, spawnProcess, type ManagedProcess } from "./processes";
+import { baseEnv, ManagedProcess } from "./managed-process";
+import { REPO_ROOT } from "./run-dir";
 
 export interface AgentOptions {
   /** The Worker's base URL, e.g. `http://127.0.0.1:PORT`. */
@@ -35,5 +36,5 @@ export function startAgent(options: AgentOptions): AgentProcess {
   }
   Object.assign(env, options.env);
   // No tsx wrapper process: a signal reaches the agent once, as it would under a service manager.
-  return spawnProcess({ name: `agent-${name}`, command: process.execPath, args: ["--import", "tsx", "agent/main.ts"], cwd: REPO_ROOT, env });
+  return ManagedProcess.spawn({ name: `agent-${name}`, command: process.execPath, args: ["--import", "tsx", "agent/main.ts"], cwd: REPO_ROOT, env });
 }

@@ -1,0 +1,228 @@
+/**
+ * Dockify's public HTTP API as a client for tests, the bench and scripts,
+ * bound to one Worker and one token: the seed's `POST /build` and
+ * `GET /status/{id}`, and the v1 build routes. Bodies are typed by
+ * shared/api.ts, never retyped here; an answer that may be an error is typed as
+ * the union (`ApiResponse<Build | ApiError>`), and `ok()` takes the success out.
+ *
+ *   const api = new ApiClient(stack.worker.url, stack.secrets.apiToken);
+ *   const { task_id } = ok(await api.submitSeedBuild({ query, dockerfile }), 200);
+ *   const final = await api.waitForStatus(task_id);
+ */
+import type { z } from "zod";
+import {
+  PASSWORD_HEADER,
+  type ApiError,
+  type Build,
+  type buildFields,
+  type BuildList,
+  type listBuildsQuery,
+  type SeedAccepted,
+  type SeedStatus,
+  type tarballBuildQuery,
+} from "../shared/api";
+import { notYet, poll } from "./poll";
+
+const POLL_MS = 200;
+const STATUS_TIMEOUT_MS = 120_000;
+const BUILD_TIMEOUT_MS = 60_000;
+
+export interface ApiResponse<T> {
+  /** e.g. `POST /build`, for messages. */
+  request: string;
+  status: number;
+  /** Parsed JSON, or the raw text when the body is not JSON. */
+  body: T;
+  headers: Headers;
+}
+
+/** `GET /status/{id}` once it says the image is pushed. */
+export type SeedSuccess = Extract<SeedStatus, { status: "success" }>;
+
+/** A build request's image and routing fields, as text, wherever they travel. */
+type BuildFieldsText = Partial<z.input<typeof buildFields>>;
+
+export interface UploadFile {
+  /** The multipart file name (a path inside the build context). */
+  name: string;
+  content: string | Uint8Array;
+}
+
+/** What `submitSeedBuild` sends; any part may be left out or wrong, for tests of the refusals. */
+export interface SeedBuild {
+  /** Query parameters, as the seed's own test sent them: user_name, repo, tag, registry, password. */
+  query?: BuildFieldsText;
+  /** The same text fields sent as multipart form fields instead. */
+  fields?: BuildFieldsText;
+  /** The `dockerfile` upload: its content (named `Dockerfile`) or a file with its own name. */
+  dockerfile?: string | UploadFile;
+  /** `optional_files` uploads. */
+  files?: UploadFile[];
+  headers?: Record<string, string>;
+}
+
+export interface TarballOptions {
+  /** Sent in its header, as the README tells clients to. */
+  password?: string;
+  headers?: Record<string, string>;
+}
+
+export interface WaitForStatusOptions {
+  /** Done when this holds for a 200 answer; by default once the build is final (not `processing`). */
+  until?: (status: SeedStatus) => boolean;
+  /** 120 s by default. */
+  timeoutMs?: number;
+  /** 200 ms by default. */
+  intervalMs?: number;
+}
+
+export interface WaitForBuildOptions {
+  /** 60 s by default. */
+  timeoutMs?: number;
+  /** Names the wait in its timeout message (`canceled build <id>`). */
+  what?: string;
+}
+
+/**
+ * The body of a successful answer (2xx, or exactly `status` when given),
+ * typed without its error half; throws with the request, status and body otherwise.
+ */
+export function ok<T>(response: ApiResponse<T | ApiError>, status?: number): T {
+  const expected = status === undefined ? response.status >= 200 && response.status < 300 : response.status === status;
+  if (!expected) {
+    throw new Error(`${response.request}: HTTP ${response.status} ${JSON.stringify(response.body)}${status === undefined ? "" : `, expected ${status}`}`);
+  }
+  return response.body as T;
+}
+
+async function readResponse<T>(request: string, response: Response): Promise<ApiResponse<T>> {
+  const text = await response.text();
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // not JSON: keep the text
+  }
+  return { request, status: response.status, body: body as T, headers: response.headers };
+}
+
+function blobOf(content: string | Uint8Array): Blob {
+  return new Blob([typeof content === "string" ? content : Buffer.from(content)]);
+}
+
+/** The fields that are set, as query parameters. */
+function searchOf(fields: Record<string, string | number | undefined>): string {
+  const query = new URLSearchParams();
+  for (const [key, value] of Object.entries(fields)) {
+    if (value !== undefined) query.append(key, String(value));
+  }
+  return query.size > 0 ? `?${query}` : "";
+}
+
+interface RequestParts {
+  headers?: Record<string, string>;
+  body?: FormData | Uint8Array;
+}
+
+export class ApiClient {
+  /**
+   * @param url the Worker's base URL, no trailing slash
+   * @param token the API token; undefined sends no Authorization header
+   */
+  constructor(
+    readonly url: string,
+    readonly token: string | undefined,
+  ) {}
+
+  /** The same Worker with another token (another tenant), or with none when `token` is undefined. */
+  withToken(token: string | undefined): ApiClient {
+    return new ApiClient(this.url, token);
+  }
+
+  /** `POST /build` as multipart/form-data. */
+  submitSeedBuild(build: SeedBuild): Promise<ApiResponse<SeedAccepted | ApiError>> {
+    const form = new FormData();
+    for (const [key, value] of Object.entries(build.fields ?? {})) {
+      if (value !== undefined) form.append(key, value);
+    }
+    if (build.dockerfile !== undefined) {
+      const dockerfile = typeof build.dockerfile === "string" ? { name: "Dockerfile", content: build.dockerfile } : build.dockerfile;
+      form.append("dockerfile", blobOf(dockerfile.content), dockerfile.name);
+    }
+    for (const file of build.files ?? []) form.append("optional_files", blobOf(file.content), file.name);
+    return this.#request("POST", `/build${searchOf(build.query ?? {})}`, { headers: build.headers, body: form });
+  }
+
+  /** `GET /status/{id}` once. */
+  status(id: string): Promise<ApiResponse<SeedStatus | ApiError>> {
+    return this.#request("GET", `/status/${encodeURIComponent(id)}`);
+  }
+
+  /** Polls `GET /status/{id}` until `until` holds for a 200 answer; throws with the last answer on timeout. */
+  waitForStatus(id: string, options: WaitForStatusOptions = {}): Promise<SeedStatus> {
+    const { until = (status) => status.status !== "processing", timeoutMs = STATUS_TIMEOUT_MS, intervalMs = POLL_MS } = options;
+    return poll(
+      `status of ${id}`,
+      async () => {
+        const response = await this.status(id);
+        const status = response.status === 200 ? ok(response) : undefined;
+        return status && until(status) ? status : notYet(`HTTP ${response.status} ${JSON.stringify(response.body)}`);
+      },
+      { timeoutMs, intervalMs },
+    );
+  }
+
+  /** `POST /v1/builds`: `tar` is the whole build context, Dockerfile included. */
+  submitTarball(tar: Uint8Array, query: z.input<typeof tarballBuildQuery>, options: TarballOptions = {}): Promise<ApiResponse<Build | ApiError>> {
+    const headers: Record<string, string> = { "Content-Type": "application/x-tar" };
+    if (options.password !== undefined) headers[PASSWORD_HEADER] = options.password;
+    return this.#request("POST", `/v1/builds${searchOf(query)}`, { headers: { ...headers, ...options.headers }, body: tar });
+  }
+
+  /** `GET /v1/builds/{id}`. */
+  build(id: string): Promise<ApiResponse<Build | ApiError>> {
+    return this.#request("GET", `/v1/builds/${encodeURIComponent(id)}`);
+  }
+
+  /** Polls `GET /v1/builds/{id}` until `done` holds for the record; returns it. */
+  waitForBuild(id: string, done: (build: Build) => boolean, options: WaitForBuildOptions = {}): Promise<Build> {
+    return poll(
+      `${options.what ?? "build"} ${id}`,
+      async () => {
+        const response = await this.build(id);
+        const build = response.status === 200 ? ok(response) : undefined;
+        return build && done(build) ? build : notYet(`HTTP ${response.status} ${JSON.stringify(response.body)}`);
+      },
+      { timeoutMs: options.timeoutMs ?? BUILD_TIMEOUT_MS, intervalMs: POLL_MS },
+    );
+  }
+
+  /** `GET /v1/builds`: the tenant's builds, newest first, a page at a time. */
+  list(page: Partial<z.output<typeof listBuildsQuery>> = {}): Promise<ApiResponse<BuildList | ApiError>> {
+    return this.#request("GET", `/v1/builds${searchOf(page)}`);
+  }
+
+  /** `GET /v1/builds/{id}/logs` as text; throws on any answer but 200. */
+  async log(id: string): Promise<string> {
+    const path = `/v1/builds/${encodeURIComponent(id)}/logs`;
+    // Text, never parsed: a log may hold anything, a line of JSON too.
+    const response = await this.#fetch("GET", path);
+    const text = await response.text();
+    if (response.status !== 200) throw new Error(`GET ${path}: HTTP ${response.status} ${text}`);
+    return text;
+  }
+
+  /** `POST /v1/builds/{id}/cancel`: 200 canceled at once, 202 while its agent stops it. */
+  cancel(id: string): Promise<ApiResponse<Build | ApiError>> {
+    return this.#request("POST", `/v1/builds/${encodeURIComponent(id)}/cancel`);
+  }
+
+  async #request<T>(method: string, path: string, init?: RequestParts): Promise<ApiResponse<T>> {
+    return readResponse<T>(`${method} ${path.split("?")[0]}`, await this.#fetch(method, path, init));
+  }
+
+  #fetch(method: string, path: string, { headers, body }: RequestParts = {}): Promise<Response> {
+    const auth: Record<string, string> = this.token === undefined ? {} : { Authorization: `Bearer ${this.token}` };
+    return fetch(`${this.url}${path}`, { method, headers: { ...auth, ...headers }, body });
+  }
+}

@@ -1,0 +1,213 @@
+/**
+ * The real Docker Engine on the default socket: a tiny base image made from the
+ * host's static busybox (nothing can be pulled from Docker Hub), and push, pull
+ * and run helpers that read Docker's JSON stream line by line and throw on errors,
+ * and a look at which containers run now.
+ */
+import { readFileSync } from "node:fs";
+import Docker from "dockerode";
+import { pack } from "tar-stream";
+import { eventError, pushedDigest, readDockerStream, type DockerEvent } from "../agent/docker-stream";
+
+export const docker = new Docker();
+
+/** Debian's busybox-static installs /bin/busybox (the same file as /usr/bin/busybox on merged-/usr systems). */
+const BUSYBOX_CANDIDATES = ["/usr/bin/busybox", "/bin/busybox"];
+const PT_INTERP = 3;
+/** Marks every image the harness builds, so a leftover is easy to find: `docker images -f label=dockify.e2e`. */
+export const E2E_LABEL = "dockify.e2e";
+
+export interface RegistryAuth {
+  username: string;
+  password: string;
+}
+
+/**
+ * Reads a Docker JSON-lines stream to its end with the agent's own reader;
+ * throws on the first error event. Lines that are not JSON are skipped.
+ */
+export async function readJsonStream(stream: NodeJS.ReadableStream, what: string): Promise<DockerEvent[]> {
+  const events: DockerEvent[] = [];
+  for await (const line of readDockerStream(stream as AsyncIterable<Uint8Array>)) {
+    if ("text" in line) continue;
+    const error = eventError(line.event);
+    if (error) throw new Error(`${what} failed: ${error}`);
+    events.push(line.event);
+  }
+  return events;
+}
+
+/** True when the ELF file at `path` asks for no program interpreter, i.e. runs without a libc in the image. */
+function isStaticElf(path: string): boolean {
+  const elf = readFileSync(path);
+  if (elf.length < 64 || elf.readUInt32BE(0) !== 0x7f454c46) return false;
+  const is64 = elf[4] === 2;
+  const little = elf[5] === 1;
+  const u16 = (at: number) => (little ? elf.readUInt16LE(at) : elf.readUInt16BE(at));
+  const u32 = (at: number) => (little ? elf.readUInt32LE(at) : elf.readUInt32BE(at));
+  const phoff = is64 ? Number(little ? elf.readBigUInt64LE(0x20) : elf.readBigUInt64BE(0x20)) : u32(0x1c);
+  const phentsize = u16(is64 ? 0x36 : 0x2a);
+  const phnum = u16(is64 ? 0x38 : 0x2c);
+  for (let index = 0; index < phnum; index++) {
+    if (u32(phoff + index * phentsize) === PT_INTERP) return false;
+  }
+  return true;
+}
+
+/** The host's statically linked busybox; throws with the fix when there is none. */
+export function staticBusybox(): string {
+  for (const path of BUSYBOX_CANDIDATES) {
+    try {
+      if (isStaticElf(path)) return path;
+    } catch {
+      // missing or unreadable: try the next one
+    }
+  }
+  throw new Error(`no statically linked busybox at ${BUSYBOX_CANDIDATES.join(" or ")}: apt-get install -y busybox-static`);
+}
+
+export interface ContextFile {
+  content: string | Buffer;
+  mode?: number;
+}
+
+/** Builds `tag` with the classic builder from in-memory files (a `Dockerfile` among them); returns the image id. */
+export async function buildFromFiles(tag: string, files: Record<string, string | Buffer | ContextFile>): Promise<string> {
+  const tar = pack();
+  for (const [name, file] of Object.entries(files)) {
+    const { content, mode = 0o644 } = typeof file === "string" || Buffer.isBuffer(file) ? { content: file } : file;
+    const body = Buffer.isBuffer(content) ? content : Buffer.from(content);
+    tar.entry({ name, mode, size: body.length, mtime: new Date(0) }, body);
+  }
+  tar.finalize();
+  const stream = await docker.buildImage(tar as unknown as NodeJS.ReadableStream, {
+    t: tag,
+    rm: true,
+    forcerm: true,
+    version: "1",
+    labels: { [E2E_LABEL]: "true" },
+  });
+  const events = await readJsonStream(stream, `docker build of ${tag}`);
+  const id = events.find((event) => event.aux?.ID)?.aux?.ID;
+  if (!id) throw new Error(`docker build of ${tag} ended without an image id`);
+  return id;
+}
+
+/**
+ * An image FROM scratch holding only the host's static busybox at /bin/busybox
+ * and its applet links in /bin, so `RUN echo hi` and `sh -c` work in builds.
+ */
+export function buildBaseImage(tag: string): Promise<string> {
+  const dockerfile = [
+    "FROM scratch",
+    "COPY busybox /bin/busybox",
+    'RUN ["/bin/busybox", "--install", "-s", "/bin"]',
+    "RUN mkdir -p /tmp /etc /root && chmod 1777 /tmp",
+    "ENV PATH=/bin",
+    'CMD ["sh"]',
+    "",
+  ].join("\n");
+  return buildFromFiles(tag, {
+    Dockerfile: dockerfile,
+    busybox: { content: readFileSync(staticBusybox()), mode: 0o755 },
+  });
+}
+
+/** Splits `host:port/path/name:tag` into the name and the tag (default `latest`); digests are kept whole. */
+export function splitReference(ref: string): { name: string; tag: string } {
+  if (ref.includes("@")) return { name: ref, tag: "" };
+  const colon = ref.lastIndexOf(":");
+  if (colon > ref.lastIndexOf("/")) return { name: ref.slice(0, colon), tag: ref.slice(colon + 1) };
+  return { name: ref, tag: "latest" };
+}
+
+/** The registry host of a reference whose first component is one (`127.0.0.1:5000/x` → `127.0.0.1:5000`). */
+export function registryHost(ref: string): string {
+  const first = ref.split("/")[0]!;
+  return ref.includes("/") && (/[.:]/.test(first) || first === "localhost") ? first : "docker.io";
+}
+
+function authConfig(ref: string, auth: RegistryAuth | undefined) {
+  return auth && { username: auth.username, password: auth.password, serveraddress: registryHost(ref) };
+}
+
+/** Adds the name `ref` to a local image. */
+export async function tagImage(image: string, ref: string): Promise<void> {
+  const { name, tag } = splitReference(ref);
+  await docker.getImage(image).tag({ repo: name, tag });
+}
+
+/** Pushes `ref` (already tagged locally) and returns the digest the registry gave it. */
+export async function pushImage(ref: string, auth?: RegistryAuth): Promise<string> {
+  const { name, tag } = splitReference(ref);
+  const stream = await docker.getImage(name).push({ tag, authconfig: authConfig(ref, auth) });
+  const events = await readJsonStream(stream, `docker push of ${ref}`);
+  for (const event of events) {
+    const digest = pushedDigest(event, tag);
+    if (digest) return digest;
+  }
+  throw new Error(`docker push of ${ref} ended without a digest`);
+}
+
+/** Pulls `ref` from its registry (credentials only in the X-Registry-Auth header). */
+export async function pullImage(ref: string, auth?: RegistryAuth): Promise<void> {
+  const { name, tag } = splitReference(ref);
+  const options = tag ? { fromImage: name, tag } : { fromImage: name };
+  // createImage(auth, options) rather than pull(ref, { authconfig }): the latter also puts the password in the query string.
+  const stream = await docker.createImage(authConfig(ref, auth), options);
+  await readJsonStream(stream, `docker pull of ${ref}`);
+}
+
+/** Splits the multiplexed log of a container without a TTY into stdout and stderr. */
+function demux(buffer: Buffer): { stdout: string; stderr: string } {
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  let at = 0;
+  while (at + 8 <= buffer.length) {
+    const size = buffer.readUInt32BE(at + 4);
+    const frame = buffer.subarray(at + 8, at + 8 + size);
+    (buffer[at] === 2 ? err : out).push(frame);
+    at += 8 + size;
+  }
+  return { stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8") };
+}
+
+/**
+ * Runs `cmd` in a new container of `image` (no network), waits for it and returns
+ * its stdout; throws with stderr when it exits non-zero. The container is removed.
+ */
+export async function runAndCapture(image: string, cmd: string[]): Promise<string> {
+  const container = await docker.createContainer({
+    Image: image,
+    Cmd: cmd,
+    Tty: false,
+    Labels: { [E2E_LABEL]: "true" },
+    HostConfig: { NetworkMode: "none" },
+  });
+  try {
+    await container.start();
+    const { StatusCode } = (await container.wait()) as { StatusCode: number };
+    const { stdout, stderr } = demux((await container.logs({ stdout: true, stderr: true, follow: false })) as Buffer);
+    if (StatusCode !== 0) {
+      throw new Error(`${JSON.stringify(cmd)} in ${image} exited ${StatusCode}: ${stderr.trim() || stdout.trim()}`);
+    }
+    return stdout;
+  } finally {
+    await container.remove({ force: true }).catch(() => undefined);
+  }
+}
+
+/** Removes a local image (forced); an image that is already gone is fine. */
+export async function removeImage(ref: string): Promise<void> {
+  try {
+    await docker.getImage(ref).remove({ force: true });
+  } catch (error) {
+    if ((error as { statusCode?: number }).statusCode !== 404) throw error;
+  }
+}
+
+/** Running containers whose command line contains `text` (e.g. a marker echoed by a RUN step). */
+export async function runningContainersWith(text: string): Promise<Array<{ Id: string; Command: string }>> {
+  const containers = await docker.listContainers({ filters: { status: ["running"] } });
+  return containers.filter((container) => container.Command.includes(text)).map(({ Id, Command }) => ({ Id, Command }));
+}
