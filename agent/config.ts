@@ -9,6 +9,7 @@ import { z } from "zod";
 import { formatByteSize, parseByteSize } from "../shared/byte-size";
 import { parseLabels, type Labels } from "../shared/labels";
 import { MAX_CONCURRENCY } from "../shared/protocol";
+import { MAX_TIMER_SECONDS } from "../shared/timers";
 import type { BuildIsolation } from "./build-isolation";
 
 export interface AgentConfig {
@@ -42,8 +43,6 @@ const MIN_MEMORY_BYTES = 6 * 1024 ** 2;
 const MIN_CPUS = 0.01;
 /** An hour covers ordinary builds; an operator with longer ones raises it. */
 const DEFAULT_TIMEOUT_SECONDS = 3600;
-/** Node's timers hold at most 2^31-1 ms (about 24.8 days); a longer one would fire at once. */
-const MAX_TIMEOUT_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
 
 const HOST_NETWORK = "host";
 const HOST_NETWORK_REFUSED =
@@ -101,7 +100,7 @@ const envFields = z.object({
     .number()
     .int("must be a whole number of seconds")
     .min(1, "must be at least 1")
-    .max(MAX_TIMEOUT_SECONDS, `must be at most ${MAX_TIMEOUT_SECONDS}`)
+    .max(MAX_TIMER_SECONDS, `must be at most ${MAX_TIMER_SECONDS}`)
     .default(DEFAULT_TIMEOUT_SECONDS),
 });
 

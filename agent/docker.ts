@@ -7,10 +7,26 @@ import { addAbortSignal, type Readable } from "node:stream";
 import type Docker from "dockerode";
 import { z } from "zod";
 import type { BuildJob } from "./builders/builder";
+import { normalizedReference } from "./docker-name";
 import { eventError, eventLogText, readDockerStream, type DockerEvent } from "./docker-stream";
 import { describeError } from "./errors";
+import { KeyedLock } from "./keyed-lock";
 
 const HTTP_NOT_FOUND = 404;
+
+/**
+ * One per agent process, shared by all its jobs and whichever builder runs them: the tag it guards is the
+ * Engine's, not a builder's. Keyed by the name Docker files a reference under, so two spellings of one tag are one key.
+ */
+const referenceLock = new KeyedLock();
+
+/**
+ * Runs `task` while this process holds the local tag `reference` (to tag, push and untag it); waits for any other
+ * job of this agent holding it. An abort while waiting rejects without running `task`.
+ */
+export function holdingReference<T>(reference: string, signal: AbortSignal, task: () => Promise<T>): Promise<T> {
+  return referenceLock.run(normalizedReference(reference), signal, task);
+}
 
 /** dockerode's error for an HTTP failure: the daemon's answer is `json` for plain calls, only in the message for streams. */
 const daemonFailure = z.object({

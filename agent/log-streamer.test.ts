@@ -2,7 +2,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { agentEvent, MAX_LOG_LINE_CHARS, renderEntry, renderEvent, type AgentEvent } from "../shared/build-log";
 import { MAX_LOG_LINES_PER_MESSAGE, MAX_MESSAGE_BYTES } from "../shared/protocol";
 import { redact } from "../shared/redact";
-import { FLUSH_INTERVAL_MS, LogStreamer, truncateLine, type AgentLogEntry } from "./log-streamer";
+import type { AgentLogEntry } from "../shared/build-log";
+import { FLUSH_INTERVAL_MS, LogStreamer, truncateLine } from "./log-streamer";
 
 function streamer(secrets: string[] = []) {
   const batches: AgentLogEntry[][] = [];

@@ -7,7 +7,7 @@
  * build's lines. Every line and every text of an event is redacted before it
  * is buffered.
  */
-import { mapEntryText, MAX_LOG_LINE_CHARS, renderEvent, type AgentEvent } from "../shared/build-log";
+import { mapEntryText, MAX_LOG_LINE_CHARS, renderEvent, type AgentEvent, type AgentLogEntry } from "../shared/build-log";
 import { MAX_LOG_LINES_PER_MESSAGE, MAX_MESSAGE_BYTES } from "../shared/protocol";
 
 export const FLUSH_INTERVAL_MS = 250;
@@ -16,8 +16,6 @@ const ENVELOPE_BYTES = 1024;
 const TRUNCATION_MARK = "…";
 
 type EventEntry = { event: AgentEvent };
-/** What a `log` message carries: a line of the build's output, or one of Dockify's events. */
-export type AgentLogEntry = string | EventEntry;
 
 export interface LogStreamerOptions {
   /** Applied to every line, and to every text of an event, before it is buffered. */

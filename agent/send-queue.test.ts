@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { renderEntry } from "../shared/build-log";
 import type { AgentMessage, HeldJob } from "../shared/protocol";
-import type { AgentLogEntry } from "./log-streamer";
+import type { AgentLogEntry } from "../shared/build-log";
 import { SendQueue } from "./send-queue";
 
 const JOB_A = crypto.randomUUID();

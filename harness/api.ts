@@ -3,7 +3,7 @@
  * bound to one Worker and one token: the seed's `POST /build` and
  * `GET /status/{id}`, and the v1 build routes. Bodies are typed by
  * shared/api.ts, never retyped here; an answer that may be an error is typed as
- * the union (`ApiResponse<Build | ApiError>`), and `ok()` takes the success out.
+ * the union (`ApiResponse<Build | ErrorBody>`), and `ok()` takes the success out.
  *
  *   const api = new ApiClient(stack.worker.url, stack.secrets.apiToken);
  *   const { task_id } = ok(await api.submitSeedBuild({ query, dockerfile }), 200);
@@ -12,7 +12,7 @@
 import type { z } from "zod";
 import {
   PASSWORD_HEADER,
-  type ApiError,
+  type ErrorBody,
   type Build,
   type buildFields,
   type BuildList,
@@ -21,9 +21,14 @@ import {
   type SeedStatus,
   type tarballBuildQuery,
 } from "../shared/api";
-import { notYet, poll } from "./poll";
+import { giveUp, notYet, poll } from "./poll";
 
 const POLL_MS = 200;
+
+/** A client error that asking again will not change (an unknown id, a bad token); 408 and 429 are worth a retry. */
+function isFinalRefusal(status: number): boolean {
+  return status >= 400 && status < 500 && status !== 408 && status !== 429;
+}
 const STATUS_TIMEOUT_MS = 120_000;
 const BUILD_TIMEOUT_MS = 60_000;
 
@@ -87,7 +92,7 @@ export interface WaitForBuildOptions {
  * The body of a successful answer (2xx, or exactly `status` when given),
  * typed without its error half; throws with the request, status and body otherwise.
  */
-export function ok<T>(response: ApiResponse<T | ApiError>, status?: number): T {
+export function ok<T>(response: ApiResponse<T | ErrorBody>, status?: number): T {
   const expected = status === undefined ? response.status >= 200 && response.status < 300 : response.status === status;
   if (!expected) {
     throw new Error(`${response.request}: HTTP ${response.status} ${JSON.stringify(response.body)}${status === undefined ? "" : `, expected ${status}`}`);
@@ -140,7 +145,7 @@ export class ApiClient {
   }
 
   /** `POST /build` as multipart/form-data. */
-  submitSeedBuild(build: SeedBuild): Promise<ApiResponse<SeedAccepted | ApiError>> {
+  submitSeedBuild(build: SeedBuild): Promise<ApiResponse<SeedAccepted | ErrorBody>> {
     const form = new FormData();
     for (const [key, value] of Object.entries(build.fields ?? {})) {
       if (value !== undefined) form.append(key, value);
@@ -154,7 +159,7 @@ export class ApiClient {
   }
 
   /** `GET /status/{id}` once. */
-  status(id: string): Promise<ApiResponse<SeedStatus | ApiError>> {
+  status(id: string): Promise<ApiResponse<SeedStatus | ErrorBody>> {
     return this.#request("GET", `/status/${encodeURIComponent(id)}`);
   }
 
@@ -165,22 +170,24 @@ export class ApiClient {
       `status of ${id}`,
       async () => {
         const response = await this.status(id);
+        const seen = `HTTP ${response.status} ${JSON.stringify(response.body)}`;
+        if (isFinalRefusal(response.status)) return giveUp(seen);
         const status = response.status === 200 ? ok(response) : undefined;
-        return status && until(status) ? status : notYet(`HTTP ${response.status} ${JSON.stringify(response.body)}`);
+        return status && until(status) ? status : notYet(seen);
       },
       { timeoutMs, intervalMs },
     );
   }
 
   /** `POST /v1/builds`: `tar` is the whole build context, Dockerfile included. */
-  submitTarball(tar: Uint8Array, query: z.input<typeof tarballBuildQuery>, options: TarballOptions = {}): Promise<ApiResponse<Build | ApiError>> {
+  submitTarball(tar: Uint8Array, query: z.input<typeof tarballBuildQuery>, options: TarballOptions = {}): Promise<ApiResponse<Build | ErrorBody>> {
     const headers: Record<string, string> = { "Content-Type": "application/x-tar" };
     if (options.password !== undefined) headers[PASSWORD_HEADER] = options.password;
     return this.#request("POST", `/v1/builds${searchOf(query)}`, { headers: { ...headers, ...options.headers }, body: tar });
   }
 
   /** `GET /v1/builds/{id}`. */
-  build(id: string): Promise<ApiResponse<Build | ApiError>> {
+  build(id: string): Promise<ApiResponse<Build | ErrorBody>> {
     return this.#request("GET", `/v1/builds/${encodeURIComponent(id)}`);
   }
 
@@ -190,15 +197,17 @@ export class ApiClient {
       `${options.what ?? "build"} ${id}`,
       async () => {
         const response = await this.build(id);
+        const seen = `HTTP ${response.status} ${JSON.stringify(response.body)}`;
+        if (isFinalRefusal(response.status)) return giveUp(seen);
         const build = response.status === 200 ? ok(response) : undefined;
-        return build && done(build) ? build : notYet(`HTTP ${response.status} ${JSON.stringify(response.body)}`);
+        return build && done(build) ? build : notYet(seen);
       },
       { timeoutMs: options.timeoutMs ?? BUILD_TIMEOUT_MS, intervalMs: POLL_MS },
     );
   }
 
   /** `GET /v1/builds`: the tenant's builds, newest first, a page at a time. */
-  list(page: Partial<z.output<typeof listBuildsQuery>> = {}): Promise<ApiResponse<BuildList | ApiError>> {
+  list(page: Partial<z.output<typeof listBuildsQuery>> = {}): Promise<ApiResponse<BuildList | ErrorBody>> {
     return this.#request("GET", `/v1/builds${searchOf(page)}`);
   }
 
@@ -213,7 +222,7 @@ export class ApiClient {
   }
 
   /** `POST /v1/builds/{id}/cancel`: 200 canceled at once, 202 while its agent stops it. */
-  cancel(id: string): Promise<ApiResponse<Build | ApiError>> {
+  cancel(id: string): Promise<ApiResponse<Build | ErrorBody>> {
     return this.#request("POST", `/v1/builds/${encodeURIComponent(id)}/cancel`);
   }
 

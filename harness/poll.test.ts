@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { baseEnv, ManagedProcess } from "./managed-process";
-import { notYet, poll } from "./poll";
+import { giveUp, notYet, poll } from "./poll";
 
 describe("poll", () => {
   it("asks until the probe answers, and returns the answer", async () => {
@@ -18,6 +18,12 @@ describe("poll", () => {
     await expect(poll("the thing", probe, { timeoutMs: 100, intervalMs: 10 })).rejects.toThrow(
       /^the thing: not within 100 ms \(last answer: HTTP 503 \(call \d+\); last error: fetch failed \(Error: connect ECONNREFUSED\)\)$/,
     );
+  });
+
+  it("stops at once when the probe gives up, however long the wait could have been", async () => {
+    const started = Date.now();
+    await expect(poll("build x", () => giveUp("HTTP 404 unknown"), { timeoutMs: 30_000, intervalMs: 10 })).rejects.toThrow(/^build x: HTTP 404 unknown$/);
+    expect(Date.now() - started).toBeLessThan(1_000);
   });
 
   it("stops early, with the log's tail, when the watched process exits", async () => {

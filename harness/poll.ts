@@ -26,17 +26,28 @@ export function notYet(seen: string): NotYet {
   return new NotYet(seen);
 }
 
+/** A probe's "never": what it saw means the answer will not come (a 404, say), so waiting on is pointless. */
+export class GiveUp {
+  constructor(readonly seen: string) {}
+}
+
+export function giveUp(seen: string): GiveUp {
+  return new GiveUp(seen);
+}
+
 /**
- * Returns the answer, or undefined or `notYet(seen)` to be asked again. `deadline`
- * aborts when the time is up, for a request that should not outlive the wait.
+ * Returns the answer, or undefined or `notYet(seen)` to be asked again, or `giveUp(seen)` to stop at once.
+ * `deadline` aborts when the time is up, for a request that should not outlive the wait.
  */
-export type Probe<T> = (deadline: AbortSignal) => Promise<T | NotYet | undefined> | T | NotYet | undefined;
+export type Probe<T> = (deadline: AbortSignal) => Promise<T | NotYet | GiveUp | undefined> | T | NotYet | GiveUp | undefined;
 
 function describeError(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
   // fetch says only "fetch failed"; the reason (ECONNREFUSED, a timeout) is its cause.
   return error.cause === undefined ? error.message : `${error.message} (${String(error.cause)})`;
 }
+
+class GaveUp extends Error {}
 
 /** Calls `probe` until it returns an answer and returns that; throws naming `what` at the deadline or when `process` exits. */
 export async function poll<T>(what: string, probe: Probe<T>, options: PollOptions = {}): Promise<T> {
@@ -54,9 +65,11 @@ export async function poll<T>(what: string, probe: Probe<T>, options: PollOption
     }
     try {
       const answer = await probe(signal);
+      if (answer instanceof GiveUp) throw new GaveUp(`${what}: ${answer.seen}`);
       if (answer instanceof NotYet) seen = answer.seen;
       else if (answer !== undefined) return answer;
     } catch (error) {
+      if (error instanceof GaveUp) throw error;
       failed = describeError(error);
     }
     if (Date.now() + intervalMs > deadline) {

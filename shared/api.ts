@@ -21,7 +21,7 @@ export const MAX_PASSWORD_CHARS = 4096;
 // --- Errors -------------------------------------------------------------------
 
 /** Every error answer: what is wrong and, when one input is at fault, which (`field`). */
-export const apiError = z
+export const errorBody = z
   .object({
     error: z.string(),
     field: z.string().optional(),
@@ -29,7 +29,7 @@ export const apiError = z
     detail: z.string().optional(),
   })
   .meta({ id: "Error" });
-export type ApiError = z.infer<typeof apiError>;
+export type ErrorBody = z.infer<typeof errorBody>;
 
 // --- Requests -----------------------------------------------------------------
 

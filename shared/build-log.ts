@@ -99,11 +99,20 @@ export function renderEntry(entry: LogEntry): string {
   return typeof entry === "string" ? entry : renderEvent(entry.event);
 }
 
-/** Applies `change` to every text an entry carries (redaction): a line, or an event's string fields. */
+/**
+ * The fields of events that carry free text (what a daemon, a registry or a user wrote), as opposed to names
+ * of ours such as `type` or a failure `step`: redaction may rewrite these, and only these, so an event stays valid.
+ */
+const FREE_TEXT_FIELDS: ReadonlySet<string> = new Set(["network", "reference", "digest", "error", "reason", "agent"]);
+
+/** Applies `change` to every free text an entry carries (redaction): a line, or an event's free-text fields. */
 export function mapEntryText<T extends LogEntry>(entry: T, change: (text: string) => string): T {
   if (typeof entry === "string") return change(entry) as T;
   const event = Object.fromEntries(
-    Object.entries(entry.event).map(([key, value]) => [key, key !== "type" && typeof value === "string" ? change(value) : value]),
+    Object.entries(entry.event).map(([key, value]) => [key, FREE_TEXT_FIELDS.has(key) && typeof value === "string" ? change(value) : value]),
   );
   return { event } as T;
 }
+
+/** A log entry as an agent may send it. */
+export type AgentLogEntry = z.infer<typeof logEntry>;

@@ -36,7 +36,7 @@ const held = z.object({ jobId, attempt, leaseToken: z.string().min(32).max(128) 
 export type HeldJob = z.infer<typeof held>;
 
 
-export const agentMessage = z.discriminatedUnion("type", [
+const agentMessages = z.discriminatedUnion("type", [
   z.object({
     type: z.literal("hello"),
     name: z.string().min(1).max(100),
@@ -78,6 +78,20 @@ export const agentMessage = z.discriminatedUnion("type", [
     ]),
   }),
 ]);
+
+/**
+ * Agents released before log entries sent `lines: string[]`. A pool deployed ahead of its agents still takes them
+ * (Workers deploy at once, build hosts update when their operators get to it), as plain lines.
+ */
+function fromOlderAgents(raw: unknown): unknown {
+  if (typeof raw !== "object" || raw === null) return raw;
+  const message = raw as Record<string, unknown>;
+  if (message.type !== "log" || "entries" in message || !("lines" in message)) return raw;
+  const { lines, ...rest } = message;
+  return { ...rest, entries: lines };
+}
+
+export const agentMessage = z.preprocess(fromOlderAgents, agentMessages);
 export type AgentMessage = z.infer<typeof agentMessage>;
 export type JobOutcome = Extract<AgentMessage, { type: "result" }>["outcome"];
 

@@ -1,8 +1,10 @@
 /** Bearer-token middleware for the API (tenants) and for agents. */
 import type { MiddlewareHandler } from "hono";
 import { bearerAuth } from "hono/bearer-auth";
+import { every } from "hono/combine";
 import type { AppEnv, AppVariables, Env } from "./env";
 import { errorResponse } from "./errors";
+import { settings } from "./settings";
 import { matchToken, parseTokens } from "./tokens";
 
 type TokenSource = keyof Pick<Env, "DOCKIFY_API_TOKENS" | "DOCKIFY_AGENT_TOKENS">;
@@ -23,5 +25,14 @@ function requireToken(source: TokenSource, what: string, nameAs: keyof AppVariab
   });
 }
 
-export const requireApiToken = requireToken("DOCKIFY_API_TOKENS", "API token", "tenant");
-export const requireAgentToken = requireToken("DOCKIFY_AGENT_TOKENS", "agent token", "agentTokenName");
+/**
+ * A bad setting is said on every route that needs the settings (503 naming the variable, see index.ts), to
+ * callers that passed authentication: someone without a token learns nothing of the configuration.
+ */
+const configured: MiddlewareHandler<AppEnv> = async (c, next) => {
+  settings(c.env);
+  await next();
+};
+
+export const requireApiToken = every(requireToken("DOCKIFY_API_TOKENS", "API token", "tenant"), configured);
+export const requireAgentToken = every(requireToken("DOCKIFY_AGENT_TOKENS", "agent token", "agentTokenName"), configured);

@@ -1,10 +1,11 @@
 /** The one JSON error shape every endpoint answers with: `{ error, field? }`. */
 import { HTTPException } from "hono/http-exception";
+import type { ErrorBody } from "../shared/api";
 import type { z } from "zod";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 
 export class ApiError extends HTTPException {
-  constructor(status: ContentfulStatusCode, error: string, field?: string, extra: Record<string, unknown> = {}) {
+  constructor(status: ContentfulStatusCode, error: string, field?: string, extra: Omit<ErrorBody, "error" | "field"> = {}) {
     super(status, { res: errorResponse(status, error, field, extra) });
   }
 }
@@ -13,9 +14,9 @@ export function errorResponse(
   status: number,
   error: string,
   field?: string,
-  extra: Record<string, unknown> = {},
+  extra: Omit<ErrorBody, "error" | "field"> = {},
 ): Response {
-  const body = field === undefined ? { error, ...extra } : { error, field, ...extra };
+  const body: ErrorBody = field === undefined ? { error, ...extra } : { error, field, ...extra };
   return Response.json(body, { status });
 }
 

@@ -8,17 +8,12 @@ import { buildRoutes } from "./routes/builds";
 import { seedRoutes } from "./routes/seed";
 import { GrantsConfigError } from "./pool/grants";
 import { MissingSecretKeyError } from "./secrets";
-import { settings, SettingsError } from "./settings";
+import { SettingsError } from "./settings";
 
 export { Pool } from "./pool/pool";
 
 const app = new Hono<AppEnv>();
 
-// A bad setting is said on every request (503 naming it), not found by the one route that reads it.
-app.use(async (c, next) => {
-  settings(c.env);
-  await next();
-});
 // The agent's upgrade route comes before any header-setting middleware, which breaks a 101 response.
 app.route("/agent", agentRoutes);
 app.route("/", seedRoutes);

@@ -4,7 +4,7 @@ import { formatReference, imageUrl } from "../shared/reference";
 import type { PublicJob } from "./pool/records";
 
 /** The seed's answer to an accepted build: names and sizes of the files, never their contents. */
-export function seedAccepted(job: PublicJob): SeedAccepted {
+export function toSeedAccepted(job: PublicJob): SeedAccepted {
   return {
     task_id: job.id,
     image_reference: formatReference(job),
@@ -14,7 +14,7 @@ export function seedAccepted(job: PublicJob): SeedAccepted {
 }
 
 /** The seed's statuses are a view of the job states. */
-export function seedStatus(job: PublicJob): SeedStatus {
+export function toSeedStatus(job: PublicJob): SeedStatus {
   switch (job.state) {
     case "succeeded":
       return { status: "success", image_url: imageUrl(job), image_reference: formatReference(job), digest: job.digest };
@@ -27,7 +27,7 @@ export function seedStatus(job: PublicJob): SeedStatus {
   }
 }
 
-export function buildRecord(job: PublicJob): Build {
+export function toBuild(job: PublicJob): Build {
   return {
     id: job.id,
     state: job.state,

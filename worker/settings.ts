@@ -5,6 +5,7 @@
  * for a missing secret key. No Workers types here, so Node code can use it.
  */
 import { z } from "zod";
+import { MAX_TIMER_SECONDS } from "../shared/timers";
 
 export interface SettingsVars {
   DOCKIFY_LEASE_SECONDS?: string;
@@ -40,8 +41,6 @@ export class SettingsError extends Error {
 }
 
 const MIB = 1024 * 1024;
-/** Node's and workerd's timers hold at most 2^31-1 ms; a lease or heartbeat longer than that would fire at once. */
-const MAX_TIMER_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
 
 /** A whole number of `unit` from `min` to `max`; unset or empty means `fallback`. */
 function whole(unit: string, fallback: number, max = Number.MAX_SAFE_INTEGER, min = 1) {
@@ -50,8 +49,9 @@ function whole(unit: string, fallback: number, max = Number.MAX_SAFE_INTEGER, mi
     .optional()
     .transform((text, ctx) => {
       if (text === undefined || text.trim() === "") return fallback;
-      const value = Number(text.trim());
-      if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(value)) {
+      // Any spelling of a whole number that JavaScript reads as one (30, 30.0, 3e1) is taken, as it always was.
+      const value = Number(text);
+      if (!Number.isSafeInteger(value)) {
         ctx.addIssue({ code: "custom", message: `must be a whole number of ${unit} (got ${JSON.stringify(text)})` });
         return z.NEVER;
       }

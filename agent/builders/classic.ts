@@ -15,10 +15,8 @@ import type Docker from "dockerode";
 import { DOCKERFILE_PATH } from "../../shared/context-path";
 import { formatRepository } from "../../shared/reference";
 import { isolationOptions, type BuildIsolation } from "../build-isolation";
-import { normalizedReference } from "../docker-name";
-import { daemonError, readProgress, removeImage } from "../docker";
+import { daemonError, holdingReference, readProgress, removeImage } from "../docker";
 import { pushedDigest } from "../docker-stream";
-import { KeyedLock } from "../keyed-lock";
 import type { Builder, BuildJob } from "./builder";
 
 const NO_IMAGE_ID = "the build ended without reporting an image id";
@@ -31,12 +29,6 @@ const BUILD_REPOSITORY = "dockify-build";
  * and missing X-Registry-Auth"); an empty one means anonymous, as the CLI sends it.
  */
 const ANONYMOUS = {};
-
-/**
- * One per agent process, shared by all its jobs and builders: the tag it guards is the Engine's, not a builder's.
- * Keyed by the name Docker files a reference under, so two spellings of one tag are one key.
- */
-const referenceLock = new KeyedLock();
 
 /**
  * The local name of one attempt's build, unique to it: `dockify-build:<job id>-<attempt>`. The protocol makes job
@@ -91,7 +83,7 @@ export class ClassicBuilder implements Builder {
   /** Tags, pushes and untags the job's reference while holding it; returns the digest. */
   async publish(job: BuildJob, imageId: string): Promise<string> {
     const { reference } = job.image;
-    return referenceLock.run(normalizedReference(reference), job.signal, async () => {
+    return holdingReference(reference, job.signal, async () => {
       await this.#tag(job, imageId);
       try {
         return await this.#push(job, imageId);

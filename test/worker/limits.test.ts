@@ -1,4 +1,4 @@
-import type { ApiError, BuildList, SeedAccepted } from "../../shared/api";
+import type { ErrorBody, BuildList, SeedAccepted } from "../../shared/api";
 import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { poolStub } from "../../worker/pool/stub";
@@ -29,7 +29,7 @@ describe("tenant limits", () => {
     const before = await storedContexts();
     const second = await submit({ files: [{ name: "b.bin", content: "b".repeat(2 * MiB) }] }, CAROL);
     expect(second.status).toBe(429);
-    const body = await second.json<ApiError>();
+    const body = await second.json<ErrorBody>();
     expect(body.field).toBe("tenant");
     expect(body.error).toMatch(/DOCKIFY_TENANT_MAX_CONTEXT_BYTES/);
     expect(await storedContexts()).toEqual(before);

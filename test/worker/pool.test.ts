@@ -199,6 +199,30 @@ describe("cancel", () => {
     agent.ws.close();
   });
 
+  it("says cancel once per heartbeat, not with every log batch the agent keeps sending", async () => {
+    const agent = await TestAgent.hello();
+    const id = await submitted();
+    const assign = await agent.next("assign");
+    expect((await cancel(id)).status).toBe(202);
+    await agent.next("cancel");
+    for (let batch = 0; batch < 3; batch++) agent.send({ type: "log", jobId: id, attempt: 1, entries: [`still going ${batch}`] });
+    agent.send({ type: "heartbeat", holding: [{ jobId: id, attempt: 1, leaseToken: assign.leaseToken }] });
+    await agent.next("cancel");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(agent.received.filter((message) => message.type === "cancel")).toEqual([]);
+    agent.ws.close();
+  });
+
+  it("takes log batches from agents released before log entries (lines: string[]) as plain lines", async () => {
+    const agent = await TestAgent.hello("older");
+    const id = await submitted();
+    const { attempt } = await agent.next("assign");
+    agent.send(JSON.stringify({ type: "log", jobId: id, attempt, lines: ["Step 1/1 : FROM scratch"] }));
+    await waitFor(async () => (await (await call(`/v1/builds/${id}/logs`, { headers: { Authorization: ALICE } })).text()).includes("Step 1/1 : FROM scratch"));
+    expect(agent.closed).toBeNull();
+    agent.ws.close();
+  });
+
   it("ends a canceled job canceled when its agent goes silent", async () => {
     const agent = await TestAgent.hello();
     const id = await submitted();

@@ -1,4 +1,4 @@
-import type { ApiError, SeedAccepted } from "../../shared/api";
+import type { ErrorBody, SeedAccepted } from "../../shared/api";
 import { describe, expect, it } from "vitest";
 import { ALICE, BOB, call, storedContexts, submit } from "./helpers";
 
@@ -43,6 +43,12 @@ describe("auth and tenants", () => {
       const response = await call(`/status/${id}`, { headers: { Authorization: auth } });
       expect(response.status).toBe(404);
       expect(await response.json()).toMatchObject({ field: "task_id" });
+      // The v1 routes name the same id after their own path parameter.
+      for (const [method, path] of [["GET", ""], ["GET", "/logs"], ["POST", "/cancel"]] as const) {
+        const v1 = await call(`/v1/builds/${id}${path}`, { method, headers: { Authorization: auth } });
+        expect(v1.status).toBe(404);
+        expect(await v1.json()).toEqual({ error: `no build with id '${id}'`, field: "id" });
+      }
     }
   });
 });
@@ -80,7 +86,7 @@ describe("bad input gets a 4xx naming the field and stores nothing", () => {
     const response = await submit(build);
     expect(response.status).toBe(status);
     expect(response.headers.get("Content-Type")).toContain("application/json");
-    const body = await response.json<ApiError>();
+    const body = await response.json<ErrorBody>();
     expect(body.field).toBe(field);
     expect(body.error.length).toBeGreaterThan(5);
     expect(await storedContexts()).toEqual(before);

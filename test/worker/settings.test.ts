@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import type { ApiError } from "../../shared/api";
+import type { ErrorBody } from "../../shared/api";
 import app from "../../worker/index";
 import { settings, SettingsError } from "../../worker/settings";
 import { ALICE, BASE } from "./helpers";
@@ -18,12 +18,23 @@ describe("Worker settings", () => {
     expect(read).toThrow(/DOCKIFY_HEARTBEAT_SECONDS must be from 1 to 2147483 seconds/);
   });
 
-  it("answers 503 naming the variable on every route, as for a missing secret key", async () => {
+  it("takes any spelling of a whole number, as before", () => {
+    expect(settings({ DOCKIFY_LEASE_SECONDS: "30.0", DOCKIFY_MAX_REQUEST_BYTES: "3.2e7", DOCKIFY_MAX_FILES: " 12 " })).toMatchObject({
+      leaseMs: 30_000,
+      maxRequestBytes: 32_000_000,
+      maxFiles: 12,
+    });
+  });
+
+  it("answers 503 naming the variable on every authenticated route, and says nothing of it without a token", async () => {
     const broken = { ...env, DOCKIFY_LEASE_SECONDS: "3O" };
-    for (const path of ["/status/5d0f3c36-0000-4000-8000-000000000000", "/v1/builds", "/"]) {
+    const anonymous = await app.request(`${BASE}/v1/builds`, {}, broken);
+    expect(anonymous.status).toBe(401);
+    expect(await anonymous.text()).not.toContain("DOCKIFY_LEASE_SECONDS");
+    for (const path of ["/status/5d0f3c36-0000-4000-8000-000000000000", "/v1/builds"]) {
       const response = await app.request(`${BASE}${path}`, { headers: { Authorization: ALICE } }, broken);
       expect(response.status).toBe(503);
-      expect(await response.json<ApiError>()).toEqual({
+      expect(await response.json<ErrorBody>()).toEqual({
         error: 'the server is not configured: DOCKIFY_LEASE_SECONDS must be a whole number of seconds (got "3O")',
         field: "DOCKIFY_LEASE_SECONDS",
       });

@@ -1,4 +1,4 @@
-import type { ApiError, Build } from "../../shared/api";
+import type { ErrorBody, Build } from "../../shared/api";
 import { pack, type Headers as TarHeaders } from "tar-stream";
 import { describe, expect, it } from "vitest";
 import { ALICE, call, storedContexts } from "./helpers";
@@ -68,7 +68,7 @@ describe("POST /v1/builds with a tarball context", () => {
     const before = await storedContexts();
     const response = await post(await tarOf(entries));
     expect(response.status).toBe(400);
-    const body = await response.json<ApiError>();
+    const body = await response.json<ErrorBody>();
     expect(body.field).toBe("context");
     expect(body.error).toMatch(/^context: /);
     expect(await storedContexts()).toEqual(before);

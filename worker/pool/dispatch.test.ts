@@ -21,9 +21,9 @@ describe("plan", () => {
     expect(plan([job("1", 1), job("2", 2), job("3", 3), job("4", 4)], agents)).toEqual([
       { jobId: "1", agentId: "idle" },
       { jobId: "2", agentId: "idle" },
-      // Now both run two: the one connected longest wins the tie.
-      { jobId: "3", agentId: "busy" },
-      { jobId: "4", agentId: "idle" },
+      // Now both run two: the tie goes to the one that was less busy when the round began.
+      { jobId: "3", agentId: "idle" },
+      { jobId: "4", agentId: "busy" },
     ]);
   });
 

@@ -9,7 +9,8 @@ import type { AgentRecord, JobRecord } from "./records";
 /** What dispatch needs to know of a queued job. */
 export type QueuedJob = Pick<JobRecord, "id" | "labels" | "createdAt">;
 
-export interface Assignment {
+/** A job the policy gives to an agent; the pool turns it into a lease and an `assign` message. */
+export interface Pairing {
   jobId: string;
   agentId: string;
 }
@@ -28,15 +29,14 @@ function byAge(a: QueuedJob, b: QueuedJob): number {
   return a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }
 
-/** The least busy agent; of equally busy ones, the one connected longest. */
+/** How busy an agent was when the round began; of equally busy ones, the one connected longest comes first. */
+function byLoad(a: AgentRecord, b: AgentRecord): number {
+  return a.running - b.running || a.connectedAt - b.connectedAt;
+}
+
+/** The least busy agent; a tie goes to the one first in `agents`, which `plan` keeps in its starting order. */
 function leastBusy(agents: readonly AgentRecord[]): AgentRecord | undefined {
-  let best: AgentRecord | undefined;
-  for (const agent of agents) {
-    if (!best || agent.running < best.running || (agent.running === best.running && agent.connectedAt < best.connectedAt)) {
-      best = agent;
-    }
-  }
-  return best;
+  return agents.reduce<AgentRecord | undefined>((best, agent) => (!best || agent.running < best.running ? agent : best), undefined);
 }
 
 /**
@@ -44,9 +44,9 @@ function leastBusy(agents: readonly AgentRecord[]): AgentRecord | undefined {
  * and every label the job asks for. A job no agent can take now is skipped, so
  * it does not hold up younger jobs that others can take.
  */
-export function plan(queued: readonly QueuedJob[], agents: readonly AgentRecord[]): Assignment[] {
-  const load = agents.map((agent) => ({ ...agent }));
-  const assignments: Assignment[] = [];
+export function plan(queued: readonly QueuedJob[], agents: readonly AgentRecord[]): Pairing[] {
+  const load = [...agents].sort(byLoad).map((agent) => ({ ...agent }));
+  const assignments: Pairing[] = [];
   for (const job of [...queued].sort(byAge)) {
     if (!load.some(hasFreeSlot)) break;
     const agent = leastBusy(load.filter((candidate) => canTake(candidate, job)));

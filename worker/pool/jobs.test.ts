@@ -28,12 +28,12 @@ describe("transition", () => {
   });
 
   it("lets a re-attaching agent on a new connection take over the same attempt only, with the lease's proof", () => {
-    expect(transition(building, { type: "renew", agentId: "a9", attempt: 1, now: 2_000, leaseMs: LEASE, proof: "h1" })).toEqual({
+    expect(transition(building, { type: "renew", agentId: "a9", attempt: 1, now: 2_000, leaseMs: LEASE, leaseHash: "h1" })).toEqual({
       ok: true,
       lease: { ...building, agentId: "a9", leaseExpiresAt: 32_000 },
     });
-    expect(transition(building, { type: "renew", agentId: "a9", attempt: 2, now: 2_000, leaseMs: LEASE, proof: "h1" }).ok).toBe(false);
-    expect(transition(building, { type: "renew", agentId: "a9", attempt: 1, now: 2_000, leaseMs: LEASE, proof: "h2" })).toEqual({
+    expect(transition(building, { type: "renew", agentId: "a9", attempt: 2, now: 2_000, leaseMs: LEASE, leaseHash: "h1" }).ok).toBe(false);
+    expect(transition(building, { type: "renew", agentId: "a9", attempt: 1, now: 2_000, leaseMs: LEASE, leaseHash: "h2" })).toEqual({
       ok: false,
       reason: IGNORED.notHeld,
     });

@@ -4,8 +4,7 @@
  * Every event from an agent is fenced by agent and attempt, so a slow agent
  * from an older assignment cannot move a job it no longer holds.
  */
-import { isFinal, LEASED_STATES, type FailureStep, type JobState } from "../../shared/job";
-import type { BuildPhase } from "../../shared/job";
+import { isFinal, LEASED_STATES, type BuildPhase, type FailureStep, type JobState } from "../../shared/job";
 import type { JobOutcome } from "../../shared/protocol";
 
 export interface JobLease {
@@ -35,10 +34,10 @@ export interface JobEnd {
 export type JobEvent =
   | { type: "assign"; agentId: string; now: number; leaseMs: number; leaseHash: string }
   /**
-   * A heartbeat or a log batch from the holding agent; with `proof` (the hash of the lease token it
+   * A heartbeat or a log batch from the holding agent; with `leaseHash` (the hash of the lease token it
    * presents), an agent on a new connection takes over the attempt it proves it holds.
    */
-  | { type: "renew"; agentId: string; attempt: number; now: number; leaseMs: number; proof?: string }
+  | { type: "renew"; agentId: string; attempt: number; now: number; leaseMs: number; leaseHash?: string }
   | { type: "phase"; agentId: string; attempt: number; phase: BuildPhase; now: number; leaseMs: number }
   | { type: "result"; agentId: string; attempt: number; outcome: JobOutcome }
   /** The agent did not take the assignment (it was shutting down): back to the queue at once, not after the lease. */
@@ -103,7 +102,7 @@ export function transition(job: JobLease, event: JobEvent): Transition {
       };
     case "renew":
     case "phase": {
-      const proof = event.type === "renew" ? event.proof : undefined;
+      const proof = event.type === "renew" ? event.leaseHash : undefined;
       const allowed =
         proof === undefined
           ? holds(job, event.agentId, event.attempt)

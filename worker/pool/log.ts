@@ -1,14 +1,18 @@
 /**
  * A build's log: its entries in SQLite while the build runs, within caps, and
  * one text object in R2 once it has ended. Lines of the build's own output and
- * Dockify's events are kept in the order they came; an event keeps its data
- * beside its text.
+ * Dockify's events are kept in the order they came; while the build runs, an
+ * event keeps its data beside its text (the archive keeps the text).
  */
 import { renderEntry, renderEvent, type LogEntry } from "../../shared/build-log";
 
 /** The most log kept for one job (GitLab keeps 4 MiB); past it lines are counted, not stored, and the log says so. */
 export const MAX_LOG_LINES = 20_000;
 export const MAX_LOG_BYTES = 4 * 1024 * 1024;
+
+function utf8Bytes(text: string): number {
+  return new TextEncoder().encode(text).byteLength;
+}
 
 /** Where a finished job's log is archived. */
 export function logKey(jobId: string): string {
@@ -29,9 +33,10 @@ export class BuildLogs {
     ).one();
     for (const entry of entries) {
       const line = renderEntry(entry);
-      const bytes = new TextEncoder().encode(line).byteLength + 1;
-      if (kept.lines >= MAX_LOG_LINES || kept.bytes + bytes > MAX_LOG_BYTES) break;
       const event = typeof entry === "string" ? null : JSON.stringify(entry.event);
+      // An event's data counts as well as its text: both are stored.
+      const bytes = utf8Bytes(line) + 1 + (event === null ? 0 : utf8Bytes(event));
+      if (kept.lines >= MAX_LOG_LINES || kept.bytes + bytes > MAX_LOG_BYTES) break;
       this.sql.exec("INSERT INTO log_lines (job_id, line, event) VALUES (?, ?, ?)", jobId, line, event);
       kept.lines += 1;
       kept.bytes += bytes;

@@ -195,11 +195,7 @@ export class Pool extends DurableObject<Env> {
       case "refused": {
         const { jobId, attempt } = message;
         const scrubber = await scrubberFor(this.env, this.store.job(jobId));
-        const applied = await this.scheduler.apply(jobId, { type: "refused", agentId, attempt });
-        if (!applied) return;
-        this.store.setRefusing(agentId, true);
-        this.logs.append(jobId, [{ event: { type: "refused", attempt: applied.job.attempt, reason: scrubber.text(message.reason) } }]);
-        return this.scheduler.dispatch();
+        return this.scheduler.refused(agentId, jobId, attempt, scrubber.text(message.reason));
       }
       case "result": {
         const { jobId, attempt } = message;

@@ -1,8 +1,8 @@
 /**
- * How jobs move inside the pool: every change goes through `apply` (load the
- * job, run the state machine, record what it says, tell the agent), and
- * `dispatch` hands queued jobs to agents as the policy in dispatch.ts says.
- * The Durable Object's hooks and RPC methods call these and nothing lower.
+ * How jobs move inside the pool: every change to a job goes through `apply`
+ * (load the job, run the state machine, tell the agent, record what it says),
+ * and `dispatch` hands queued jobs to agents as the policy in dispatch.ts says.
+ * The Durable Object changes jobs only through these.
  */
 import type { HeldJob } from "../../shared/protocol";
 import { authServerAddress, formatReference } from "../../shared/reference";
@@ -49,8 +49,9 @@ function stopOrder(job: JobRecord, event: JobEvent, result: Applied["result"]): 
     case "leaseExpired":
       return job.agentId ? { agentId: job.agentId, reason: STOP.leaseExpired } : null;
     case "renew":
-      // Repeated on every heartbeat until the agent confirms: a cancel sent into a dropped socket is not lost.
-      return result.lease.cancelRequested ? { agentId: event.agentId, reason: STOP.user } : null;
+      // Said again with every heartbeat (a renewal that proves the lease) until the agent confirms: a cancel sent
+      // into a dropped socket is not lost. A log batch renews too, but says nothing: once a heartbeat is enough.
+      return event.leaseHash !== undefined && result.lease.cancelRequested ? { agentId: event.agentId, reason: STOP.user } : null;
     default:
       return null;
   }
@@ -71,10 +72,10 @@ export class Scheduler {
   }
 
   /**
-   * The one way a job changes: load it, run the state machine, record what it
-   * says (an end also wipes the secret, archives the log and drops the
-   * context), and tell the agent to stop when the change means that. Null when
-   * the job is unknown or the event is ignored (fencing).
+   * The one way a job changes: load it, run the state machine, tell the agent to
+   * stop when the change means that, and record what it says (an end also wipes
+   * the secret, archives the log and drops the context). Null when the job is
+   * unknown or the event is ignored (fencing).
    */
   async apply(jobId: string, event: JobEvent, now = Date.now()): Promise<Applied | null> {
     const job = this.store.job(jobId);
@@ -101,9 +102,21 @@ export class Scheduler {
   /** Extends the leases an agent proves it holds (with each lease's token); tells it to drop any it no longer does. */
   async renewHoldings(agentId: string, holding: readonly HeldJob[], now: number): Promise<void> {
     for (const { jobId, attempt, leaseToken } of holding) {
-      const proven = await this.apply(jobId, { type: "renew", agentId, attempt, now, leaseMs: this.config.leaseMs, proof: leaseHash(leaseToken) });
+      const proven = await this.apply(jobId, { type: "renew", agentId, attempt, now, leaseMs: this.config.leaseMs, leaseHash: leaseHash(leaseToken) });
       if (!proven) this.tellToStop(agentId, jobId, attempt, STOP.notYours);
     }
+  }
+
+  /**
+   * The agent did not take the assignment: the job goes back to the queue at once (to another agent), and the agent
+   * gets nothing more until its next heartbeat says what it runs. `reason` is already scrubbed.
+   */
+  async refused(agentId: string, jobId: string, attempt: number, reason: string): Promise<void> {
+    const applied = await this.apply(jobId, { type: "refused", agentId, attempt });
+    if (!applied) return;
+    this.store.setRefusing(agentId, true);
+    this.logs.append(jobId, [{ event: { type: "refused", attempt: applied.job.attempt, reason } }]);
+    await this.dispatch();
   }
 
   /** Re-queues or ends the jobs whose lease ran out, then hands out what that freed. */

@@ -94,7 +94,7 @@ function seedContext(dockerfile: File, files: UploadedFile[]): ContextSource {
   ]);
 }
 
-function filesSummary(dockerfile: File, files: UploadedFile[]): FilesSummary {
+function summarizeFiles(dockerfile: File, files: UploadedFile[]): FilesSummary {
   return {
     dockerfile: { filename: dockerfile.name, size: dockerfile.size },
     optional_files: Object.fromEntries(files.map(({ name, file }) => [name, { size: file.size }])),
@@ -106,5 +106,5 @@ export async function readSeedForm(request: Request, limits: Settings): Promise<
   const spec = readBuildSpec(collectText(new URL(request.url), form), request.headers, ACCEPTED_FIELDS);
   const dockerfile = checkDockerfile(form, limits);
   const files = checkOptionalFiles(form, limits);
-  return { spec, context: seedContext(dockerfile, files), files: filesSummary(dockerfile, files) };
+  return { spec, context: seedContext(dockerfile, files), files: summarizeFiles(dockerfile, files) };
 }

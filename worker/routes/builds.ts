@@ -1,12 +1,12 @@
 /** The v1 builds API: submit a tarball, list, one build's record and log, and cancel. Each answer is one call to the pool. */
 import { Hono } from "hono";
-import { buildId, LIST_CURSOR, listBuildsQuery } from "../../shared/api";
+import { buildId, LIST_CURSOR, listBuildsQuery, type BuildList } from "../../shared/api";
 import { requireApiToken } from "../auth";
 import type { AppEnv } from "../env";
 import { ApiError, invalidField, unknownBuild } from "../errors";
 import { poolStub } from "../pool/stub";
 import { readTarballRequest } from "../requests/tarball";
-import { buildRecord } from "../responses";
+import { toBuild } from "../responses";
 import { settings } from "../settings";
 import { submitBuild } from "../submit";
 
@@ -23,7 +23,7 @@ function idParam(id: string): string {
 /** A build whose context is the request body, a tar; answers 202 with the build's record. */
 buildRoutes.post("/builds", async (c) => {
   const job = await submitBuild(c.env, c.get("tenant"), readTarballRequest(c.req.raw, settings(c.env)));
-  return c.json(buildRecord(job), 202);
+  return c.json(toBuild(job), 202);
 });
 
 /** The tenant's builds, newest first; `next_cursor` fetches the page after this one. */
@@ -35,14 +35,15 @@ buildRoutes.get("/builds", async (c) => {
   const after = match ? { createdAt: Number(match[1]), id: match[2]! } : undefined;
   const jobs = await poolStub(c.env).list(c.get("tenant"), limit, after);
   const last = jobs.length === limit ? jobs[jobs.length - 1] : undefined;
-  return c.json({ builds: jobs.map(buildRecord), next_cursor: last ? `${last.createdAt}.${last.id}` : null });
+  const page: BuildList = { builds: jobs.map(toBuild), next_cursor: last ? `${last.createdAt}.${last.id}` : null };
+  return c.json(page);
 });
 
 buildRoutes.get("/builds/:id", async (c) => {
   const id = idParam(c.req.param("id"));
   const job = await poolStub(c.env).describe(id, c.get("tenant"));
   if (!job) throw unknownBuild(id, "id");
-  return c.json(buildRecord(job));
+  return c.json(toBuild(job));
 });
 
 buildRoutes.post("/builds/:id/cancel", async (c) => {
@@ -53,7 +54,7 @@ buildRoutes.post("/builds/:id/cancel", async (c) => {
     throw new ApiError(409, `build '${id}' has already ended (${canceled.job.state}) and cannot be canceled`, "id");
   }
   // 202: the agent has been told and the build ends canceled within seconds.
-  return c.json(buildRecord(canceled.job), canceled.outcome === "canceled" ? 200 : 202);
+  return c.json(toBuild(canceled.job), canceled.outcome === "canceled" ? 200 : 202);
 });
 
 buildRoutes.get("/builds/:id/logs", async (c) => {

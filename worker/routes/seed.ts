@@ -7,7 +7,7 @@ import type { AppEnv } from "../env";
 import { errorResponse, unknownBuild } from "../errors";
 import { poolStub } from "../pool/stub";
 import { readSeedForm } from "../requests/seed-form";
-import { seedAccepted, seedStatus } from "../responses";
+import { toSeedAccepted, toSeedStatus } from "../responses";
 import { settings } from "../settings";
 import { submitBuild } from "../submit";
 
@@ -25,7 +25,7 @@ seedRoutes.post(
   },
   async (c) => {
     const request = await readSeedForm(c.req.raw, settings(c.env));
-    return c.json(seedAccepted(await submitBuild(c.env, c.get("tenant"), request)));
+    return c.json(toSeedAccepted(await submitBuild(c.env, c.get("tenant"), request)));
   },
 );
 
@@ -33,5 +33,5 @@ seedRoutes.get("/status/:task_id", requireApiToken, async (c) => {
   const id = c.req.param("task_id");
   const job = buildId.safeParse(id).success ? await poolStub(c.env).describe(id, c.get("tenant")) : null;
   if (!job) throw unknownBuild(id, "task_id");
-  return c.json(seedStatus(job));
+  return c.json(toSeedStatus(job));
 });
