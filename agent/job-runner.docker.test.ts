@@ -11,7 +11,7 @@ import Docker from "dockerode";
 import { pack } from "tar-stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { renderEntry } from "../shared/build-log";
-import { agentMessage, LEASE_HEADER, type AgentMessage, type Assignment, type JobOutcome } from "../shared/protocol";
+import { agentMessage, LEASE_HEADER, type AgentMessage, assignMessage, type Assignment, type JobOutcome } from "../shared/protocol";
 import { pullImage, removeImage, runAndCapture } from "../harness/docker";
 import { startRegistry, type Registry } from "../harness/registry";
 import type { BuildIsolation } from "./build-isolation";
@@ -119,7 +119,7 @@ describe.skipIf(!hasDocker)("runJob against the Docker Engine", () => {
     const leaseToken = randomBytes(24).toString("hex");
     const contextPath = `/agent/jobs/${jobId}/context`;
     const { path, tag } = name ?? { path: `dockify-agent-test/${jobId.slice(0, 8)}`, tag: `t-${randomBytes(4).toString("hex")}` };
-    const job: Assignment = {
+    const job: Assignment = assignMessage.parse({
       type: "assign",
       jobId,
       attempt: 1,
@@ -127,7 +127,7 @@ describe.skipIf(!hasDocker)("runJob against the Docker Engine", () => {
       contextPath,
       image: { reference: `${registry.host}/${path}:${tag}`, registry: registry.host, path, tag },
       ...(password === null ? {} : { auth: { username: USER, password, serveraddress: registry.host } }),
-    };
+    });
     const ready = contextTar(dockerfile).then((tar) => {
       contexts.set(contextPath, { leaseToken: wrongLease ? `${leaseToken}-other` : leaseToken, tar });
     });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { Assignment } from "../shared/protocol";
+import { assignMessage, type Assignment } from "../shared/protocol";
 import { REDACTED } from "../shared/redact";
 import { jobRedactor } from "./job-secrets";
 
@@ -7,7 +7,7 @@ const LEASE_TOKEN = "lease-".padEnd(40, "x");
 const AGENT_TOKEN = "agent-token-123";
 
 function assignment(password?: string): Assignment {
-  return {
+  return assignMessage.parse({
     type: "assign",
     jobId: crypto.randomUUID(),
     attempt: 1,
@@ -15,7 +15,7 @@ function assignment(password?: string): Assignment {
     contextPath: "/agent/jobs/1/context",
     image: { reference: "127.0.0.1:5000/a/b:v1", registry: "127.0.0.1:5000", path: "a/b", tag: "v1" },
     ...(password === undefined ? {} : { auth: { username: "alice", password, serveraddress: "127.0.0.1:5000" } }),
-  };
+  });
 }
 
 describe("jobRedactor", () => {

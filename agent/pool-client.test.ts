@@ -6,7 +6,7 @@
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { WebSocketServer, type WebSocket } from "ws";
-import { CLOSE, type AgentMessage, type Assignment, type JobOutcome, type PoolMessage } from "../shared/protocol";
+import { CLOSE, type AgentMessage, assignMessage, type Assignment, type JobOutcome, type PoolMessage } from "../shared/protocol";
 import { PoolClient, REFUSAL, type RunJob } from "./pool-client";
 
 const TOKEN = "agent-token";
@@ -102,14 +102,14 @@ function fakeJobs() {
 }
 
 function assignment(attempt = 1, jobId: string = crypto.randomUUID()): Assignment {
-  return {
+  return assignMessage.parse({
     type: "assign",
     jobId,
     attempt,
     leaseToken: `lease-${jobId}`,
     contextPath: `/agent/jobs/${jobId}/context`,
     image: { reference: "127.0.0.1:5000/a/b:v1", registry: "127.0.0.1:5000", path: "a/b", tag: "v1" },
-  };
+  });
 }
 
 const cleanups: Array<() => Promise<void>> = [];

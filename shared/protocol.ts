@@ -35,6 +35,33 @@ const attempt = z.number().int().min(1);
 const held = z.object({ jobId, attempt, leaseToken: z.string().min(32).max(128) });
 export type HeldJob = z.infer<typeof held>;
 
+/** What the agent's Engine builds for (`GET /version`'s Os and Arch, as an OCI platform). */
+export const platformSchema = z.object({
+  os: z.string().regex(/^[a-z0-9]{1,32}$/),
+  architecture: z.string().regex(/^[a-z0-9_]{1,32}$/),
+  variant: z.string().regex(/^[a-z0-9]{1,16}$/).optional(),
+});
+export type Platform = z.infer<typeof platformSchema>;
+
+/** The builders an agent may run its jobs with (agent/builders/). */
+export const BUILDERS = ["buildkit", "classic"] as const;
+export type BuilderName = (typeof BUILDERS)[number];
+
+/** One step of a build as the user sees it on the build's record. */
+export const buildStep = z.object({
+  /** As the builder names it, e.g. `[2/3] RUN make`. */
+  name: z.string().max(512),
+  /** Reused from the builder's cache rather than run. */
+  cached: z.boolean(),
+  /** Milliseconds since the epoch; null when the builder did not say. */
+  startedAt: z.number().int().nullable(),
+  durationMs: z.number().int().min(0).nullable(),
+  error: z.string().max(MAX_LOG_LINE_CHARS).optional(),
+});
+export type BuildStep = z.infer<typeof buildStep>;
+/** Steps beyond this many are not reported (a Dockerfile of hundreds of steps still builds). */
+export const MAX_REPORTED_STEPS = 200;
+
 
 const agentMessages = z.discriminatedUnion("type", [
   z.object({
@@ -45,6 +72,9 @@ const agentMessages = z.discriminatedUnion("type", [
     labels: labelsSchema,
     /** Jobs this agent is still running, after a reconnect. */
     holding: z.array(held).max(MAX_CONCURRENCY),
+    /** What its Engine builds for; absent from agents released before platforms were matched. */
+    platform: platformSchema.optional(),
+    builder: z.enum(BUILDERS).optional(),
   }),
   z.object({ type: z.literal("heartbeat"), holding: z.array(held).max(MAX_CONCURRENCY) }),
   /** The agent is shutting down: it finishes what it runs and takes nothing new. */
@@ -66,8 +96,12 @@ const agentMessages = z.discriminatedUnion("type", [
     outcome: z.discriminatedUnion("status", [
       z.object({
         status: z.literal("succeeded"),
+        /** The digest of the job's own reference (`image`). */
         digest: z.string().regex(/^sha256:[0-9a-f]{64}$/),
         imageId: z.string().max(200),
+        /** Every reference pushed, the job's own first, each with the digest its registry stored. */
+        pushed: z.array(z.object({ reference: z.string().max(512), digest: z.string().regex(/^sha256:[0-9a-f]{64}$/) })).max(17).optional(),
+        steps: z.array(buildStep).max(MAX_REPORTED_STEPS).optional(),
       }),
       z.object({
         status: z.literal("failed"),
@@ -102,6 +136,44 @@ export const registryAuth = z.object({
 });
 export type RegistryAuth = z.infer<typeof registryAuth>;
 
+const imageName = z.object({ reference: z.string(), registry: z.string(), path: z.string(), tag: z.string() });
+
+/** How to build, as the user asked and the Worker checked. Defaults are what a plain `docker build` does. */
+export const buildOptions = z.object({
+  /** The Dockerfile's path inside the context. */
+  dockerfile: z.string().max(4096).default("Dockerfile"),
+  buildArgs: z.record(z.string(), z.string()).default({}),
+  target: z.string().max(128).optional(),
+  noCache: z.boolean().default(false),
+  /** `os/arch[/variant]`; the Engine's own when absent. */
+  platform: z.string().max(64).optional(),
+});
+export type BuildOptions = z.infer<typeof buildOptions>;
+
+/** A job handed to an agent under a lease. */
+export const assignMessage = z.object({
+  type: z.literal("assign"),
+  jobId,
+  attempt,
+  /** Proves this assignment when fetching the context; valid only while the lease lasts. */
+  leaseToken: z.string().min(32),
+  contextPath: z.string().startsWith("/"),
+  /** Where the agent reads the Dockerfile the build will use (same lease token), to check the images it names first. */
+  dockerfilePath: z.string().startsWith("/").optional(),
+  image: imageName,
+  /** More references to push from the same build, after `image`. */
+  alsoPush: z.array(imageName).max(16).default([]),
+  /** The login for the registry `image` is pushed to; undefined: anonymous. */
+  auth: registryAuth.optional(),
+  /** Logins for any registry the build pulls from, one per host (`serveraddress`); `auth`'s host is among them. */
+  logins: z.array(registryAuth).max(16).default([]),
+  options: buildOptions.default({ dockerfile: "Dockerfile", buildArgs: {}, noCache: false }),
+  /** Build secrets for `RUN --mount=type=secret,id=…`; their values never leave the agent but through the builder's session. */
+  secrets: z.array(z.object({ id: z.string().regex(/^[A-Za-z0-9_.-]{1,128}$/), value: z.string() })).max(32).default([]),
+  /** Keeps cache mounts apart: one scope per tenant, so a build never reads another tenant's cache mount. */
+  cacheScope: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).optional(),
+});
+
 export const poolMessage = z.discriminatedUnion("type", [
   z.object({
     type: z.literal("welcome"),
@@ -110,20 +182,13 @@ export const poolMessage = z.discriminatedUnion("type", [
     heartbeatMs: z.number().int().positive(),
     leaseMs: z.number().int().positive(),
   }),
-  z.object({
-    type: z.literal("assign"),
-    jobId,
-    attempt,
-    /** Proves this assignment when fetching the context; valid only while the lease lasts. */
-    leaseToken: z.string().min(32),
-    contextPath: z.string().startsWith("/"),
-    image: z.object({ reference: z.string(), registry: z.string(), path: z.string(), tag: z.string() }),
-    auth: registryAuth.optional(),
-  }),
+  assignMessage,
   z.object({ type: z.literal("cancel"), jobId, attempt, reason: z.string() }),
 ]);
 export type PoolMessage = z.infer<typeof poolMessage>;
-export type Assignment = Extract<PoolMessage, { type: "assign" }>;
+/** A message as the pool writes it: fields with a default may be left out. */
+export type PoolMessageToSend = z.input<typeof poolMessage>;
+export type Assignment = z.infer<typeof assignMessage>;
 
 /** Parses one text frame; returns the zod error's first issue as a readable reason on failure. */
 export function parseMessage<T>(schema: z.ZodType<T>, text: string): { ok: true; message: T } | { ok: false; reason: string } {

@@ -3,7 +3,7 @@
  * connection's agent id, which is also its only attachment: everything else
  * about the agent lives in SQLite and survives the object sleeping.
  */
-import { CLOSE, MAX_MESSAGE_BYTES, type PoolMessage } from "../../shared/protocol";
+import { CLOSE, MAX_MESSAGE_BYTES, type PoolMessageToSend } from "../../shared/protocol";
 
 /** What must survive hibernation: which connection this is, and which agent token opened it. */
 export interface Attachment {
@@ -31,7 +31,7 @@ export function connectedAgentIds(ctx: DurableObjectState): Set<string> {
 }
 
 /** Sends to an agent if its socket is open; a lost message is recovered by the lease, not retried here. */
-export function sendTo(ctx: DurableObjectState, agentId: string, message: PoolMessage): boolean {
+export function sendTo(ctx: DurableObjectState, agentId: string, message: PoolMessageToSend): boolean {
   const ws = ctx.getWebSockets(agentId)[0];
   if (!ws) return false;
   try {
