@@ -4,6 +4,7 @@ import { bearerAuth } from "hono/bearer-auth";
 import { every } from "hono/combine";
 import type { AppEnv, AppVariables, Env } from "./env";
 import { errorResponse } from "./errors";
+import { fleet } from "./fleet";
 import { settings } from "./settings";
 import { matchToken, parseTokens } from "./tokens";
 
@@ -31,6 +32,7 @@ function requireToken(source: TokenSource, what: string, nameAs: keyof AppVariab
  */
 const configured: MiddlewareHandler<AppEnv> = async (c, next) => {
   settings(c.env);
+  fleet(c.env);
   await next();
 };
 

@@ -11,6 +11,8 @@ export interface Env extends SettingsVars {
   DOCKIFY_AGENT_TOKENS?: string;
   /** JSON `{"<agent token name>": {"<label>": "<value>"}}`: label keys granted to some tokens are reserved to them. */
   DOCKIFY_AGENT_TOKEN_LABELS?: string;
+  /** JSON `{"<pool>": {"agents": [agent token names], "tenants": [tenant names]}}`; the unlisted share `default` (fleet.ts). */
+  DOCKIFY_POOLS?: string;
   /** At least 32 characters; registry passwords are sealed with a key derived from it. */
   DOCKIFY_SECRET_KEY?: string;
   /** The key before the last rotation: still opens passwords sealed under it. */

@@ -6,7 +6,6 @@ import { errorResponse } from "./errors";
 import { agentRoutes } from "./routes/agents";
 import { buildRoutes } from "./routes/builds";
 import { seedRoutes } from "./routes/seed";
-import { GrantsConfigError } from "./pool/grants";
 import { MissingSecretKeyError } from "./secrets";
 import { SettingsError } from "./settings";
 
@@ -24,7 +23,7 @@ app.notFound((c) => errorResponse(404, `no route for ${c.req.method} ${c.req.pat
 app.onError((error) => {
   if (error instanceof HTTPException) return error.getResponse();
   if (error instanceof SettingsError) return errorResponse(503, `the server is not configured: ${error.message}`, error.variable);
-  if (error instanceof MissingSecretKeyError || error instanceof GrantsConfigError) {
+  if (error instanceof MissingSecretKeyError) {
     return errorResponse(503, `the server is not configured: ${error.message}`);
   }
   console.error("unhandled error", error instanceof Error ? error.stack : String(error));

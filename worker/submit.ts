@@ -8,7 +8,8 @@ import { deleteContext } from "./context/store";
 import type { Env } from "./env";
 import { ApiError } from "./errors";
 import type { PublicJob } from "./pool/records";
-import { poolStub } from "./pool/stub";
+import { fleet } from "./fleet";
+import { tenantPoolStub } from "./pool/stub";
 import type { BuildRequest, BuildSpec } from "./requests/build-spec";
 import { seal } from "./secrets";
 
@@ -25,7 +26,10 @@ function sameBuild(existing: PublicJob, spec: BuildSpec): PublicJob {
 }
 
 export async function submitBuild(env: Env, tenant: string, { spec, context, files }: BuildRequest): Promise<PublicJob> {
-  const pool = poolStub(env);
+  // A reserved label outside the tenant's pool is refused before anything is stored (fleet.ts).
+  const refusedLabel = fleet(env).refusedBuildLabel(tenant, spec.labels);
+  if (refusedLabel) throw new ApiError(403, refusedLabel, "labels");
+  const pool = tenantPoolStub(env, tenant);
   // A retry of a build already accepted answers with that build, before anything is stored again.
   const retried = spec.idempotencyKey ? await pool.findByIdempotencyKey(tenant, spec.idempotencyKey) : null;
   if (retried) return sameBuild(retried, spec);

@@ -19,8 +19,10 @@ function fromHex(hex: string): Uint8Array {
   return Uint8Array.from(hex.match(/../g) ?? [], (byte) => parseInt(byte, 16));
 }
 
+/** What a token's name may be: also how tenants and agent token names are written in DOCKIFY_POOLS. */
+export const TOKEN_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 /** `name=` before a token; anything else before an `=` is part of the token (base64 padding, say). */
-const NAMED = /^([A-Za-z0-9][A-Za-z0-9_.-]{0,63})=([^=].*)$/;
+const NAMED = new RegExp(`^(${TOKEN_NAME.source.slice(1, -1)})=([^=].*)$`);
 
 /**
  * Parses `name=token,token2,...`. An entry without a name is named after its
@@ -37,6 +39,12 @@ export async function parseTokens(config: string | undefined): Promise<TokenEntr
       return { name: named ? named[1]! : `token-${toHex(hash).slice(0, 8)}`, hash };
     }),
   );
+}
+
+/** The names given in a token list (`name=token` entries); nameless entries have none to list. */
+export function tokenNames(config: string | undefined): Set<string> {
+  const names = (config ?? "").split(",").map((entry) => NAMED.exec(entry.trim())?.[1]);
+  return new Set(names.filter((name): name is string => name !== undefined));
 }
 
 function toHex(bytes: Uint8Array): string {

@@ -39,7 +39,7 @@ describe("routing, retries and tenants end to end", () => {
     await plain.waitForLine(/registered as agent/);
     const { task_id: id } = ok(await submit("arm", { labels: "arch=arm64" }));
     const waiting = await stack.api.status(id);
-    expect(waiting.body).toEqual({ status: "processing", waiting: "no connected build agent has the labels arch=arm64" });
+    expect(waiting.body).toEqual({ status: "processing", waiting: "no connected build agent of pool 'default' has the labels arch=arm64" });
     stack.startAgent({ name: "arm-builder", labels: { arch: "arm64" } });
     expect(await finished(id)).toMatchObject({ status: "success" });
     const log = await stack.api.log(id);

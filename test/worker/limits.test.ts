@@ -1,7 +1,7 @@
 import type { ErrorBody, BuildList, SeedAccepted } from "../../shared/api";
 import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { poolStub } from "../../worker/pool/stub";
+import { DEFAULT_POOL, poolStub } from "../../worker/pool/stub";
 import { TestAgent } from "./agent-socket";
 import { ALICE, BOB, call, storedContexts, submit, type SeedBuild } from "./helpers";
 
@@ -94,7 +94,7 @@ describe("hostile agent messages", () => {
     intruder.send({ type: "log", jobId: id, attempt: 1, entries: ["forged line"] });
     intruder.send({ type: "result", jobId: id, attempt: 1, outcome: { status: "failed", step: "build", error: "forged" } });
     await new Promise((resolve) => setTimeout(resolve, 100));
-    await runInDurableObject(poolStub(env), (_pool, state) => {
+    await runInDurableObject(poolStub(env, DEFAULT_POOL), (_pool, state) => {
       expect(state.storage.sql.exec("SELECT state FROM jobs WHERE id = ?", id).one().state).toBe("assigned");
       const forged = state.storage.sql.exec("SELECT COUNT(*) AS n FROM log_lines WHERE job_id = ? AND line LIKE '%forged%'", id).one();
       expect(forged.n).toBe(0);

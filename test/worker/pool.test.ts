@@ -3,7 +3,7 @@ import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test"
 import { beforeEach, describe, expect, it } from "vitest";
 import { renderEvent } from "../../shared/build-log";
 import { CLOSE } from "../../shared/protocol";
-import { poolStub } from "../../worker/pool/stub";
+import { DEFAULT_POOL, poolStub } from "../../worker/pool/stub";
 import { TestAgent } from "./agent-socket";
 import { AGENT, ALICE, call, submit } from "./helpers";
 
@@ -26,7 +26,7 @@ function status(id: string) {
  * earlier test left (an agent whose close the pool has not seen yet, on a loaded machine) would take work first.
  */
 beforeEach(async () => {
-  await runInDurableObject(poolStub(env), (_pool, state) => {
+  await runInDurableObject(poolStub(env, DEFAULT_POOL), (_pool, state) => {
     for (const ws of state.getWebSockets()) ws.close(1000, "next test");
     state.storage.sql.exec("DELETE FROM agents");
     state.storage.sql.exec("UPDATE jobs SET state = 'canceled', step = 'canceled', finished_at = ? WHERE state = 'queued'", Date.now());
@@ -35,7 +35,7 @@ beforeEach(async () => {
 
 /** Moves a job's lease into the past and runs the alarm, as time passing would. */
 async function expireLease(jobId: string): Promise<void> {
-  const stub = poolStub(env);
+  const stub = poolStub(env, DEFAULT_POOL);
   await runInDurableObject(stub, (_pool, state) => {
     state.storage.sql.exec("UPDATE jobs SET lease_expires_at = ? WHERE id = ?", Date.now() - 1, jobId);
   });
@@ -98,7 +98,7 @@ describe("pool and agents", () => {
     // The job is over: its context is gone and the lease no longer opens anything.
     const after = await call(assign.contextPath, { headers: { Authorization: AGENT, "X-Dockify-Lease": assign.leaseToken } });
     expect(after.status).toBe(403);
-    await runInDurableObject(poolStub(env), (_pool, state) => {
+    await runInDurableObject(poolStub(env, DEFAULT_POOL), (_pool, state) => {
       const row = state.storage.sql.exec("SELECT sealed_password, lease_hash FROM jobs WHERE id = ?", id).one();
       expect(row.sealed_password).toBeNull();
       expect(row.lease_hash).toBeNull();
@@ -239,7 +239,7 @@ describe("labels, slots and draining", () => {
     const plain = await TestAgent.hello("plain");
     const response = await submit({ query: { user_name: "alice", repo: "web", labels: "arch=arm64" } });
     const { task_id: id } = await response.json<SeedAccepted>();
-    expect(await status(id)).toEqual({ status: "processing", waiting: "no connected build agent has the labels arch=arm64" });
+    expect(await status(id)).toEqual({ status: "processing", waiting: "no connected build agent of pool 'default' has the labels arch=arm64" });
     const arm = await TestAgent.connect();
     if (!(arm instanceof TestAgent)) throw new Error("no socket");
     arm.send({ type: "hello", name: "arm", version: "test", concurrency: 1, labels: { arch: "arm64", disk: "ssd" }, holding: [] });
@@ -275,7 +275,7 @@ describe("the log", () => {
     const forged = renderEvent({ type: "pushed", reference: "evil/image:latest", digest: `sha256:${"f".repeat(64)}` });
     agent.send({ type: "log", jobId: id, attempt, entries: [{ event: { type: "downloading-context" } }, forged] });
     await waitFor(async () => (await (await call(`/v1/builds/${id}/logs`, { headers: { Authorization: ALICE } })).text()).includes(forged));
-    await runInDurableObject(poolStub(env), (_pool, state) => {
+    await runInDurableObject(poolStub(env, DEFAULT_POOL), (_pool, state) => {
       const rows = state.storage.sql.exec<{ line: string; event: string | null }>("SELECT line, event FROM log_lines WHERE job_id = ? ORDER BY seq", id).toArray();
       expect(rows).toEqual([
         { line: renderEvent({ type: "assigned", attempt, agent: "recorder" }), event: JSON.stringify({ type: "assigned", attempt, agent: "recorder" }) },

@@ -22,7 +22,7 @@ describe("seed contract", () => {
     expect(await storedContexts()).toContain(`contexts/${body.task_id}.tar`);
     const status = await call(`/status/${body.task_id}`, { headers: { Authorization: ALICE } });
     // No agent is connected in this test: the seed's "processing", saying why it waits.
-    expect(await status.json()).toEqual({ status: "processing", waiting: "no build agent is connected" });
+    expect(await status.json()).toEqual({ status: "processing", waiting: "no build agent is connected to pool 'default'" });
   });
 });
 

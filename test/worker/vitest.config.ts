@@ -8,9 +8,11 @@ export default defineProject({
       wrangler: { configPath: "./wrangler.toml" },
       miniflare: {
         bindings: {
-          DOCKIFY_API_TOKENS: "alice=alice-token,bob=bob-token,carol=carol-token",
-          DOCKIFY_AGENT_TOKENS: "agent-token,gpu=gpu-token",
-          DOCKIFY_AGENT_TOKEN_LABELS: JSON.stringify({ gpu: { gpu: "true" } }),
+          DOCKIFY_API_TOKENS: "alice=alice-token,bob=bob-token,carol=carol-token,dave=dave-token",
+          DOCKIFY_AGENT_TOKENS: "agent-token,gpu=gpu-token,dave-fleet=dave-agent-token",
+          DOCKIFY_AGENT_TOKEN_LABELS: JSON.stringify({ gpu: { gpu: "true" }, "dave-fleet": { tenant: "dave" } }),
+          // dave has a pool of his own (pools.test.ts); everyone else shares the default pool.
+          DOCKIFY_POOLS: JSON.stringify({ dave: { agents: ["dave-fleet"], tenants: ["dave"] } }),
           DOCKIFY_SECRET_KEY: "test-secret-key-with-enough-entropy-0123456789",
           // Small enough for limits.test.ts to reach with the tenant carol; no other test comes near.
           DOCKIFY_TENANT_MAX_QUEUED: "20",

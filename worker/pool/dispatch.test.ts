@@ -56,12 +56,12 @@ describe("plan", () => {
 
 describe("waitingReason", () => {
   it("says whether any connected agent could ever build the job", () => {
-    expect(waitingReason({ labels: {} }, [])).toEqual({ kind: "unmatched", message: "no build agent is connected" });
-    expect(waitingReason({ labels: { arch: "arm64" } }, [agent("a")])).toEqual({
+    expect(waitingReason({ labels: {} }, [], "default")).toEqual({ kind: "unmatched", message: "no build agent is connected to pool 'default'" });
+    expect(waitingReason({ labels: { arch: "arm64" } }, [agent("a")], "gpu")).toEqual({
       kind: "unmatched",
-      message: "no connected build agent has the labels arch=arm64",
+      message: "no connected build agent of pool 'gpu' has the labels arch=arm64",
     });
-    expect(waitingReason({ labels: {} }, [agent("a", { draining: true })]).message).toBe("every agent that can build it is shutting down");
-    expect(waitingReason({ labels: {} }, [agent("a", { running: 1 })])).toEqual({ kind: "busy", message: "every agent that can build it is busy" });
+    expect(waitingReason({ labels: {} }, [agent("a", { draining: true })], "default").message).toBe("every agent that can build it is shutting down");
+    expect(waitingReason({ labels: {} }, [agent("a", { running: 1 })], "default")).toEqual({ kind: "busy", message: "every agent that can build it is busy" });
   });
 });

@@ -63,11 +63,12 @@ export interface Waiting {
   message: string;
 }
 
-export function waitingReason(job: Pick<JobRecord, "labels">, agents: readonly AgentRecord[]): Waiting {
-  if (agents.length === 0) return { kind: "unmatched", message: "no build agent is connected" };
+/** Why a queued job waits in `pool`: named, since a tenant's agents may be connected to another pool. */
+export function waitingReason(job: Pick<JobRecord, "labels">, agents: readonly AgentRecord[], pool: string): Waiting {
+  if (agents.length === 0) return { kind: "unmatched", message: `no build agent is connected to pool '${pool}'` };
   const able = agents.filter((agent) => labelsMatch(job.labels, agent.labels));
   if (able.length === 0) {
-    return { kind: "unmatched", message: `no connected build agent has the labels ${formatLabels(job.labels)}` };
+    return { kind: "unmatched", message: `no connected build agent of pool '${pool}' has the labels ${formatLabels(job.labels)}` };
   }
   if (able.every((agent) => agent.draining)) return { kind: "busy", message: "every agent that can build it is shutting down" };
   return { kind: "busy", message: "every agent that can build it is busy" };

@@ -10,7 +10,7 @@ import { agentMessage, CLOSE, parseMessage, type AgentMessage } from "../../shar
 import type { Env } from "../env";
 import { settings, type Settings } from "../settings";
 import { waitingReason } from "./dispatch";
-import { forbiddenLabel, parseGrants } from "./grants";
+import { DEFAULT_POOL, fleet } from "../fleet";
 import { scrubberFor } from "./job-secret";
 import { leaseHash } from "./leases";
 import { overLimit } from "./limits";
@@ -25,11 +25,14 @@ export class Pool extends DurableObject<Env> {
   private readonly logs: BuildLogs;
   private readonly config: Settings;
   private readonly scheduler: Scheduler;
+  /** This pool's name: the object is `idFromName(name)` (stub.ts). */
+  private readonly name: string;
   /** The tail of the agent messages being handled; see webSocketMessage. */
   private inbox: Promise<void> = Promise.resolve();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
+    this.name = ctx.id.name ?? DEFAULT_POOL;
     this.store = new PoolStore(ctx.storage.sql);
     this.logs = new BuildLogs(ctx.storage.sql, env.BUCKET);
     this.config = settings(env);
@@ -107,7 +110,7 @@ export class Pool extends DurableObject<Env> {
   }
 
   private view(job: JobRecord): PublicJob {
-    return publicJob(job, job.state === "queued" ? waitingReason(job, this.store.agents()) : null);
+    return publicJob(job, job.state === "queued" ? waitingReason(job, this.store.agents(), this.name) : null);
   }
 
   // --- Runtime hooks ---------------------------------------------------------
@@ -151,7 +154,7 @@ export class Pool extends DurableObject<Env> {
     if (!parsed.ok) return ws.close(CLOSE.invalidMessage, parsed.reason);
     const { agentId, tokenName } = attachmentOf(ws);
     if (parsed.message.type === "hello") {
-      const forbidden = forbiddenLabel(parsed.message.labels, tokenName, parseGrants(this.env.DOCKIFY_AGENT_TOKEN_LABELS));
+      const forbidden = fleet(this.env).forbiddenAgentLabel(parsed.message.labels, tokenName);
       if (forbidden) return ws.close(CLOSE.forbidden, forbidden.slice(0, 120));
     } else if (!this.store.isConnected(agentId)) {
       return ws.close(CLOSE.invalidMessage, "send hello first");

@@ -5,26 +5,23 @@ import { requireAgentToken } from "../auth";
 import { openContext } from "../context/store";
 import type { AppEnv } from "../env";
 import { ApiError } from "../errors";
-import { parseGrants } from "../pool/grants";
 import { AGENT_TOKEN_NAME_HEADER } from "../pool/sockets";
-import { poolStub } from "../pool/stub";
+import { agentPoolStub } from "../pool/stub";
 
 export const agentRoutes = new Hono<AppEnv>();
 
 agentRoutes.use(requireAgentToken);
 
 agentRoutes.get("/connect", (c) => {
-  // A broken grants setting refuses agents here, with a 503 that says why, rather than inside the pool.
-  parseGrants(c.env.DOCKIFY_AGENT_TOKEN_LABELS);
   const upgrade = new Request(c.req.raw);
   upgrade.headers.set(AGENT_TOKEN_NAME_HEADER, c.get("agentTokenName"));
-  return poolStub(c.env).fetch(upgrade);
+  return agentPoolStub(c.env, c.get("agentTokenName")).fetch(upgrade);
 });
 
 agentRoutes.get("/jobs/:id/context", async (c) => {
   const id = c.req.param("id");
   const leaseToken = c.req.header(LEASE_HEADER) ?? "";
-  if (!(await poolStub(c.env).mayFetchContext(id, leaseToken))) {
+  if (!(await agentPoolStub(c.env, c.get("agentTokenName")).mayFetchContext(id, leaseToken))) {
     throw new ApiError(403, `job '${id}' is not leased to you: send the lease token of its current assignment`, LEASE_HEADER);
   }
   const context = await openContext(c.env.BUCKET, id);

@@ -4,7 +4,7 @@ import { buildId, LIST_CURSOR, listBuildsQuery, type BuildList } from "../../sha
 import { requireApiToken } from "../auth";
 import type { AppEnv } from "../env";
 import { ApiError, invalidField, unknownBuild } from "../errors";
-import { poolStub } from "../pool/stub";
+import { tenantPoolStub } from "../pool/stub";
 import { readTarballRequest } from "../requests/tarball";
 import { toBuild } from "../responses";
 import { settings } from "../settings";
@@ -33,7 +33,7 @@ buildRoutes.get("/builds", async (c) => {
   const { limit, cursor } = parsed.data;
   const match = cursor ? LIST_CURSOR.exec(cursor) : null;
   const after = match ? { createdAt: Number(match[1]), id: match[2]! } : undefined;
-  const jobs = await poolStub(c.env).list(c.get("tenant"), limit, after);
+  const jobs = await tenantPoolStub(c.env, c.get("tenant")).list(c.get("tenant"), limit, after);
   const last = jobs.length === limit ? jobs[jobs.length - 1] : undefined;
   const page: BuildList = { builds: jobs.map(toBuild), next_cursor: last ? `${last.createdAt}.${last.id}` : null };
   return c.json(page);
@@ -41,14 +41,14 @@ buildRoutes.get("/builds", async (c) => {
 
 buildRoutes.get("/builds/:id", async (c) => {
   const id = idParam(c.req.param("id"));
-  const job = await poolStub(c.env).describe(id, c.get("tenant"));
+  const job = await tenantPoolStub(c.env, c.get("tenant")).describe(id, c.get("tenant"));
   if (!job) throw unknownBuild(id, "id");
   return c.json(toBuild(job));
 });
 
 buildRoutes.post("/builds/:id/cancel", async (c) => {
   const id = idParam(c.req.param("id"));
-  const canceled = await poolStub(c.env).cancel(id, c.get("tenant"));
+  const canceled = await tenantPoolStub(c.env, c.get("tenant")).cancel(id, c.get("tenant"));
   if (!canceled) throw unknownBuild(id, "id");
   if (canceled.outcome === "finished") {
     throw new ApiError(409, `build '${id}' has already ended (${canceled.job.state}) and cannot be canceled`, "id");
@@ -59,7 +59,7 @@ buildRoutes.post("/builds/:id/cancel", async (c) => {
 
 buildRoutes.get("/builds/:id/logs", async (c) => {
   const id = idParam(c.req.param("id"));
-  const log = await poolStub(c.env).logText(id, c.get("tenant"));
+  const log = await tenantPoolStub(c.env, c.get("tenant")).logText(id, c.get("tenant"));
   if (log === null) throw unknownBuild(id, "id");
   return c.text(log);
 });

@@ -5,7 +5,7 @@ import { buildId } from "../../shared/api";
 import { requireApiToken } from "../auth";
 import type { AppEnv } from "../env";
 import { errorResponse, unknownBuild } from "../errors";
-import { poolStub } from "../pool/stub";
+import { tenantPoolStub } from "../pool/stub";
 import { readSeedForm } from "../requests/seed-form";
 import { toSeedAccepted, toSeedStatus } from "../responses";
 import { settings } from "../settings";
@@ -31,7 +31,7 @@ seedRoutes.post(
 
 seedRoutes.get("/status/:task_id", requireApiToken, async (c) => {
   const id = c.req.param("task_id");
-  const job = buildId.safeParse(id).success ? await poolStub(c.env).describe(id, c.get("tenant")) : null;
+  const job = buildId.safeParse(id).success ? await tenantPoolStub(c.env, c.get("tenant")).describe(id, c.get("tenant")) : null;
   if (!job) throw unknownBuild(id, "task_id");
   return c.json(toSeedStatus(job));
 });
