@@ -4,14 +4,11 @@
  * must never reach the pool's log store or a user's screen.
  */
 import type { Assignment } from "../shared/protocol";
-import { redact } from "../shared/redact";
+import { redactor } from "../shared/redact";
 
 export type Redact = (text: string) => string;
 
 export function jobRedactor(assignment: Assignment, agentToken: string): Redact {
-  const secrets = [assignment.auth?.password, agentToken, assignment.leaseToken]
-    .filter((secret): secret is string => Boolean(secret))
-    // Registries and daemons echo URLs back in errors, where a secret appears percent-encoded.
-    .flatMap((secret) => [secret, encodeURIComponent(secret)]);
-  return (text) => redact(text, secrets);
+  // Also their encoded forms: registries echo URLs back in errors, and a build may print a secret in base64.
+  return redactor([assignment.auth?.password, agentToken, assignment.leaseToken]);
 }

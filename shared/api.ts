@@ -58,7 +58,12 @@ export const buildFields = z.strictObject({
   tag: z.string().default("latest").superRefine(grammar(checkTag)),
   registry: z.string().default(DOCKER_HUB).superRefine(grammar(checkRegistry)).meta({ description: "host or host:port" }),
   /** In a form field or the X-Registry-Password header (or, from old clients, the query string). */
-  password: z.string().max(MAX_PASSWORD_CHARS, `must be at most ${MAX_PASSWORD_CHARS} characters`).optional(),
+  password: z
+    .string()
+    .max(MAX_PASSWORD_CHARS, `must be at most ${MAX_PASSWORD_CHARS} characters`)
+    // A newline would split the password over two log lines, where neither half is the secret the redactor looks for.
+    .regex(/^[^\u0000-\u001f\u007f-\u009f]*$/, "must not contain control characters (newline, tab, escape, …)")
+    .optional(),
   labels: labelsText.meta({ description: "k=v,k=v: only an agent with all these labels builds it" }),
 });
 export type BuildFields = z.output<typeof buildFields>;

@@ -1,10 +1,80 @@
-/** Replaces every occurrence of each secret with `***` before text leaves our hands. */
+/**
+ * Replaces every occurrence of each secret with `***` before text leaves our
+ * hands: the secret as it is, and the forms a build's output or an error
+ * commonly shows it in: URL encoding (percent-escapes in either case, `+` for
+ * a space), JSON string escaping, and base64 (standard and URL-safe) at each
+ * of the three alignments it can have inside a longer base64 text.
+ *
+ * What it cannot catch, README says too: other encodings (hex, gzip, double
+ * encodings, base64 wrapped over lines as `base64` does past 76 characters),
+ * a secret split across log lines or transformed by the build (`rev`,
+ * `cut`), and encoded forms of secrets shorter than MIN_ENCODED_SECRET_CHARS,
+ * whose encodings are too short to tell from ordinary text.
+ */
 export const REDACTED = "***";
 
+/** Encoded forms are looked for only for secrets at least this long: shorter ones would match ordinary text. */
+export const MIN_ENCODED_SECRET_CHARS = 6;
+
+const BASE64_URL_SAFE: Record<string, string> = { "+": "-", "/": "_" };
+
+function base64(bytes: Uint8Array): string {
+  let binary = "";
+  for (const byte of bytes) binary += String.fromCharCode(byte);
+  return btoa(binary).replace(/=+$/, "");
+}
+
+/**
+ * The base64 characters that depend on the secret's bytes alone when it sits
+ * `offset` (0, 1 or 2) bytes into a group of three: the characters that mix in
+ * bytes before or after it differ with the text around it, so they are left out.
+ */
+function base64Fragments(secret: string): string[] {
+  const bytes = new TextEncoder().encode(secret);
+  return [0, 1, 2].map((offset) => {
+    const padded = new Uint8Array(offset + bytes.length);
+    padded.set(bytes, offset);
+    const encoded = base64(padded);
+    return encoded.slice(Math.ceil((offset * 8) / 6), Math.floor((padded.length * 8) / 6));
+  });
+}
+
+/** `encodeURIComponent` and form encoding, each also with lower-case percent-escapes. */
+function urlForms(secret: string): string[] {
+  const component = encodeURIComponent(secret);
+  const form = new URLSearchParams({ s: secret }).toString().slice(2);
+  return [component, form].flatMap((encoded) => [encoded, encoded.replace(/%[0-9A-F]{2}/g, (escape) => escape.toLowerCase())]);
+}
+
+/** The secret inside a JSON string: as JSON.stringify writes it, and as other encoders do: `/` as `\\/`, non-ASCII as `\\u`. */
+function jsonForms(secret: string): string[] {
+  const plain = JSON.stringify(secret).slice(1, -1);
+  const asciiOnly = plain.replace(/[\u007f-\uffff]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  return [plain, asciiOnly].flatMap((form) => [form, form.replaceAll("/", "\\/")]);
+}
+
+/** Every form of the secret to look for, longest first so a longer form is not broken up by a shorter one inside it. */
+export function secretForms(secret: string): string[] {
+  if (secret.length < MIN_ENCODED_SECRET_CHARS) return [secret];
+  const base64Forms = base64Fragments(secret).flatMap((fragment) => [fragment, fragment.replace(/[+/]/g, (char) => BASE64_URL_SAFE[char]!)]);
+  const forms = new Set([secret, ...urlForms(secret), ...jsonForms(secret), ...base64Forms]);
+  return [...forms].filter((form) => form.length > 0).sort((a, b) => b.length - a.length);
+}
+
+/** A function that redacts these secrets (undefined and empty ones are skipped); the forms are worked out once. */
+export function redactor(secrets: readonly (string | undefined)[]): (text: string) => string {
+  const forms = [...new Set(secrets.filter((secret): secret is string => Boolean(secret)).flatMap(secretForms))].sort(
+    (a, b) => b.length - a.length,
+  );
+  return (text) => {
+    let result = text;
+    for (const form of forms) {
+      if (result.includes(form)) result = result.split(form).join(REDACTED);
+    }
+    return result;
+  };
+}
+
 export function redact(text: string, secrets: readonly (string | undefined)[]): string {
-  let result = text;
-  for (const secret of secrets) {
-    if (secret) result = result.split(secret).join(REDACTED);
-  }
-  return result;
+  return redactor(secrets)(text);
 }

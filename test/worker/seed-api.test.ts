@@ -118,6 +118,16 @@ describe("bad input gets a 4xx naming the field and stores nothing", () => {
     expect(body.image_reference).toBe("127.0.0.1:5000/alice/web:v2");
     expect(JSON.stringify(body)).not.toContain("s3cret-pass");
   });
+
+  it("refuses a password with a control character in the form or the header, naming the field and storing nothing", async () => {
+    const before = await storedContexts();
+    for (const build of [{ fields: { password: "half-one\nhalf-two" } }, { headers: { "X-Registry-Password": "tab\there" } }]) {
+      const response = await submit(build);
+      expect(response.status).toBe(400);
+      expect(await response.json()).toEqual({ field: "password", error: "password must not contain control characters (newline, tab, escape, …)" });
+    }
+    expect(await storedContexts()).toEqual(before);
+  });
 });
 
 describe("duplicate submissions", () => {

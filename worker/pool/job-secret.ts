@@ -4,7 +4,7 @@
  * lines, errors, reasons). An agent's own redaction is not something to rely on.
  */
 import { mapEntryText, renderEvent, type LogEntry } from "../../shared/build-log";
-import { redact } from "../../shared/redact";
+import { redactor } from "../../shared/redact";
 import type { Env } from "../env";
 import { open, UnreadableSecretError } from "../secrets";
 import type { JobRecord } from "./records";
@@ -24,7 +24,7 @@ export interface Scrubber {
 export async function scrubberFor(env: Env, job: JobRecord | null): Promise<Scrubber> {
   try {
     const password = job ? await openPassword(env, job) : undefined;
-    const text = (value: string) => redact(value, [password]);
+    const text = redactor([password]);
     return { text, entry: (entry) => mapEntryText(entry, text) };
   } catch {
     const withheld = { type: "withheld", reason: new UnreadableSecretError().message } as const;
