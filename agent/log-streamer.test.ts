@@ -1,9 +1,16 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { agentEvent, MAX_LOG_LINE_CHARS, renderEntry, renderEvent, type AgentEvent } from "../shared/build-log";
-import { MAX_LOG_LINES_PER_MESSAGE, MAX_MESSAGE_BYTES } from "../shared/protocol";
+import { LOG_BATCHES_PER_SECOND, MAX_LOG_LINES_PER_MESSAGE, MAX_MESSAGE_BYTES } from "../shared/protocol";
 import { redact } from "../shared/redact";
 import type { AgentLogEntry } from "../shared/build-log";
-import { FLUSH_INTERVAL_MS, LogStreamer, truncateLine } from "./log-streamer";
+import {
+  FLUSH_INTERVAL_MS,
+  LogStreamer,
+  MAX_LINES_PER_SECOND,
+  MAX_WAITING_BATCHES,
+  MIN_BATCH_GAP_MS,
+  truncateLine,
+} from "./log-streamer";
 
 function streamer(secrets: string[] = []) {
   const batches: AgentLogEntry[][] = [];
@@ -48,6 +55,44 @@ describe("LogStreamer", () => {
     expect(batches[1]).toHaveLength(5);
   });
 
+  it(`sends at most ${LOG_BATCHES_PER_SECOND} batches a second however fast the build prints, and says how many lines it skipped`, () => {
+    const { logs, batches } = streamer();
+    const sentAt: number[] = [];
+    let next = 0;
+    for (let ms = 0; ms < 1000; ms += 10) {
+      // 20,000 lines a second, ten times the pace.
+      logs.write(Array.from({ length: 200 }, () => `line ${next++}\n`).join(""));
+      vi.advanceTimersByTime(10);
+      while (sentAt.length < batches.length) sentAt.push(ms);
+    }
+    const inFirstSecond = sentAt.filter((ms) => ms < 1000).length;
+    expect(inFirstSecond).toBeLessThanOrEqual(LOG_BATCHES_PER_SECOND + 1);
+    logs.close();
+    // The close sends what waited: a bounded burst.
+    expect(batches.length - sentAt.length).toBeLessThanOrEqual(MAX_WAITING_BATCHES + 2);
+    const entries = batches.flat();
+    const kept = entries.filter((entry) => typeof entry === "string").length;
+    const skipped = entries.flatMap((entry) => (typeof entry === "object" && entry.event.type === "lines-skipped" ? [entry.event.count] : []));
+    expect(skipped.length).toBeGreaterThan(0);
+    expect(kept + skipped.reduce((a, b) => a + b, 0)).toBe(next);
+    expect(entries.find((entry) => typeof entry === "object")).toEqual({
+      event: { type: "lines-skipped", count: skipped[0], maxLinesPerSecond: MAX_LINES_PER_SECOND },
+    });
+    // Lines kept stay in order.
+    const numbers = entries.flatMap((entry) => (typeof entry === "string" ? [Number(entry.split(" ")[1])] : []));
+    expect(numbers).toEqual([...numbers].sort((a, b) => a - b));
+  });
+
+  it("keeps every line of a build that prints at the pace", () => {
+    const { logs, batches } = streamer();
+    for (let i = 0; i < 2 * LOG_BATCHES_PER_SECOND; i++) {
+      logs.write(Array.from({ length: MAX_LOG_LINES_PER_MESSAGE }, (_, j) => `${i}.${j}\n`).join(""));
+      vi.advanceTimersByTime(MIN_BATCH_GAP_MS);
+    }
+    logs.close();
+    expect(batches.flat()).toHaveLength(2 * LOG_BATCHES_PER_SECOND * MAX_LOG_LINES_PER_MESSAGE);
+  });
+
   it(`truncates lines to ${MAX_LOG_LINE_CHARS} characters and marks the cut`, () => {
     const { logs, batches } = streamer();
     logs.write(`${"x".repeat(MAX_LOG_LINE_CHARS + 100)}\nshort\n`);
@@ -73,7 +118,11 @@ describe("LogStreamer", () => {
   it("keeps every message under the byte limit, even for lines that escape to six bytes a character", () => {
     const { logs, batches } = streamer();
     const control = "\u0001".repeat(MAX_LOG_LINE_CHARS);
-    for (let i = 0; i < MAX_LOG_LINES_PER_MESSAGE; i++) logs.write(`${control}\n`);
+    for (let i = 0; i < MAX_LOG_LINES_PER_MESSAGE; i++) {
+      logs.write(`${control}\n`);
+      // At the pace a build's log may go: about ten such lines fill a message.
+      if (i % 5 === 4) vi.advanceTimersByTime(MIN_BATCH_GAP_MS);
+    }
     logs.close();
     expect(batches.length).toBeGreaterThan(1);
     expect(batches.flat()).toHaveLength(MAX_LOG_LINES_PER_MESSAGE);

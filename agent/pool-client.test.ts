@@ -271,6 +271,17 @@ describe("PoolClient", () => {
     expect(statusLines.find((line) => line.includes("refused the agent token"))).toContain("reconnecting in 0.3s");
   });
 
+  it("waits the longest delay, and says why, when the pool closes it for its frame budget (4429)", async () => {
+    const pool = await startPool();
+    const { statusLines } = startAgent(pool, fakeJobs().runJob);
+    await pool.until(() => pool.frames("hello").length);
+    const closedAt = Date.now();
+    pool.current.close(CLOSE.frameBudget, "frame budget: heartbeats faster than the interval the pool set");
+    await pool.until(() => pool.frames("hello").length === 2);
+    expect(Date.now() - closedAt).toBeGreaterThanOrEqual(FAST_BACKOFF.maxMs - 20);
+    expect(statusLines.find((line) => line.includes("more frames than the protocol's budget allows"))).toContain("reconnecting in 0.3s");
+  });
+
   it("treats an HTTP 401 at the upgrade as the same refusal, and keeps trying", async () => {
     const pool = await startPool({ refuseUpgrade: true });
     const { statusLines } = startAgent(pool, fakeJobs().runJob);

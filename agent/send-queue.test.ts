@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { renderEntry } from "../shared/build-log";
-import type { AgentMessage, HeldJob } from "../shared/protocol";
+import { MAX_QUEUED_LOG_BATCHES, type AgentMessage, type HeldJob } from "../shared/protocol";
 import type { AgentLogEntry } from "../shared/build-log";
 import { SendQueue } from "./send-queue";
 
@@ -51,6 +51,14 @@ describe("SendQueue", () => {
     expect(renderEntry(dropped(5))).toBe(
       "[dockify] 5 log line(s) dropped here: the agent was disconnected from the pool and its send queue was full",
     );
+  });
+
+  it(`keeps at most ${MAX_QUEUED_LOG_BATCHES} log batches however small, the burst the pool's frame budget takes on a reconnect`, () => {
+    const { queue: q } = queue(1024 * 1024 * 1024);
+    for (let i = 0; i < MAX_QUEUED_LOG_BATCHES + 10; i++) q.push(log(JOB_A, `line ${i}`));
+    const drained = q.drain().map(({ message }) => message);
+    expect(drained).toHaveLength(MAX_QUEUED_LOG_BATCHES + 1);
+    expect(drained.at(-1)).toEqual(log(JOB_A, dropped(10)));
   });
 
   it("never drops results or phase changes, however full the queue is", () => {

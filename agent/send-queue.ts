@@ -2,10 +2,11 @@
  * What the agent keeps to send while it is disconnected from the pool.
  * Results and phase changes are never dropped: a lost result would leave a
  * finished job to be built again. Log batches fill the queue up to its byte
- * budget; past it they are dropped, and a `lines-dropped` event stands where
+ * budget and MAX_QUEUED_LOG_BATCHES (they all go out at once on the next
+ * connection, within the pool's frame budget); past either they are dropped, and a `lines-dropped` event stands where
  * they were in the job's log, saying how many.
  */
-import type { AgentMessage, HeldJob } from "../shared/protocol";
+import { MAX_QUEUED_LOG_BATCHES, type AgentMessage, type HeldJob } from "../shared/protocol";
 
 /** Room for log batches while disconnected: at most 64 full batches. */
 const DEFAULT_QUEUE_BYTES = 16 * 1024 * 1024;
@@ -37,6 +38,7 @@ export class SendQueue {
   readonly #onFirstDrop: (jobId: string) => void;
   #entries: Entry[] = [];
   #logBytes = 0;
+  #logBatches = 0;
 
   /** `onFirstDrop` is told once per gap in a job's log, for the agent's own output. */
   constructor(options: { maxBytes?: number; onFirstDrop: (jobId: string) => void }) {
@@ -62,6 +64,7 @@ export class SendQueue {
     const entries = this.#entries;
     this.#entries = [];
     this.#logBytes = 0;
+    this.#logBatches = 0;
     return entries.map((entry) => {
       if ("result" in entry) return { message: entry.result, held: entry.held };
       if ("message" in entry) return { message: entry.message };
@@ -77,9 +80,10 @@ export class SendQueue {
 
   #pushLog(message: LogMessage): void {
     const bytes = Buffer.byteLength(JSON.stringify(message));
-    if (this.#logBytes + bytes <= this.#maxBytes) {
+    if (this.#logBytes + bytes <= this.#maxBytes && this.#logBatches < MAX_QUEUED_LOG_BATCHES) {
       this.#entries.push({ message });
       this.#logBytes += bytes;
+      this.#logBatches += 1;
       return;
     }
     const last = this.#entries.findLast((entry) => jobIdOf(entry) === message.jobId);

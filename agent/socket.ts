@@ -25,6 +25,9 @@ const HTTP_UNAUTHORIZED = 401;
 const REFUSALS: ReadonlyMap<number, string> = new Map([
   [CLOSE.unauthorized, "the pool refused the agent token: check DOCKIFY_AGENT_TOKEN against the Worker's DOCKIFY_AGENT_TOKENS"],
   [CLOSE.forbidden, "the pool refused the agent's labels: its token is not granted them (DOCKIFY_AGENT_TOKEN_LABELS)"],
+  // This agent paces itself within the budget, so being over it means a bug or a modified agent: retrying at
+  // once would only flood again, and the jobs it runs keep their leases for the slow reconnect.
+  [CLOSE.frameBudget, "the pool closed the connection: this agent sent more frames than the protocol's budget allows"],
 ]);
 
 export interface AgentSocketOptions {

@@ -34,6 +34,8 @@ export const agentEvent = z.discriminatedUnion("type", [
   z.object({ type: z.literal("canceled") }),
   /** Lines the agent could not keep while it was disconnected from the pool. */
   z.object({ type: z.literal("lines-dropped"), count: z.number().int().positive() }),
+  /** Lines the agent did not send because the build printed faster than a job's log may go (the frame budget). */
+  z.object({ type: z.literal("lines-skipped"), count: z.number().int().positive(), maxLinesPerSecond: z.number().int().positive() }),
 ]);
 export type AgentEvent = z.infer<typeof agentEvent>;
 
@@ -73,6 +75,8 @@ function describe(event: BuildEvent): string {
       return "canceled";
     case "lines-dropped":
       return `${event.count} log line(s) dropped here: the agent was disconnected from the pool and its send queue was full`;
+    case "lines-skipped":
+      return `${event.count} log line(s) skipped here: the build printed faster than a build log is sent (at most ${event.maxLinesPerSecond} lines a second)`;
     case "assigned":
       return `attempt ${event.attempt}: assigned to agent ${event.agent}`;
     case "refused":

@@ -16,6 +16,15 @@ export const MAX_LOG_LINES_PER_MESSAGE = 200;
  */
 export const MAX_CONCURRENCY = 64;
 
+/**
+ * The most log batches an agent sends for one job in a second: its log
+ * streamer paces itself to this, and the pool's frame budget is derived from
+ * it (worker/pool/frame-budget.ts).
+ */
+export const LOG_BATCHES_PER_SECOND = 10;
+/** The most log batches an agent keeps while disconnected: it sends them all at once when it is back. */
+export const MAX_QUEUED_LOG_BATCHES = 256;
+
 /** The header that carries an assignment's lease token when the agent fetches the job's context. */
 export const LEASE_HEADER = "X-Dockify-Lease";
 
@@ -26,6 +35,8 @@ export const CLOSE = {
   unauthorized: 4401,
   /** The agent declared labels its token is not granted. */
   forbidden: 4403,
+  /** The agent sent more frames than its budget (a second hello, a flood of heartbeats or reports). */
+  frameBudget: 4429,
   tooLarge: 1009,
 } as const;
 

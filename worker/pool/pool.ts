@@ -12,6 +12,7 @@ import { settings, type Settings } from "../settings";
 import { waitingReason } from "./dispatch";
 import { DEFAULT_POOL, fleet } from "../fleet";
 import { scrubberFor } from "./job-secret";
+import { FrameBudgets } from "./frame-budget";
 import { leaseHash } from "./leases";
 import { overLimit } from "./limits";
 import { BuildLogs } from "./log";
@@ -27,6 +28,8 @@ export class Pool extends DurableObject<Env> {
   private readonly scheduler: Scheduler;
   /** This pool's name: the object is `idFromName(name)` (stub.ts). */
   private readonly name: string;
+  /** Each agent socket's frame budget (frame-budget.ts). */
+  private readonly budgets: FrameBudgets;
   /** The tail of the agent messages being handled; see webSocketMessage. */
   private inbox: Promise<void> = Promise.resolve();
 
@@ -37,6 +40,7 @@ export class Pool extends DurableObject<Env> {
     this.logs = new BuildLogs(ctx.storage.sql, env.BUCKET);
     this.config = settings(env);
     this.scheduler = new Scheduler(ctx, env, this.store, this.logs, this.config);
+    this.budgets = new FrameBudgets(this.config.heartbeatMs, (agentId) => this.store.agentConcurrency(agentId));
     this.store.keepOnlyAgents(connectedAgentIds(ctx));
     // The alarm is derived from the rows; re-deriving it on start means a lost alarm cannot strand a job.
     void ctx.blockConcurrencyWhile(() => this.scheduler.rearm());
@@ -123,21 +127,40 @@ export class Pool extends DurableObject<Env> {
   }
 
   override webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    // Checked and counted at once, before the queue below: a flood is cut off before it can queue up work.
+    const { agentId } = attachmentOf(ws);
+    if (this.budgets.isClosing(agentId)) return Promise.resolve();
+    const now = Date.now();
+    const frame = frameText(message);
+    const parsed = "refused" in frame ? null : parseMessage(agentMessage, frame.text);
+    if (!parsed?.ok) {
+      this.budgets.markClosing(agentId, now);
+      if ("refused" in frame) ws.close(frame.code, frame.refused);
+      else ws.close(CLOSE.invalidMessage, parsed?.ok === false ? parsed.reason : "invalid message");
+      return Promise.resolve();
+    }
+    const over = this.budgets.spend(agentId, parsed.message, now);
+    if (over) {
+      ws.close(CLOSE.frameBudget, over);
+      return Promise.resolve();
+    }
     // One message at a time, in arrival order: handlers await decryption and R2, and a result must not
     // overtake the log batch sent before it, nor a heartbeat the refusal before it.
-    const turn = this.inbox.then(() => this.onFrame(ws, message));
+    const turn = this.inbox.then(() => this.onFrame(ws, parsed.message));
     this.inbox = turn.catch(() => undefined);
     return turn;
   }
 
   override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
     // Its jobs keep their leases: an agent that reconnects in time re-attaches them.
+    this.budgets.forget(attachmentOf(ws).agentId);
     this.store.deleteAgent(attachmentOf(ws).agentId);
     // Answer the agent's close frame, or it waits out its own close timeout.
     closeQuietly(ws, code);
   }
 
   override async webSocketError(ws: WebSocket): Promise<void> {
+    this.budgets.forget(attachmentOf(ws).agentId);
     this.store.deleteAgent(attachmentOf(ws).agentId);
   }
 
@@ -147,19 +170,18 @@ export class Pool extends DurableObject<Env> {
 
   // --- Agents ----------------------------------------------------------------
 
-  private async onFrame(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
-    const frame = frameText(message);
-    if ("refused" in frame) return ws.close(frame.code, frame.refused);
-    const parsed = parseMessage(agentMessage, frame.text);
-    if (!parsed.ok) return ws.close(CLOSE.invalidMessage, parsed.reason);
+  private async onFrame(ws: WebSocket, message: AgentMessage): Promise<void> {
     const { agentId, tokenName } = attachmentOf(ws);
-    if (parsed.message.type === "hello") {
-      const forbidden = fleet(this.env).forbiddenAgentLabel(parsed.message.labels, tokenName);
+    // Closed in the meantime (over budget): nothing more from it is worth doing.
+    if (this.budgets.isClosing(agentId)) return;
+    if (message.type === "hello") {
+      const forbidden = fleet(this.env).forbiddenAgentLabel(message.labels, tokenName);
       if (forbidden) return ws.close(CLOSE.forbidden, forbidden.slice(0, 120));
     } else if (!this.store.isConnected(agentId)) {
+      this.budgets.markClosing(agentId, Date.now());
       return ws.close(CLOSE.invalidMessage, "send hello first");
     }
-    await this.onAgentMessage(agentId, parsed.message);
+    await this.onAgentMessage(agentId, message);
   }
 
   private async onAgentMessage(agentId: string, message: AgentMessage): Promise<void> {
@@ -186,10 +208,10 @@ export class Pool extends DurableObject<Env> {
       case "log": {
         // A batch also renews the lease of the agent holding the job; one from anyone else is dropped.
         const { jobId, attempt } = message;
+        // Fenced first: opening the password to redact is work a stray batch does not earn.
+        if (!(await this.scheduler.apply(jobId, { type: "renew", agentId, attempt, now, leaseMs }))) return;
         const scrubber = await scrubberFor(this.env, this.store.job(jobId));
-        if (await this.scheduler.apply(jobId, { type: "renew", agentId, attempt, now, leaseMs })) {
-          this.logs.append(jobId, message.entries.map(scrubber.entry));
-        }
+        this.logs.append(jobId, message.entries.map(scrubber.entry));
         return;
       }
       case "draining":

@@ -100,6 +100,11 @@ export class PoolStore {
     return this.sql.exec("SELECT 1 FROM agents WHERE id = ?", id).toArray().length > 0;
   }
 
+  /** The slots a connected agent declared in its hello; null before its hello. */
+  agentConcurrency(id: string): { concurrency: number } | null {
+    return this.sql.exec<{ concurrency: number }>("SELECT concurrency FROM agents WHERE id = ?", id).toArray()[0] ?? null;
+  }
+
   deleteAgent(id: string): void {
     this.sql.exec("DELETE FROM agents WHERE id = ?", id);
   }
