@@ -2,7 +2,7 @@
 import { env, runInDurableObject } from "cloudflare:test";
 import { beforeEach, describe, expect, it } from "vitest";
 import type { SeedAccepted, SeedStatus } from "../../shared/api";
-import { CLOSE } from "../../shared/protocol";
+import { CLOSE, type AgentMessage } from "../../shared/protocol";
 import { OVER_BUDGET } from "../../worker/pool/frame-budget";
 import { DEFAULT_POOL, poolStub } from "../../worker/pool/stub";
 import { TestAgent } from "./agent-socket";
@@ -22,7 +22,7 @@ async function rogue(): Promise<TestAgent> {
   return agent;
 }
 
-const hello = { type: "hello", name: "rogue", version: "x", concurrency: 1, labels: {}, holding: [] } as const;
+const hello: AgentMessage = { type: "hello", name: "rogue", version: "x", concurrency: 1, labels: {}, holding: [] };
 
 describe("frame budget", () => {
   it("closes a socket that says hello twice, with the reason", async () => {
