@@ -8,9 +8,15 @@
  *   const api = new ApiClient(stack.worker.url, stack.secrets.apiToken);
  *   const { task_id } = ok(await api.submitSeedBuild({ query, dockerfile }), 200);
  *   const final = await api.waitForStatus(task_id);
+ *   for await (const message of api.followLog(id)) console.log(message);
  */
+import { createParser } from "eventsource-parser";
 import type { z } from "zod";
 import {
+  decodeLogStreamMessage,
+  EVENT_STREAM_TYPE,
+  LAST_EVENT_ID_HEADER,
+  type LogStreamMessage,
   PASSWORD_HEADER,
   type ErrorBody,
   type Build,
@@ -81,6 +87,15 @@ export interface WaitForStatusOptions {
   intervalMs?: number;
 }
 
+export interface FollowLogOptions {
+  /** Resume after this message id (sent as Last-Event-ID). */
+  lastEventId?: number;
+  /** Ends the stream from the client's side. */
+  signal?: AbortSignal;
+  /** Ask with `?follow=1` instead of `Accept: text/event-stream`. */
+  viaQuery?: boolean;
+}
+
 export interface WaitForBuildOptions {
   /** 60 s by default. */
   timeoutMs?: number;
@@ -127,6 +142,7 @@ function searchOf(fields: Record<string, string | number | undefined>): string {
 interface RequestParts {
   headers?: Record<string, string>;
   body?: FormData | Uint8Array;
+  signal?: AbortSignal;
 }
 
 export class ApiClient {
@@ -221,6 +237,30 @@ export class ApiClient {
     return text;
   }
 
+  /**
+   * `GET /v1/builds/{id}/logs` as a live Server-Sent Events stream: yields each
+   * message, typed by shared/api.ts, until the server ends the stream (after
+   * `end` or `cutoff`) or `signal` aborts; throws on any answer but 200.
+   */
+  async *followLog(id: string, options: FollowLogOptions = {}): AsyncGenerator<LogStreamMessage> {
+    const path = `/v1/builds/${encodeURIComponent(id)}/logs${options.viaQuery ? "?follow=1" : ""}`;
+    const headers: Record<string, string> = options.viaQuery ? {} : { Accept: EVENT_STREAM_TYPE };
+    if (options.lastEventId !== undefined) headers[LAST_EVENT_ID_HEADER] = String(options.lastEventId);
+    const response = await this.#fetch("GET", path, { headers, signal: options.signal });
+    if (response.status !== 200 || !response.body) throw new Error(`GET ${path}: HTTP ${response.status} ${await response.text()}`);
+    const parsed: LogStreamMessage[] = [];
+    const parser = createParser({ onEvent: (message) => parsed.push(decodeLogStreamMessage(message)) });
+    const decoder = new TextDecoder();
+    try {
+      for await (const chunk of response.body) {
+        parser.feed(decoder.decode(chunk, { stream: true }));
+        yield* parsed.splice(0);
+      }
+    } catch (error) {
+      if (!options.signal?.aborted) throw error;
+    }
+  }
+
   /** `POST /v1/builds/{id}/cancel`: 200 canceled at once, 202 while its agent stops it. */
   cancel(id: string): Promise<ApiResponse<Build | ErrorBody>> {
     return this.#request("POST", `/v1/builds/${encodeURIComponent(id)}/cancel`);
@@ -230,8 +270,8 @@ export class ApiClient {
     return readResponse<T>(`${method} ${path.split("?")[0]}`, await this.#fetch(method, path, init));
   }
 
-  #fetch(method: string, path: string, { headers, body }: RequestParts = {}): Promise<Response> {
+  #fetch(method: string, path: string, { headers, body, signal }: RequestParts = {}): Promise<Response> {
     const auth: Record<string, string> = this.token === undefined ? {} : { Authorization: `Bearer ${this.token}` };
-    return fetch(`${this.url}${path}`, { method, headers: { ...auth, ...headers }, body });
+    return fetch(`${this.url}${path}`, { method, headers: { ...auth, ...headers }, body, signal });
   }
 }

@@ -6,6 +6,7 @@
  * Names follow the wire: snake_case fields, as the seed service had them.
  */
 import { z } from "zod";
+import { buildEvent } from "./build-log";
 import { FAILURE_STEPS, JOB_STATES } from "./job";
 import { labelsSchema, parseLabels } from "./labels";
 import { checkPathComponent, checkRegistry, checkRepositoryPath, checkTag, DOCKER_HUB } from "./reference";
@@ -151,3 +152,63 @@ export const buildList = z
   })
   .meta({ id: "BuildList" });
 export type BuildList = z.infer<typeof buildList>;
+
+// --- Live logs: `GET /v1/builds/{id}/logs` as Server-Sent Events ---------------
+
+/** The stream is asked for with `Accept: text/event-stream`, or with this query parameter set to 1 (or true). */
+export const FOLLOW_QUERY = "follow";
+export const EVENT_STREAM_TYPE = "text/event-stream";
+/** A client that reconnects sends the id of the last message it got; the stream goes on after it. */
+export const LAST_EVENT_ID_HEADER = "Last-Event-ID";
+/** An SSE id: the number of a line of the build's log (1 for its first line), so it stays the same once the log is archived. */
+export const logLineNumber = z.number().int().min(0);
+export const lastEventId = z
+  .string()
+  .regex(/^\d{1,9}$/, "must be the id of a message of this stream (a line number)")
+  .transform(Number);
+
+/** The SSE event names of a live log, in the `event:` field of each message. */
+export const LOG_STREAM_EVENTS = {
+  /** A line of the build's own output; its data is the text. */
+  line: "line",
+  /** One of Dockify's own entries; its data is the event as JSON (`BuildEvent`). */
+  event: "event",
+  /** The last message: the build has ended; its data is the final record (`Build`). */
+  end: "end",
+  /** The last message when the client read too slowly: reconnect with Last-Event-ID to go on. */
+  cutoff: "cutoff",
+} as const;
+
+export const logStreamCutoff = z
+  .object({
+    reason: z.string(),
+    /** The id of the last line sent: reconnect with it as Last-Event-ID. */
+    last_event_id: logLineNumber,
+  })
+  .meta({ id: "LogStreamCutoff" });
+export type LogStreamCutoff = z.infer<typeof logStreamCutoff>;
+
+/**
+ * One message of a live log, as a client sees it after parsing: its `id`, its
+ * event name and its data, decoded (`line` text as it is, the others JSON).
+ * `end` and `cutoff` carry the id of the last line, so a reconnect from them
+ * repeats nothing.
+ */
+export const logStreamMessage = z
+  .discriminatedUnion("event", [
+    z.object({ event: z.literal(LOG_STREAM_EVENTS.line), id: logLineNumber, data: z.string() }),
+    z.object({ event: z.literal(LOG_STREAM_EVENTS.event), id: logLineNumber, data: buildEvent }),
+    z.object({ event: z.literal(LOG_STREAM_EVENTS.end), id: logLineNumber, data: build }),
+    z.object({ event: z.literal(LOG_STREAM_EVENTS.cutoff), id: logLineNumber, data: logStreamCutoff }),
+  ])
+  .meta({ id: "LogStreamMessage" });
+export type LogStreamMessage = z.infer<typeof logStreamMessage>;
+
+/**
+ * A parsed SSE message (`id`, `event`, `data`, as an SSE parser gives them)
+ * as a typed live-log message; throws when it is not one.
+ */
+export function decodeLogStreamMessage(message: { id?: string; event?: string; data: string }): LogStreamMessage {
+  const data = message.event === LOG_STREAM_EVENTS.line ? message.data : (JSON.parse(message.data) as unknown);
+  return logStreamMessage.parse({ id: Number(message.id), event: message.event, data });
+}

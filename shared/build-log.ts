@@ -39,17 +39,24 @@ export const agentEvent = z.discriminatedUnion("type", [
 ]);
 export type AgentEvent = z.infer<typeof agentEvent>;
 
-/** Events the pool itself records. */
-export type PoolEvent =
-  | { type: "assigned"; attempt: number; agent: string }
-  | { type: "refused"; attempt: number; reason: string }
-  | { type: "lease-expired"; attempt: number }
-  /** Stands for an agent's lines when the job's secret no longer opens, so nothing could be redacted. */
-  | { type: "withheld"; reason: string }
-  /** Closes the text of a log that outgrew its caps. */
-  | { type: "lines-not-kept"; count: number; maxLines: number; maxBytes: number };
+const attempt = z.number().int().positive();
+const count = z.number().int().positive();
 
-export type BuildEvent = AgentEvent | PoolEvent;
+/** Events the pool itself records. */
+export const poolEvent = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("assigned"), attempt, agent: text }),
+  z.object({ type: z.literal("refused"), attempt, reason: text }),
+  z.object({ type: z.literal("lease-expired"), attempt }),
+  /** Stands for an agent's lines when the job's secret no longer opens, so nothing could be redacted. */
+  z.object({ type: z.literal("withheld"), reason: text }),
+  /** Closes the text of a log that outgrew its caps. */
+  z.object({ type: z.literal("lines-not-kept"), count, maxLines: count, maxBytes: count }),
+]);
+export type PoolEvent = z.infer<typeof poolEvent>;
+
+/** Every event a build's log may hold, the agent's and the pool's: what live-log clients receive as data. */
+export const buildEvent = z.discriminatedUnion("type", [...agentEvent.options, ...poolEvent.options]).meta({ id: "BuildEvent" });
+export type BuildEvent = z.infer<typeof buildEvent>;
 
 /** An entry of a log batch: a line of the build's own output, or an event of ours. */
 export const logEntry = z.union([z.string().max(MAX_LOG_LINE_CHARS), z.object({ event: agentEvent })]);

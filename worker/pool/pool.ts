@@ -12,6 +12,8 @@ import { settings, type Settings } from "../settings";
 import { waitingReason } from "./dispatch";
 import { DEFAULT_POOL, fleet } from "../fleet";
 import { scrubberFor } from "./job-secret";
+import { toBuild } from "../responses";
+import { Followers, MAX_FOLLOWERS } from "./followers";
 import { FrameBudgets } from "./frame-budget";
 import { leaseHash } from "./leases";
 import { overLimit } from "./limits";
@@ -28,6 +30,8 @@ export class Pool extends DurableObject<Env> {
   private readonly scheduler: Scheduler;
   /** This pool's name: the object is `idFromName(name)` (stub.ts). */
   private readonly name: string;
+  /** Live-log streams (followers.ts), fed as the log grows. */
+  private readonly followers: Followers;
   /** Each agent socket's frame budget (frame-budget.ts). */
   private readonly budgets: FrameBudgets;
   /** The tail of the agent messages being handled; see webSocketMessage. */
@@ -38,6 +42,8 @@ export class Pool extends DurableObject<Env> {
     this.name = ctx.id.name ?? DEFAULT_POOL;
     this.store = new PoolStore(ctx.storage.sql);
     this.logs = new BuildLogs(ctx.storage.sql, env.BUCKET);
+    this.followers = new Followers(this.logs, (jobId) => toBuild(this.view(this.store.job(jobId)!)));
+    this.logs.listen(this.followers);
     this.config = settings(env);
     this.scheduler = new Scheduler(ctx, env, this.store, this.logs, this.config);
     this.budgets = new FrameBudgets(this.config.heartbeatMs, (agentId) => this.store.agentConcurrency(agentId));
@@ -100,6 +106,16 @@ export class Pool extends DurableObject<Env> {
   async logText(id: string, tenant: string): Promise<string | null> {
     const job = this.tenantJob(id, tenant);
     return job && this.logs.read(job);
+  }
+
+  /**
+   * The job's log as Server-Sent Events after entry `after`, live until the
+   * build ends; null when the job is not this tenant's.
+   */
+  followLog(id: string, tenant: string, after: number): ReadableStream<Uint8Array> | { refused: string } | null {
+    if (!this.tenantJob(id, tenant)) return null;
+    const stream = this.followers.follow(id, after);
+    return stream ?? { refused: `this pool serves ${MAX_FOLLOWERS} live logs at once already; try again later, or read the log without following it` };
   }
 
   /** An agent may read a job's context only with the token of its current, unexpired lease. */

@@ -1,6 +1,15 @@
 /** The v1 builds API: submit a tarball, list, one build's record and log, and cancel. Each answer is one call to the pool. */
-import { Hono } from "hono";
-import { buildId, LIST_CURSOR, listBuildsQuery, type BuildList } from "../../shared/api";
+import { Hono, type HonoRequest } from "hono";
+import {
+  buildId,
+  EVENT_STREAM_TYPE,
+  FOLLOW_QUERY,
+  LAST_EVENT_ID_HEADER,
+  lastEventId,
+  LIST_CURSOR,
+  listBuildsQuery,
+  type BuildList,
+} from "../../shared/api";
 import { requireApiToken } from "../auth";
 import type { AppEnv } from "../env";
 import { ApiError, invalidField, unknownBuild } from "../errors";
@@ -57,9 +66,39 @@ buildRoutes.post("/builds/:id/cancel", async (c) => {
   return c.json(toBuild(canceled.job), canceled.outcome === "canceled" ? 200 : 202);
 });
 
+/** Whether the client asked for the live log: `Accept: text/event-stream`, or `?follow=1`. */
+function wantsLiveLog(request: HonoRequest): boolean {
+  const follow = request.query(FOLLOW_QUERY);
+  if (follow === "1" || follow === "true") return true;
+  if (follow !== undefined && follow !== "0" && follow !== "false") {
+    throw new ApiError(400, `${FOLLOW_QUERY} must be 1 (or true) to follow the log live, or 0`, FOLLOW_QUERY);
+  }
+  return follow === undefined && (request.header("Accept") ?? "").toLowerCase().includes(EVENT_STREAM_TYPE);
+}
+
+/** Where a reconnecting client's stream goes on: after the line its Last-Event-ID names (0, the start, without one). */
+function resumeAfter(request: HonoRequest): number {
+  const header = request.header(LAST_EVENT_ID_HEADER);
+  if (header === undefined || header.trim() === "") return 0;
+  const parsed = lastEventId.safeParse(header.trim());
+  if (!parsed.success) throw new ApiError(400, `${LAST_EVENT_ID_HEADER} ${parsed.error.issues[0]!.message}`, LAST_EVENT_ID_HEADER);
+  return parsed.data;
+}
+
+/** The log as text, or live as Server-Sent Events (README, "Live logs"). */
 buildRoutes.get("/builds/:id/logs", async (c) => {
   const id = idParam(c.req.param("id"));
-  const log = await tenantPoolStub(c.env, c.get("tenant")).logText(id, c.get("tenant"));
+  const pool = tenantPoolStub(c.env, c.get("tenant"));
+  if (wantsLiveLog(c.req)) {
+    const after = resumeAfter(c.req);
+    const stream = await pool.followLog(id, c.get("tenant"), after);
+    if (stream === null) throw unknownBuild(id, "id");
+    if ("refused" in stream) throw new ApiError(503, stream.refused, "id");
+    return new Response(stream, {
+      headers: { "Content-Type": `${EVENT_STREAM_TYPE}; charset=utf-8`, "Cache-Control": "no-store", "X-Accel-Buffering": "no" },
+    });
+  }
+  const log = await pool.logText(id, c.get("tenant"));
   if (log === null) throw unknownBuild(id, "id");
   return c.text(log);
 });
