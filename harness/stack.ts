@@ -32,8 +32,15 @@ export interface StackOptions {
   vars?: Record<string, string>;
   /** More tenants, name → API token, beside the stack's own. */
   tenants?: Record<string, string>;
+  /** More agent tokens, name → token, beside the stack's own (nameless) one; `startAgent({ token })` uses one. */
+  agentTokens?: Record<string, string>;
   registryUser?: string;
+  /** The registry login's password; a random one by default. */
+  registryPassword?: string;
 }
+
+/** What `stack.startAgent` takes: the stack's own agent token unless `token` names another. */
+export type StackAgentOptions = Omit<AgentOptions, "url" | "token"> & { token?: string };
 
 export interface Stack {
   registry: Registry;
@@ -51,7 +58,7 @@ export interface Stack {
   /** Where every log of this run is. */
   runDir: string;
   /** Starts another agent against this Worker; `stop()` stops it too. */
-  startAgent(options?: Omit<AgentOptions, "url" | "token">): AgentProcess;
+  startAgent(options?: StackAgentOptions): AgentProcess;
   /** All output of the Worker (every restart) and of every agent. */
   allOutput(): string;
   stop(): Promise<void>;
@@ -68,7 +75,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     agentToken: `agent-${secret()}`,
     secretKey: secret(36),
     registryUser: options.registryUser ?? "alice",
-    registryPassword: `pw-${secret()}`,
+    registryPassword: options.registryPassword ?? `pw-${secret()}`,
   };
   const [registryResult, baseResult] = await Promise.allSettled([
     startRegistry({ users: { [secrets.registryUser]: secrets.registryPassword } }),
@@ -84,7 +91,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         DOCKIFY_API_TOKENS: Object.entries({ ...options.tenants, [secrets.tenant]: secrets.apiToken })
           .map(([tenant, token]) => `${tenant}=${token}`)
           .join(","),
-        DOCKIFY_AGENT_TOKENS: secrets.agentToken,
+        DOCKIFY_AGENT_TOKENS: [secrets.agentToken, ...Object.entries(options.agentTokens ?? {}).map(([name, token]) => `${name}=${token}`)].join(","),
         DOCKIFY_SECRET_KEY: secrets.secretKey,
         ...options.vars,
       },
@@ -95,8 +102,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   }
 
   const agents: AgentProcess[] = [];
-  const startMore = (agentOptions: Omit<AgentOptions, "url" | "token"> = {}) => {
-    const agent = startAgent({ ...agentOptions, url: worker.url, token: secrets.agentToken });
+  const startMore = (agentOptions: StackAgentOptions = {}) => {
+    const agent = startAgent({ ...agentOptions, url: worker.url, token: agentOptions.token ?? secrets.agentToken });
     agents.push(agent);
     return agent;
   };
@@ -121,7 +128,14 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     agent: agents[0],
     agents,
     secrets,
-    secretValues: [secrets.apiToken, secrets.agentToken, secrets.secretKey, secrets.registryPassword],
+    secretValues: [
+      secrets.apiToken,
+      secrets.agentToken,
+      secrets.secretKey,
+      secrets.registryPassword,
+      ...Object.values(options.tenants ?? {}),
+      ...Object.values(options.agentTokens ?? {}),
+    ],
     baseImage: BASE_IMAGE,
     runDir: runDir(),
     startAgent: startMore,
