@@ -16,6 +16,9 @@
 import type { Build } from "../../shared/api";
 import type { LogEntry } from "../../shared/build-log";
 import { trailerOf, type BuildLogs, type LogListener } from "./log";
+
+/** What followers read of the logs. */
+export type StoredLogs = Pick<BuildLogs, "progress" | "entriesAfter" | "archived">;
 import { cutoffMessage, endMessage, entryMessage } from "./sse";
 
 /** What one follower may have queued and unread: a few of the agent's largest batches. */
@@ -44,7 +47,7 @@ export class Followers implements LogListener {
   readonly #followers = new Set<Follower>();
 
   constructor(
-    private readonly logs: BuildLogs,
+    private readonly logs: StoredLogs,
     /** The build's record for the `end` message. */
     private readonly record: (jobId: string) => Build,
   ) {}
