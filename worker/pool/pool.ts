@@ -12,7 +12,10 @@ import { settings, type Settings } from "../settings";
 import { waitingReason } from "./dispatch";
 import { DEFAULT_POOL, fleet } from "../fleet";
 import { scrubberFor } from "./job-secret";
+import { errorResponse, unknownBuild } from "../errors";
 import { toBuild } from "../responses";
+import { readFollowRequest, type FollowRequest } from "./follow-request";
+import { SSE_HEADERS } from "./sse";
 import { Followers, MAX_FOLLOWERS } from "./followers";
 import { FrameBudgets } from "./frame-budget";
 import { leaseHash } from "./leases";
@@ -108,16 +111,6 @@ export class Pool extends DurableObject<Env> {
     return job && this.logs.read(job);
   }
 
-  /**
-   * The job's log as Server-Sent Events after entry `after`, live until the
-   * build ends; null when the job is not this tenant's.
-   */
-  followLog(id: string, tenant: string, after: number): ReadableStream<Uint8Array> | { refused: string } | null {
-    if (!this.tenantJob(id, tenant)) return null;
-    const stream = this.followers.follow(id, after);
-    return stream ?? { refused: `this pool serves ${MAX_FOLLOWERS} live logs at once already; try again later, or read the log without following it` };
-  }
-
   /** An agent may read a job's context only with the token of its current, unexpired lease. */
   mayFetchContext(jobId: string, leaseToken: string): boolean {
     const job = this.store.job(jobId);
@@ -136,6 +129,8 @@ export class Pool extends DurableObject<Env> {
   // --- Runtime hooks ---------------------------------------------------------
 
   override async fetch(request: Request): Promise<Response> {
+    const follow = readFollowRequest(request);
+    if (follow) return this.followLog(follow);
     if (request.headers.get("Upgrade")?.toLowerCase() !== "websocket") {
       return Response.json({ error: "agents connect with a WebSocket upgrade", field: "Upgrade" }, { status: 426 });
     }
@@ -182,6 +177,19 @@ export class Pool extends DurableObject<Env> {
 
   override async alarm(): Promise<void> {
     await this.scheduler.expireLeases(Date.now());
+  }
+
+  /**
+   * The job's log as Server-Sent Events after entry `after`, live until the
+   * build ends (followers.ts); another tenant's job is as unknown as a made-up id.
+   */
+  private followLog({ id, tenant, after }: FollowRequest): Response {
+    if (!this.tenantJob(id, tenant)) return unknownBuild(id, "id").getResponse();
+    const stream = this.followers.follow(id, after);
+    if (!stream) {
+      return errorResponse(503, `this pool serves ${MAX_FOLLOWERS} live logs at once already; try again later, or read the log without following it`, "id");
+    }
+    return new Response(stream, { headers: SSE_HEADERS });
   }
 
   // --- Agents ----------------------------------------------------------------

@@ -3,8 +3,15 @@
  * shared/api.ts (LOG_STREAM_EVENTS): a line's text as it is, everything else
  * as JSON. Every message has an id, the number of a log entry.
  */
-import { LOG_STREAM_EVENTS, type Build, type LogStreamCutoff } from "../../shared/api";
+import { EVENT_STREAM_TYPE, LOG_STREAM_EVENTS, type Build, type LogStreamCutoff } from "../../shared/api";
 import type { LogEntry } from "../../shared/build-log";
+
+/** The headers of a live-log response: no cache, and no proxy buffering that would hold batches back. */
+export const SSE_HEADERS = {
+  "Content-Type": `${EVENT_STREAM_TYPE}; charset=utf-8`,
+  "Cache-Control": "no-store",
+  "X-Accel-Buffering": "no",
+} as const;
 
 /**
  * One SSE message. Data is split at line breaks into `data:` fields, which the

@@ -13,6 +13,7 @@ import {
 import { requireApiToken } from "../auth";
 import type { AppEnv } from "../env";
 import { ApiError, invalidField, unknownBuild } from "../errors";
+import { followRequest } from "../pool/follow-request";
 import { tenantPoolStub } from "../pool/stub";
 import { readTarballRequest } from "../requests/tarball";
 import { toBuild } from "../responses";
@@ -90,13 +91,8 @@ buildRoutes.get("/builds/:id/logs", async (c) => {
   const id = idParam(c.req.param("id"));
   const pool = tenantPoolStub(c.env, c.get("tenant"));
   if (wantsLiveLog(c.req)) {
-    const after = resumeAfter(c.req);
-    const stream = await pool.followLog(id, c.get("tenant"), after);
-    if (stream === null) throw unknownBuild(id, "id");
-    if ("refused" in stream) throw new ApiError(503, stream.refused, "id");
-    return new Response(stream, {
-      headers: { "Content-Type": `${EVENT_STREAM_TYPE}; charset=utf-8`, "Cache-Control": "no-store", "X-Accel-Buffering": "no" },
-    });
+    // The pool answers with the stream itself, or the 404 (another tenant's build) or 503 (too many followers).
+    return pool.fetch(followRequest({ id, tenant: c.get("tenant"), after: resumeAfter(c.req) }));
   }
   const log = await pool.logText(id, c.get("tenant"));
   if (log === null) throw unknownBuild(id, "id");
