@@ -5,7 +5,7 @@
  */
 import { env, runInDurableObject } from "cloudflare:test";
 import { beforeEach, describe, expect, it } from "vitest";
-import type { ApiError, Build, BuildList, SeedAccepted } from "../../shared/api";
+import type { Build, BuildList, ErrorBody, SeedAccepted } from "../../shared/api";
 import type { Labels } from "../../shared/labels";
 import { CLOSE } from "../../shared/protocol";
 import app from "../../worker/index";
@@ -77,7 +77,7 @@ describe("pools", () => {
     expect((await record(id, DAVE)).status).toBe(200);
     const unknown = await record(id, ALICE);
     expect(unknown.status).toBe(404);
-    expect(await unknown.json<ApiError>()).toEqual({ error: `no build with id '${id}'`, field: "id" });
+    expect(await unknown.json<ErrorBody>()).toEqual({ error: `no build with id '${id}'`, field: "id" });
     expect((await call(`/status/${id}`, { headers: { Authorization: ALICE } })).status).toBe(404);
     expect((await call(`/v1/builds/${id}/logs`, { headers: { Authorization: ALICE } })).status).toBe(404);
     expect((await call(`/v1/builds/${id}/cancel`, { method: "POST", headers: { Authorization: ALICE } })).status).toBe(404);
@@ -92,7 +92,7 @@ describe("pools", () => {
     const before = await stored();
     const refused = await submitAs(ALICE, "tenant=dave,arch=amd64");
     expect(refused.status).toBe(403);
-    expect(await refused.json<ApiError>()).toEqual({
+    expect(await refused.json<ErrorBody>()).toEqual({
       field: "labels",
       error:
         "label tenant=dave is reserved to build agents outside your pool 'default'; " +
@@ -117,7 +117,7 @@ describe("pools", () => {
     for (const [path, auth] of [["/v1/builds", DAVE], ["/agent/connect", DAVE_AGENT], ["/", ALICE]] as const) {
       const response = await app.request(`${BASE}${path}`, { headers: { Authorization: auth } }, broken);
       expect(response.status).toBe(503);
-      expect(await response.json<ApiError>()).toEqual({
+      expect(await response.json<ErrorBody>()).toEqual({
         error: "the server is not configured: DOCKIFY_POOLS.dave.tenants: 'daev' is not a name in DOCKIFY_API_TOKENS (name=token)",
         field: "DOCKIFY_POOLS",
       });
