@@ -112,9 +112,9 @@ describe("pools", () => {
     expect(closed.reason).toMatch(/^label tenant=dave is not granted to agent token 'token-[0-9a-f]{8}'$/);
   });
 
-  it("answers 503 naming DOCKIFY_POOLS on every route when it is wrong", async () => {
+  it("answers 503 naming DOCKIFY_POOLS on every authenticated route when it is wrong", async () => {
     const broken = { ...env, DOCKIFY_POOLS: JSON.stringify({ dave: { agents: ["dave-fleet"], tenants: ["daev"] } }) };
-    for (const [path, auth] of [["/v1/builds", DAVE], ["/agent/connect", DAVE_AGENT], ["/", ALICE]] as const) {
+    for (const [path, auth] of [["/v1/builds", DAVE], ["/agent/connect", DAVE_AGENT], ["/status/5d0f3c36-0000-4000-8000-000000000000", ALICE]] as const) {
       const response = await app.request(`${BASE}${path}`, { headers: { Authorization: auth } }, broken);
       expect(response.status).toBe(503);
       expect(await response.json<ErrorBody>()).toEqual({
