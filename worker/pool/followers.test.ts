@@ -157,10 +157,27 @@ describe("Followers", () => {
     expect(followers.count).toBe(1);
   });
 
-  it(`serves at most ${MAX_FOLLOWERS} followers at once`, () => {
+  it("sends live followers a keep-alive comment while nothing happens, and stops once nobody follows", async () => {
+    const logs = new MemoryLogs();
+    const followers = new Followers(logs, () => RECORD, 20);
+    const stream = followers.follow(JOB, 0)!;
+    const reader = stream.getReader();
+    const { value } = await reader.read();
+    expect(new TextDecoder().decode(value)).toBe(": keep-alive\n\n");
+    logs.append(followers, ["after the quiet"]);
+    let text = "";
+    while (!text.includes("after the quiet")) text += new TextDecoder().decode((await reader.read()).value);
+    await reader.cancel();
+    expect(followers.count).toBe(0);
+  });
+
+  it(`serves at most ${MAX_FOLLOWERS} followers at once`, async () => {
     const { followers } = setUp();
-    for (let index = 0; index < MAX_FOLLOWERS; index++) expect(followers.follow(JOB, 0)).not.toBeNull();
+    const streams = Array.from({ length: MAX_FOLLOWERS }, () => followers.follow(JOB, 0));
+    expect(streams.every((stream) => stream !== null)).toBe(true);
     expect(followers.follow(JOB, 0)).toBeNull();
+    await Promise.all(streams.map((stream) => stream!.cancel()));
+    expect(followers.count).toBe(0);
   });
 });
 

@@ -11,7 +11,8 @@
  * `cutoff` message once its queue passes MAX_FOLLOWER_QUEUE_BYTES, so neither
  * the build nor the object's memory waits for it; it reconnects with
  * Last-Event-ID and reads the rest from storage. The stream ends with `end`
- * and the build's final record.
+ * and the build's final record. While nothing happens, live followers get an
+ * SSE comment every KEEP_ALIVE_MS, so proxies do not close a quiet stream.
  */
 import type { Build } from "../../shared/api";
 import type { LogEntry } from "../../shared/build-log";
@@ -25,6 +26,10 @@ import { cutoffMessage, endMessage, entryMessage } from "./sse";
 export const MAX_FOLLOWER_QUEUE_BYTES = 1024 * 1024;
 /** Followers one pool serves at once: their queues together stay well inside the object's 128 MB. */
 export const MAX_FOLLOWERS = 64;
+/** Well under the idle timeouts of common proxies (60 s for nginx); the object is awake anyway while a stream is open. */
+export const KEEP_ALIVE_MS = 20_000;
+/** An SSE comment: clients ignore it, connections see bytes. */
+const KEEP_ALIVE = ": keep-alive\n\n";
 /** Entries read from storage per pull while catching up. */
 const CHUNK_ENTRIES = 500;
 
@@ -45,11 +50,14 @@ const encoder = new TextEncoder();
 
 export class Followers implements LogListener {
   readonly #followers = new Set<Follower>();
+  /** Runs only while someone follows. */
+  #keepAlive: ReturnType<typeof setInterval> | undefined;
 
   constructor(
     private readonly logs: StoredLogs,
     /** The build's record for the `end` message. */
     private readonly record: (jobId: string) => Build,
+    private readonly keepAliveMs = KEEP_ALIVE_MS,
   ) {}
 
   get count(): number {
@@ -65,6 +73,7 @@ export class Followers implements LogListener {
         start: (controller) => {
           follower = { jobId, sent: after, mode: "catching-up", controller };
           this.#followers.add(follower);
+          this.#keepAlive ??= setInterval(() => this.#sendKeepAlive(), this.keepAliveMs);
         },
         pull: () => this.#catchUp(follower),
         cancel: () => this.#drop(follower),
@@ -152,5 +161,16 @@ export class Followers implements LogListener {
     follower.mode = "over";
     this.#followers.delete(follower);
     void follower.archive?.return(undefined);
+    if (this.#followers.size === 0) {
+      clearInterval(this.#keepAlive);
+      this.#keepAlive = undefined;
+    }
+  }
+
+  /** A comment to each live follower that has room for it; one that has not is being cut off by its next batch anyway. */
+  #sendKeepAlive(): void {
+    for (const follower of this.#followers) {
+      if (follower.mode === "live" && (follower.controller.desiredSize ?? 0) > 0) follower.controller.enqueue(encoder.encode(KEEP_ALIVE));
+    }
   }
 }
