@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { AgentMessage } from "../../shared/protocol";
+import { CLOSE, MAX_MESSAGE_BYTES, type AgentMessage } from "../../shared/protocol";
 import { FrameBudgets, HEARTBEAT_BURST, OVER_BUDGET, reportsBurst, REPORTS_PER_SLOT_PER_SECOND, TokenBucket } from "./frame-budget";
 
 const HEARTBEAT_MS = 1000;
@@ -55,6 +55,18 @@ describe("FrameBudgets", () => {
     steady.spend("a", hello(2), 0);
     const gapMs = 1000 / (2 * REPORTS_PER_SLOT_PER_SECOND);
     for (let frame = 1; frame <= 10_000; frame++) expect(steady.spend("a", log, frame * gapMs)).toBeNull();
+  });
+
+  it("admits a frame that parses and is within budget; closes on a bad one and drops what follows unread", () => {
+    const sockets = budgets();
+    expect(sockets.admit("a", JSON.stringify(hello()), 0)).toEqual({ message: hello() });
+    expect(sockets.admit("a", "{not json", 1)).toEqual({ close: { code: CLOSE.invalidMessage, reason: "message is not JSON" } });
+    expect(sockets.admit("a", JSON.stringify(heartbeat), 2)).toEqual({ close: null });
+    expect(sockets.admit("b", new ArrayBuffer(8), 0)).toEqual({ close: { code: CLOSE.invalidMessage, reason: "send JSON text frames" } });
+    expect(sockets.admit("c", "x".repeat(MAX_MESSAGE_BYTES + 1), 0)).toMatchObject({ close: { code: CLOSE.tooLarge } });
+    sockets.admit("d", JSON.stringify(hello()), 0);
+    expect(sockets.admit("d", JSON.stringify(hello()), 0)).toEqual({ close: { code: CLOSE.frameBudget, reason: OVER_BUDGET.secondHello } });
+    expect(sockets.admit("d", JSON.stringify(heartbeat), 0)).toEqual({ close: null });
   });
 
   it("forgets a closed socket", () => {

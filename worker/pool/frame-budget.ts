@@ -12,7 +12,16 @@
  * quiet socket would have by then anyway. Whether a socket said hello is kept
  * in SQLite (its agents row), so a second hello is refused after a wake too.
  */
-import { LOG_BATCHES_PER_SECOND, MAX_CONCURRENCY, MAX_QUEUED_LOG_BATCHES, type AgentMessage } from "../../shared/protocol";
+import {
+  agentMessage,
+  CLOSE,
+  LOG_BATCHES_PER_SECOND,
+  MAX_CONCURRENCY,
+  MAX_QUEUED_LOG_BATCHES,
+  parseMessage,
+  type AgentMessage,
+} from "../../shared/protocol";
+import { frameText } from "./sockets";
 
 /** Tokens that refill continuously up to a capacity; taking one from an empty bucket fails. */
 export class TokenBucket {
@@ -77,6 +86,9 @@ interface SocketBudget {
   closing: boolean;
 }
 
+/** A frame the pool goes on to handle, or how to close its socket (null: it is being closed already, drop the frame). */
+export type Admission = { message: AgentMessage } | { close: { code: number; reason: string } | null };
+
 export class FrameBudgets {
   readonly #sockets = new Map<string, SocketBudget>();
 
@@ -85,6 +97,23 @@ export class FrameBudgets {
     /** Whether the socket said hello before (its agents row), and with how many slots; read once per socket and wake. */
     private readonly registered: (agentId: string) => { concurrency: number } | null,
   ) {}
+
+  /**
+   * Checks a frame at once, as it arrives: dropped unread when its socket is
+   * being closed, else parsed against the protocol and counted against its
+   * socket's budget. A bad or over-budget frame marks the socket as closing.
+   */
+  admit(agentId: string, frame: string | ArrayBuffer, now: number): Admission {
+    if (this.isClosing(agentId)) return { close: null };
+    const text = frameText(frame);
+    const parsed = "refused" in text ? { ok: false as const, reason: text.refused } : parseMessage(agentMessage, text.text);
+    if (!parsed.ok) {
+      this.markClosing(agentId, now);
+      return { close: { code: "refused" in text ? text.code : CLOSE.invalidMessage, reason: parsed.reason } };
+    }
+    const over = this.spend(agentId, parsed.message, now);
+    return over ? { close: { code: CLOSE.frameBudget, reason: over } } : { message: parsed.message };
+  }
 
   /** True when the socket is being closed for its budget: the pool does no work for its frames. */
   isClosing(agentId: string): boolean {

@@ -6,24 +6,24 @@
  * (dispatch.ts).
  */
 import { DurableObject } from "cloudflare:workers";
-import { agentMessage, CLOSE, parseMessage, type AgentMessage } from "../../shared/protocol";
+import { CLOSE, type AgentMessage } from "../../shared/protocol";
 import type { Env } from "../env";
+import { errorResponse, unknownBuild } from "../errors";
+import { DEFAULT_POOL, fleet } from "../fleet";
+import { toBuild } from "../responses";
 import { settings, type Settings } from "../settings";
 import { waitingReason } from "./dispatch";
-import { DEFAULT_POOL, fleet } from "../fleet";
-import { scrubberFor } from "./job-secret";
-import { errorResponse, unknownBuild } from "../errors";
-import { toBuild } from "../responses";
 import { readFollowRequest, type FollowRequest } from "./follow-request";
-import { SSE_HEADERS } from "./sse";
 import { Followers, MAX_FOLLOWERS } from "./followers";
 import { FrameBudgets } from "./frame-budget";
+import { scrubberFor } from "./job-secret";
 import { leaseHash } from "./leases";
 import { overLimit } from "./limits";
 import { BuildLogs } from "./log";
 import { publicJob, type JobRecord, type NewJob, type PublicJob } from "./records";
 import { Scheduler } from "./scheduler";
-import { acceptAgent, AGENT_TOKEN_NAME_HEADER, attachmentOf, closeQuietly, connectedAgentIds, frameText, sendTo } from "./sockets";
+import { acceptAgent, AGENT_TOKEN_NAME_HEADER, attachmentOf, closeQuietly, connectedAgentIds, sendTo } from "./sockets";
+import { SSE_HEADERS } from "./sse";
 import { PoolStore } from "./store";
 
 export class Pool extends DurableObject<Env> {
@@ -139,25 +139,14 @@ export class Pool extends DurableObject<Env> {
 
   override webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
     // Checked and counted at once, before the queue below: a flood is cut off before it can queue up work.
-    const { agentId } = attachmentOf(ws);
-    if (this.budgets.isClosing(agentId)) return Promise.resolve();
-    const now = Date.now();
-    const frame = frameText(message);
-    const parsed = "refused" in frame ? null : parseMessage(agentMessage, frame.text);
-    if (!parsed?.ok) {
-      this.budgets.markClosing(agentId, now);
-      if ("refused" in frame) ws.close(frame.code, frame.refused);
-      else ws.close(CLOSE.invalidMessage, parsed?.ok === false ? parsed.reason : "invalid message");
-      return Promise.resolve();
-    }
-    const over = this.budgets.spend(agentId, parsed.message, now);
-    if (over) {
-      ws.close(CLOSE.frameBudget, over);
+    const admitted = this.budgets.admit(attachmentOf(ws).agentId, message, Date.now());
+    if ("close" in admitted) {
+      if (admitted.close) ws.close(admitted.close.code, admitted.close.reason);
       return Promise.resolve();
     }
     // One message at a time, in arrival order: handlers await decryption and R2, and a result must not
     // overtake the log batch sent before it, nor a heartbeat the refusal before it.
-    const turn = this.inbox.then(() => this.onFrame(ws, parsed.message));
+    const turn = this.inbox.then(() => this.onFrame(ws, admitted.message));
     this.inbox = turn.catch(() => undefined);
     return turn;
   }
@@ -178,6 +167,8 @@ export class Pool extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     await this.scheduler.expireLeases(Date.now());
   }
+
+  // --- Live logs -------------------------------------------------------------
 
   /**
    * The job's log as Server-Sent Events after entry `after`, live until the
