@@ -4,7 +4,7 @@
  * the classic builder's query parameters (Engine API `POST /build`).
  */
 import type Docker from "dockerode";
-import type { AgentEvent } from "../shared/build-log";
+import type { AgentEvent, BuilderName } from "../shared/build-log";
 
 export interface BuildIsolation {
   /** Docker's `networkmode` (`bridge`, `none`, `host` or a network's name); unset: the daemon's default bridge. */
@@ -30,8 +30,18 @@ export function isolationOptions(isolation: BuildIsolation): IsolationOptions {
   };
 }
 
-/** The event that opens every job's log, so that a user whose RUN step was killed can see why. */
-export function limitsEvent(isolation: BuildIsolation, timeLimitSeconds: number): Extract<AgentEvent, { type: "limits" }> {
+/**
+ * The event that opens every job's log, so that a user whose RUN step was killed can see why. It says what the
+ * builder enforces: the configuration refuses limits a builder would ignore (BuildKit's), so none is claimed here.
+ */
+export function limitsEvent(isolation: BuildIsolation, timeLimitSeconds: number, builder?: BuilderName): Extract<AgentEvent, { type: "limits" }> {
   const { network, memoryBytes, cpus } = isolation;
-  return { type: "limits", network: network ?? null, memoryBytes: memoryBytes ?? null, cpus: cpus ?? null, timeLimitSeconds };
+  return {
+    type: "limits",
+    network: network ?? null,
+    memoryBytes: memoryBytes ?? null,
+    cpus: cpus ?? null,
+    timeLimitSeconds,
+    ...(builder && { builder }),
+  };
 }

@@ -28,6 +28,8 @@ describe("loadConfig", () => {
       drainMs: 600_000,
       isolation: { network: undefined, memoryBytes: undefined, cpus: undefined },
       buildTimeoutSeconds: 3600,
+      builder: undefined,
+      cacheBytes: 10 * 1024 ** 3,
     });
     expect(AGENT_VERSION).toMatch(/^\d+\.\d+\.\d+/);
   });
@@ -45,6 +47,8 @@ describe("loadConfig", () => {
       DOCKIFY_AGENT_BUILD_MEMORY: "2g",
       DOCKIFY_AGENT_BUILD_CPUS: "1.5",
       DOCKIFY_AGENT_BUILD_TIMEOUT_SECONDS: "900",
+      DOCKIFY_AGENT_BUILDER: "classic",
+      DOCKIFY_AGENT_CACHE_BYTES: "20g",
     });
     expect(config).toMatchObject({
       workerUrl: "https://dockify.example.com",
@@ -55,6 +59,8 @@ describe("loadConfig", () => {
       drainMs: 30_000,
       isolation: { network: "host", memoryBytes: 2 * 1024 ** 3, cpus: 1.5 },
       buildTimeoutSeconds: 900,
+      builder: "classic",
+      cacheBytes: 20 * 1024 ** 3,
     });
   });
 
@@ -138,5 +144,36 @@ describe("loadConfig", () => {
 
   it("never puts the token in an error message", () => {
     expect(problems({ DOCKIFY_URL: "nope", DOCKIFY_AGENT_TOKEN: "t0ken" })).not.toContain("t0ken");
+  });
+
+  it("refuses a builder that is neither buildkit nor classic", () => {
+    expect(problems({ ...REQUIRED, DOCKIFY_AGENT_BUILDER: "kaniko" })).toContain("DOCKIFY_AGENT_BUILDER: must be buildkit or classic");
+  });
+
+  it("refuses, all at once and with the fix, limits that BuildKit would not enforce", () => {
+    const message = problems({
+      ...REQUIRED,
+      DOCKIFY_AGENT_BUILDER: "buildkit",
+      DOCKIFY_AGENT_BUILD_MEMORY: "1g",
+      DOCKIFY_AGENT_BUILD_CPUS: "2",
+      DOCKIFY_AGENT_BUILD_NETWORK: "isolated-net",
+      DOCKIFY_AGENT_CONCURRENCY: "0",
+    });
+    expect(message).toContain("DOCKIFY_AGENT_BUILD_MEMORY: BuildKit does not limit a RUN step's memory: unset it, or set DOCKIFY_AGENT_BUILDER=classic");
+    expect(message).toContain("DOCKIFY_AGENT_BUILD_CPUS: BuildKit does not limit a RUN step's CPUs");
+    expect(message).toContain('DOCKIFY_AGENT_BUILD_NETWORK: BuildKit runs RUN steps only on its default network (the Engine\'s bridge), none or host, not on "isolated-net"');
+    expect(message).toContain("DOCKIFY_AGENT_CONCURRENCY");
+    for (const network of ["none", "bridge"]) {
+      expect(loadConfig({ ...REQUIRED, DOCKIFY_AGENT_BUILDER: "buildkit", DOCKIFY_AGENT_BUILD_NETWORK: network }).isolation.network).toBe(network);
+    }
+    expect(loadConfig({ ...REQUIRED, DOCKIFY_AGENT_BUILDER: "classic", DOCKIFY_AGENT_BUILD_MEMORY: "1g" }).isolation.memoryBytes).toBe(1024 ** 3);
+  });
+
+  it("reads the cache bound as a size, and refuses one so small it would empty the cache", () => {
+    expect(loadConfig({ ...REQUIRED, DOCKIFY_AGENT_CACHE_BYTES: "512m" }).cacheBytes).toBe(512 * 1024 ** 2);
+    expect(loadConfig({ ...REQUIRED, DOCKIFY_AGENT_CACHE_BYTES: String(2 ** 40) }).cacheBytes).toBe(2 ** 40);
+    for (const value of ["0", "256", "1m", "255m", "lots", "-1g"]) {
+      expect(problems({ ...REQUIRED, DOCKIFY_AGENT_CACHE_BYTES: value })).toContain("DOCKIFY_AGENT_CACHE_BYTES: must be a size such as 10g");
+    }
   });
 });

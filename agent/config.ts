@@ -8,9 +8,10 @@ import { hostname } from "node:os";
 import { z } from "zod";
 import { formatByteSize, parseByteSize } from "../shared/byte-size";
 import { parseLabels, type Labels } from "../shared/labels";
-import { MAX_CONCURRENCY } from "../shared/protocol";
+import { BUILDERS, MAX_CONCURRENCY, type BuilderName } from "../shared/protocol";
 import { MAX_TIMER_SECONDS } from "../shared/timers";
 import type { BuildIsolation } from "./build-isolation";
+import { MIN_CACHE_BYTES } from "./builders/buildkit/cache";
 
 export interface AgentConfig {
   /** The Worker's base URL, without a trailing slash: contexts are fetched from here. */
@@ -27,6 +28,10 @@ export interface AgentConfig {
   isolation: BuildIsolation;
   /** Wall-clock limit for one job: context download, build and push. */
   buildTimeoutSeconds: number;
+  /** The builder the operator asked for; undefined: BuildKit where the Engine has it (engine.ts). */
+  builder: BuilderName | undefined;
+  /** The bound on the Engine's BuildKit cache, pruned after each build. */
+  cacheBytes: number;
 }
 
 export class ConfigError extends Error {}
@@ -43,11 +48,54 @@ const MIN_MEMORY_BYTES = 6 * 1024 ** 2;
 const MIN_CPUS = 0.01;
 /** An hour covers ordinary builds; an operator with longer ones raises it. */
 const DEFAULT_TIMEOUT_SECONDS = 3600;
+/**
+ * Enough for the warm cache (layers, cache mounts, contexts) of dozens of typical projects, and a small share of a
+ * build host's disk, which its images and containers need too. A host with a big disk and many projects raises it.
+ */
+const DEFAULT_CACHE_BYTES = "10g";
+/** The network modes BuildKit's RUN steps support; `bridge` is its default network. */
+const BUILDKIT_NETWORKS: ReadonlySet<string> = new Set(["bridge", "none", "host"]);
 
 const HOST_NETWORK = "host";
 const HOST_NETWORK_REFUSED =
   `"${HOST_NETWORK}" gives RUN steps the build host's own network, including services that listen only on its localhost ` +
   "(a Docker API on tcp://127.0.0.1, say); set DOCKIFY_AGENT_ALLOW_HOST_NETWORK=true as well if you mean it";
+
+/** A size for the build cache, never one that would empty it. */
+function cacheBytesFromText(text: string, ctx: z.RefinementCtx<string>): number {
+  const bytes = parseByteSize(text);
+  if (bytes === undefined || bytes < MIN_CACHE_BYTES) {
+    ctx.issues.push({
+      code: "custom",
+      input: text,
+      message: `must be a size such as 10g or 512m (k, m, g: KiB, MiB, GiB; plain digits: bytes) of at least ${formatByteSize(MIN_CACHE_BYTES)}`,
+    });
+  }
+  return bytes ?? 0;
+}
+
+/**
+ * What BuildKit would not do of what the operator set: it ignores memory and CPU limits on RUN steps (the Engine
+ * accepts them and applies nothing) and runs them only on its default network, `none` or `host`. Each problem is
+ * keyed by its variable, with the fix.
+ */
+export function buildkitProblems(isolation: BuildIsolation): Array<{ variable: string; message: string }> {
+  const useClassic = "or set DOCKIFY_AGENT_BUILDER=classic to keep it";
+  const problems: Array<{ variable: string; message: string }> = [];
+  if (isolation.memoryBytes !== undefined) {
+    problems.push({ variable: "DOCKIFY_AGENT_BUILD_MEMORY", message: `BuildKit does not limit a RUN step's memory: unset it, ${useClassic}` });
+  }
+  if (isolation.cpus !== undefined) {
+    problems.push({ variable: "DOCKIFY_AGENT_BUILD_CPUS", message: `BuildKit does not limit a RUN step's CPUs: unset it, ${useClassic}` });
+  }
+  if (isolation.network !== undefined && !BUILDKIT_NETWORKS.has(isolation.network)) {
+    problems.push({
+      variable: "DOCKIFY_AGENT_BUILD_NETWORK",
+      message: `BuildKit runs RUN steps only on its default network (the Engine's bridge), none or host, not on "${isolation.network}": use one of those, ${useClassic}`,
+    });
+  }
+  return problems;
+}
 
 /** `k=v,k=v` into labels, by the same rules the Worker applies to a build's labels. */
 function labelsFromText(text: string, ctx: z.RefinementCtx<string>): Labels {
@@ -102,20 +150,41 @@ const envFields = z.object({
     .min(1, "must be at least 1")
     .max(MAX_TIMER_SECONDS, `must be at most ${MAX_TIMER_SECONDS}`)
     .default(DEFAULT_TIMEOUT_SECONDS),
+  DOCKIFY_AGENT_BUILDER: z.enum(BUILDERS, { error: `must be ${BUILDERS.join(" or ")} (unset: BuildKit where the Engine has it)` }).optional(),
+  DOCKIFY_AGENT_CACHE_BYTES: z.string().default(DEFAULT_CACHE_BYTES).transform(cacheBytesFromText),
 });
 
 const HOST_NETWORK_SETTINGS: readonly PropertyKey[] = ["DOCKIFY_AGENT_BUILD_NETWORK", "DOCKIFY_AGENT_ALLOW_HOST_NETWORK"];
 
-/** The host network is a choice an operator makes on purpose, never by a typo or a copied example. */
-const envSchema = envFields.superRefine(
-  (settings, ctx) => {
+const BUILDKIT_SETTINGS: readonly PropertyKey[] = [
+  "DOCKIFY_AGENT_BUILDER",
+  "DOCKIFY_AGENT_BUILD_NETWORK",
+  "DOCKIFY_AGENT_BUILD_MEMORY",
+  "DOCKIFY_AGENT_BUILD_CPUS",
+];
+
+/** Zod skips object checks after any field fails; each of these needs only a few fields, so it is reported with the rest. */
+const unlessFailed = (fields: readonly PropertyKey[]) => ({
+  when: (payload: z.core.ParsePayload) => !payload.issues.some((issue) => fields.includes(issue.path?.[0] ?? "")),
+});
+
+const envSchema = envFields
+  // The host network is a choice an operator makes on purpose, never by a typo or a copied example.
+  .superRefine((settings, ctx) => {
     if (settings.DOCKIFY_AGENT_BUILD_NETWORK === HOST_NETWORK && !settings.DOCKIFY_AGENT_ALLOW_HOST_NETWORK) {
       ctx.issues.push({ code: "custom", input: HOST_NETWORK, path: ["DOCKIFY_AGENT_BUILD_NETWORK"], message: HOST_NETWORK_REFUSED });
     }
-  },
-  // Zod skips object checks after any field fails; this one needs only its two fields, so it is reported with the rest.
-  { when: (payload) => !payload.issues.some((issue) => HOST_NETWORK_SETTINGS.includes(issue.path?.[0] ?? "")) },
-);
+  }, unlessFailed(HOST_NETWORK_SETTINGS))
+  // A limit the chosen builder would not enforce is refused, not kept for show.
+  .superRefine((settings, ctx) => {
+    if (settings.DOCKIFY_AGENT_BUILDER !== "buildkit") return;
+    const isolation = {
+      network: settings.DOCKIFY_AGENT_BUILD_NETWORK,
+      memoryBytes: settings.DOCKIFY_AGENT_BUILD_MEMORY,
+      cpus: settings.DOCKIFY_AGENT_BUILD_CPUS,
+    };
+    for (const { variable, message } of buildkitProblems(isolation)) ctx.issues.push({ code: "custom", input: undefined, path: [variable], message });
+  }, unlessFailed(BUILDKIT_SETTINGS));
 
 /** Reads the agent's settings; throws a ConfigError naming every variable that is wrong. */
 export function loadConfig(env: NodeJS.ProcessEnv): AgentConfig {
@@ -123,8 +192,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): AgentConfig {
   const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ""));
   const parsed = envSchema.safeParse(present);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => `  ${issue.path.join(".")}: ${issue.message}`);
-    throw new ConfigError(`invalid agent configuration:\n${problems.join("\n")}`);
+    throw configError(parsed.error.issues.map((issue) => ({ variable: issue.path.join("."), message: issue.message })));
   }
   const settings = parsed.data;
   const workerUrl = settings.DOCKIFY_URL.replace(/\/+$/, "");
@@ -143,5 +211,12 @@ export function loadConfig(env: NodeJS.ProcessEnv): AgentConfig {
       cpus: settings.DOCKIFY_AGENT_BUILD_CPUS,
     },
     buildTimeoutSeconds: settings.DOCKIFY_AGENT_BUILD_TIMEOUT_SECONDS,
+    builder: settings.DOCKIFY_AGENT_BUILDER,
+    cacheBytes: settings.DOCKIFY_AGENT_CACHE_BYTES,
   };
+}
+
+/** Every problem in one error, one line each, as loadConfig reports them. */
+export function configError(problems: Array<{ variable: string; message: string }>): ConfigError {
+  return new ConfigError(`invalid agent configuration:\n${problems.map(({ variable, message }) => `  ${variable}: ${message}`).join("\n")}`);
 }

@@ -1,6 +1,7 @@
 /**
- * The job's build context, streamed from the Worker: a tar that goes straight
- * into Docker's build request, never to disk and never whole into memory.
+ * What the agent downloads from the Worker for a job it holds (agent token and
+ * lease token): the build context, a tar that goes straight into Docker's build
+ * request, never to disk and never whole into memory; and the Dockerfile.
  */
 import { Readable } from "node:stream";
 import type { ReadableStream as NodeReadableStream } from "node:stream/web";
@@ -9,23 +10,24 @@ import { LEASE_HEADER } from "../shared/protocol";
 /** Enough of an error page to explain it, not so much that a proxy's HTML fills the report. */
 const ERROR_BODY_CHARS = 1000;
 
-export interface ContextRequest {
+export interface JobDownload {
   workerUrl: string;
-  contextPath: string;
+  /** The Worker's path for it, as the assignment names it (`contextPath`, `dockerfilePath`). */
+  path: string;
   agentToken: string;
   leaseToken: string;
   signal: AbortSignal;
 }
 
-/** Opens the context download; throws with the Worker's status and answer when it refuses. */
-export async function openContext(request: ContextRequest): Promise<Readable> {
-  const response = await fetch(`${request.workerUrl}${request.contextPath}`, {
+/** Opens a download; throws with the Worker's status and answer when it refuses. */
+export async function openJobDownload(request: JobDownload): Promise<Readable> {
+  const response = await fetch(`${request.workerUrl}${request.path}`, {
     headers: { Authorization: `Bearer ${request.agentToken}`, [LEASE_HEADER]: request.leaseToken },
     signal: request.signal,
   });
   if (!response.ok || !response.body) {
     const answer = await readStart(response.body);
-    throw new Error(`GET ${request.contextPath} answered HTTP ${response.status}${answer ? `: ${answer}` : ""}`);
+    throw new Error(`GET ${request.path} answered HTTP ${response.status}${answer ? `: ${answer}` : ""}`);
   }
   return Readable.fromWeb(response.body as NodeReadableStream<Uint8Array>);
 }

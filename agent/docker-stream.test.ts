@@ -57,8 +57,13 @@ describe("readDockerStream", () => {
   });
 
   it("tolerates fields of an unexpected shape", async () => {
+    const [line] = await readAll(['{"id":"moby.image.id","aux":"not an object"}\n']);
+    expect(line).toEqual({ event: { id: "moby.image.id", aux: undefined } });
+  });
+
+  it("keeps a BuildKit trace's base64 aux as the event's trace", async () => {
     const [line] = await readAll(['{"id":"moby.buildkit.trace","aux":"ZGF0YQ=="}\n']);
-    expect(line).toEqual({ event: { id: "moby.buildkit.trace", aux: undefined } });
+    expect(line).toEqual({ event: { id: "moby.buildkit.trace", aux: undefined, trace: "ZGF0YQ==" } });
   });
 });
 

@@ -14,9 +14,20 @@ const dockerEvent = z.object({
   progress: z.string().optional(),
   error: z.string().optional(),
   errorDetail: z.object({ message: z.string().optional() }).optional().catch(undefined),
-  // BuildKit sends `aux` as a base64 string on trace events: not ours to read.
   aux: z.object({ ID: z.string().optional(), Digest: z.string().optional() }).optional().catch(undefined),
+  /** BuildKit's progress: the base64 protobuf that a `moby.buildkit.trace` line carries as its `aux` (builders/buildkit/trace.ts). */
+  trace: z.string().optional(),
 });
+
+const TRACE_ID = "moby.buildkit.trace";
+
+/** A trace line's `aux` is a string, not the object other lines carry: it moves to `trace`. */
+function withTrace(json: unknown): unknown {
+  if (typeof json !== "object" || json === null) return json;
+  const { id, aux } = json as { id?: unknown; aux?: unknown };
+  if (id !== TRACE_ID || typeof aux !== "string") return json;
+  return { ...json, aux: undefined, trace: aux };
+}
 export type DockerEvent = z.infer<typeof dockerEvent>;
 
 /** One line of the stream: a JSON message, or text that was not one (kept for the log). */
@@ -48,7 +59,7 @@ function parseLine(raw: string): DockerStreamLine | undefined {
   } catch {
     return { text: line };
   }
-  const parsed = dockerEvent.safeParse(json);
+  const parsed = dockerEvent.safeParse(withTrace(json));
   return parsed.success ? { event: parsed.data } : { text: line };
 }
 

@@ -9,6 +9,7 @@ import { z } from "zod";
 import type { BuildJob } from "./builders/builder";
 import { normalizedReference } from "./docker-name";
 import { eventError, eventLogText, readDockerStream, type DockerEvent } from "./docker-stream";
+import { EngineFailure, isEngineFailure } from "./engine-failure";
 import { describeError } from "./errors";
 import { KeyedLock } from "./keyed-lock";
 
@@ -36,10 +37,11 @@ const daemonFailure = z.object({
 /** What docker-modem puts before the daemon's message, e.g. "(HTTP code 400) unexpected - ". */
 const MODEM_PREFIX = /^\(HTTP code \d+\) [^-]* - /;
 
-/** The daemon's own message, without dockerode's wrapping. */
+/** The daemon's own message, without dockerode's wrapping; an EngineFailure when the trouble is the Engine's (engine-failure.ts). */
 export function daemonError(error: unknown): Error {
   const answer = daemonFailure.safeParse(error).data?.json?.message;
-  return new Error(answer ?? describeError(error).replace(MODEM_PREFIX, "").trim());
+  const message = answer ?? describeError(error).replace(MODEM_PREFIX, "").trim();
+  return isEngineFailure(error) ? new EngineFailure(message) : new Error(message);
 }
 
 /** Removes a local tag (and the layers only it used). Returns why it could not, or undefined. */

@@ -15,7 +15,8 @@ import { agentMessage, LEASE_HEADER, type AgentMessage, assignMessage, type Assi
 import { pullImage, removeImage, runAndCapture } from "../harness/docker";
 import { startRegistry, type Registry } from "../harness/registry";
 import type { BuildIsolation } from "./build-isolation";
-import { buildTag, ClassicBuilder } from "./builders/classic";
+import { buildTag } from "./build-tags";
+import { ClassicBuilder } from "./builders/classic";
 import { runJob } from "./job-runner";
 
 const DOCKER_SOCKET = "/var/run/docker.sock";
@@ -141,9 +142,10 @@ describe.skipIf(!hasDocker)("runJob against the Docker Engine", () => {
     await ready;
     const messages: AgentMessage[] = [];
     const statusLines: string[] = [];
-    const outcome = await runJob(job, {
+    const end = await runJob(job, {
       // A builder of its own per run: the reference lock is the process's, so concurrent runs still share it.
       builder: new ClassicBuilder({ docker: client, isolation: { ...NO_NETWORK, ...isolation } }),
+      platform: { os: "linux", architecture: "amd64" },
       workerUrl,
       agentToken: AGENT_TOKEN,
       buildTimeoutSeconds: timeoutSeconds,
@@ -154,6 +156,8 @@ describe.skipIf(!hasDocker)("runJob against the Docker Engine", () => {
         onMessage?.(message);
       },
     });
+    if (end.status === "given-back") throw new Error(`the run gave the job back: ${end.reason}`);
+    const outcome: JobOutcome = end;
     const entries = messages.flatMap((message) => (message.type === "log" ? message.entries : []));
     // The log's text as the pool renders it, Dockify's events included, and the events as the data they are.
     const logLines = entries.map(renderEntry);
@@ -193,7 +197,7 @@ describe.skipIf(!hasDocker)("runJob against the Docker Engine", () => {
       expect(logLines.some((line) => line.includes(`${job.image.tag}: digest:`))).toBe(true);
       const { reference } = job.image;
       expect(events).toEqual([
-        { type: "limits", network: "none", memoryBytes: null, cpus: null, timeLimitSeconds: BUILD_TIMEOUT_SECONDS },
+        { type: "limits", network: "none", memoryBytes: null, cpus: null, timeLimitSeconds: BUILD_TIMEOUT_SECONDS, builder: "classic" },
         { type: "downloading-context" },
         { type: "pushing", reference },
         { type: "pushed", reference, digest: outcome.status === "succeeded" && outcome.digest },
@@ -397,8 +401,8 @@ describe.skipIf(!hasDocker)("runJob against the Docker Engine", () => {
       expect(outcome).toMatchObject({ status: "succeeded" });
       // cgroup v2's cpu.max is "quota period"; v1 has them in two files, printed in the same order.
       expect(logLines).toContain("cpu 150000 100000");
-      expect(events[0]).toEqual({ type: "limits", network: "none", memoryBytes: null, cpus: 1.5, timeLimitSeconds: 60 });
-      expect(logLines).toContain("[dockify] RUN steps get network none, no memory limit, 1.5 CPUs; time limit 60 s");
+      expect(events[0]).toEqual({ type: "limits", network: "none", memoryBytes: null, cpus: 1.5, timeLimitSeconds: 60, builder: "classic" });
+      expect(logLines).toContain("[dockify] RUN steps (classic builder) get network none, no memory limit, 1.5 CPUs; time limit 60 s");
     },
     TEST_TIMEOUT_MS,
   );

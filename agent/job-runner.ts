@@ -1,27 +1,46 @@
 /**
  * One job, as Buildkite's job runner does it: tell the pool the job started
- * before doing anything, then context → build → publish; clean up (what the
- * build left on the host, the log) before the final report, and make the
- * report the very last step. How an image is built and pushed is the
- * builder's business (builders/builder.ts); which step failed is this file's.
+ * before doing anything, then the Dockerfile → the check of every image it
+ * names → context → build → publish; clean up (what the build left on the
+ * host, the log) before the final report, and make the report the very last
+ * step. How an image is built and pushed is the builder's business
+ * (builders/builder.ts); which step failed is this file's.
+ *
+ * A failure of the Docker Engine itself (engine-failure.ts) is not the user's:
+ * the attempt is given back to the pool (a `refused` message, after the same
+ * cleanup), which runs the job again as another attempt, or ends it at step
+ * `agent` once its attempts are spent.
  */
 import type { Readable } from "node:stream";
 import type { AgentFailureStep } from "../shared/job";
-import type { AgentMessage, Assignment, JobOutcome } from "../shared/protocol";
+import type { AgentMessage, Assignment, JobOutcome, Platform } from "../shared/protocol";
 import { limitsEvent } from "./build-isolation";
 import type { Builder, BuildJob } from "./builders/builder";
-import { openContext } from "./context";
+import { openJobDownload } from "./context";
+import { isEngineFailure } from "./engine-failure";
 import { describeError } from "./errors";
+import { checkDockerfileImages } from "./images/check-images";
+import { dockerfileFromContext, downloadDockerfile } from "./images/dockerfile-source";
 import { jobRedactor, type Redact } from "./job-secrets";
 import { LogStreamer, truncateLine } from "./log-streamer";
+import { jobLogins } from "./logins";
 import { JobTimeLimit } from "./time-limit";
 
 const CANCELED: JobOutcome = { status: "canceled" };
 const UNKNOWN_ERROR = "unknown error";
+/** Build arguments that change how BuildKit treats the build (whose cache mounts, which frontend) are the agent's alone. */
+const RESERVED_ARG_PREFIX = "BUILDKIT_";
+/** The protocol's bound on a refusal's reason. */
+const MAX_REASON_CHARS = 200;
+
+/** How a run ends: reported to the pool as its outcome, or given back for another attempt. */
+export type RunEnd = JobOutcome | { status: "given-back"; reason: string };
 
 export interface JobRunnerDeps {
   /** Builds and pushes the job's image; RUN steps get its isolation. */
   builder: Builder;
+  /** What the agent's Engine builds for: the platform a build targets unless it names one. */
+  platform: Platform;
   /** The Worker's base URL, without a trailing slash. */
   workerUrl: string;
   agentToken: string;
@@ -35,68 +54,120 @@ export interface JobRunnerDeps {
   status: (line: string) => void;
 }
 
+/** The cache-mount namespace of a job: its tenant's scope, else its own (never the Engine-wide default). */
+export function cacheNamespace(assignment: Pick<Assignment, "jobId" | "cacheScope">): string {
+  return assignment.cacheScope ? `dockify-${assignment.cacheScope}` : `dockify-job-${assignment.jobId}`;
+}
+
+/** `os/arch[/variant]` as the build asks for it, else the Engine's own. */
+function targetPlatform(requested: string | undefined, engine: Platform): Platform {
+  const [os, architecture, variant] = requested?.split("/") ?? [];
+  if (!os || !architecture) return engine;
+  return { os, architecture, ...(variant && { variant }) };
+}
+
+/** Refuses the build arguments a user may not set, naming them all. */
+function checkBuildArgs(buildArgs: Readonly<Record<string, string>>): void {
+  const reserved = Object.keys(buildArgs).filter((name) => name.toUpperCase().startsWith(RESERVED_ARG_PREFIX));
+  if (reserved.length > 0) {
+    throw new Error(`build argument(s) ${reserved.join(", ")} refused: names starting with ${RESERVED_ARG_PREFIX} are reserved to the agent`);
+  }
+}
+
 /** Runs one assignment to its end and reports it; never throws. */
-export async function runJob(assignment: Assignment, deps: JobRunnerDeps): Promise<JobOutcome> {
-  const { jobId, attempt, image } = assignment;
+export async function runJob(assignment: Assignment, deps: JobRunnerDeps): Promise<RunEnd> {
+  const { jobId, attempt, image, options } = assignment;
   const { builder, send } = deps;
   const redact = jobRedactor(assignment, deps.agentToken);
   const logs = new LogStreamer({ redact, send: (entries) => send({ type: "log", jobId, attempt, entries }) });
   const timeLimit = new JobTimeLimit(deps.signal, deps.buildTimeoutSeconds);
-  // Cancel and time limit alike abort every request of the job: the download, the build and the push.
+  // Cancel and time limit alike abort every request of the job: the downloads, the checks, the build and the push.
   const { signal } = timeLimit;
-  const job: BuildJob = {
-    jobId,
-    attempt,
-    image,
-    auth: assignment.auth,
-    signal,
-    log: logs,
-    status: (line) => deps.status(`job ${jobId}: ${redact(line)}`),
-  };
+  const logins = jobLogins(assignment);
+  const download = { workerUrl: deps.workerUrl, agentToken: deps.agentToken, leaseToken: assignment.leaseToken, signal };
 
   send({ type: "phase", jobId, attempt, phase: "building" });
   let step: AgentFailureStep = "context";
   let context: Readable | undefined;
-  let outcome: JobOutcome;
+  let job: BuildJob | undefined;
+  /** Set while the builder talks to the Engine: only its failures can be the Engine's. */
+  let inEngine = false;
+  let end: RunEnd;
   try {
-    logs.event(limitsEvent(builder.isolation, deps.buildTimeoutSeconds));
+    logs.event(limitsEvent(builder.isolation, deps.buildTimeoutSeconds, builder.name));
     logs.event({ type: "downloading-context" });
-    context = await openContext({
-      workerUrl: deps.workerUrl,
-      contextPath: assignment.contextPath,
-      agentToken: deps.agentToken,
-      leaseToken: assignment.leaseToken,
-      signal,
-    });
+    const dockerfile = assignment.dockerfilePath
+      ? await downloadDockerfile(download, assignment.dockerfilePath)
+      : await dockerfileFromContext(download, assignment.contextPath, options.dockerfile);
     step = "build";
-    const imageId = await builder.build(job, context);
+    checkBuildArgs(options.buildArgs);
+    const checked = await checkDockerfileImages({
+      dockerfile,
+      buildArgs: options.buildArgs,
+      platform: targetPlatform(options.platform, deps.platform),
+      logins,
+      signal,
+      onAllowed: (reference) => logs.event({ type: "image-allowed", reference }),
+    });
+    step = "context";
+    context = await openJobDownload({ ...download, path: assignment.contextPath });
+    step = "build";
+    job = {
+      jobId,
+      attempt,
+      image,
+      alsoPush: assignment.alsoPush,
+      auth: assignment.auth,
+      logins,
+      options,
+      secrets: new Map(assignment.secrets.map(({ id, value }) => [id, value])),
+      cacheNamespace: cacheNamespace(assignment),
+      checked,
+      signal,
+      log: logs,
+      event: (event) => logs.event(event),
+      status: (line) => deps.status(`job ${jobId}: ${redact(line)}`),
+    };
+    inEngine = true;
+    const built = await builder.build(job, context);
+    inEngine = false;
+    if (built.reuse && built.reuse.steps > 0) logs.event({ type: "cache-reused", ...built.reuse });
     step = "push";
     // The build's last lines belong before the phase change in the job's log.
     logs.flush();
     send({ type: "phase", jobId, attempt, phase: "pushing" });
-    logs.event({ type: "pushing", reference: image.reference });
-    const digest = await builder.publish(job, imageId);
-    outcome = { status: "succeeded", digest, imageId };
-    logs.event({ type: "pushed", reference: image.reference, digest });
+    inEngine = true;
+    const pushed = await builder.publish(job, built.imageId);
+    inEngine = false;
+    end = { status: "succeeded", digest: pushed[0]!.digest, imageId: built.imageId, pushed, ...(built.steps && { steps: built.steps }) };
   } catch (error) {
     // The limit is checked first: its abort also breaks the context download, which would look like the context's fault.
-    if (timeLimit.exceeded) outcome = failure(step, timeLimit.message, redact);
-    else if (signal.aborted) outcome = CANCELED;
+    if (timeLimit.exceeded) end = failure(step, timeLimit.message, redact);
+    else if (signal.aborted) end = CANCELED;
     // A context download that breaks mid-build fails the build request: the context is still the culprit.
-    else outcome = failure(context?.errored ? "context" : step, error, redact);
-    logs.event(outcome.status === "failed" ? { type: "failed", step: outcome.step, error: outcome.error } : { type: "canceled" });
+    else if (context?.errored) end = failure("context", error, redact);
+    else if (inEngine && isEngineFailure(error)) end = { status: "given-back", reason: `the Docker Engine failed: ${message(error, redact)}` };
+    else end = failure(step, error, redact);
+    if (end.status === "given-back") logs.event({ type: "engine-failed", error: message(error, redact) });
+    else if (end.status === "failed") logs.event({ type: "failed", step: end.step, error: end.error });
+    else logs.event({ type: "canceled" });
   } finally {
     timeLimit.clear();
   }
 
   context?.destroy();
   // A build that started may have left something on the host, finished or not.
-  if (step !== "context") await builder.cleanUp(job);
+  if (job) await builder.cleanUp(job);
   logs.close();
-  send({ type: "result", jobId, attempt, outcome });
-  return outcome;
+  if (end.status === "given-back") send({ type: "refused", jobId, attempt, reason: end.reason.slice(0, MAX_REASON_CHARS) });
+  else send({ type: "result", jobId, attempt, outcome: end });
+  return end;
+}
+
+function message(error: unknown, redact: Redact): string {
+  return truncateLine(redact(describeError(error)).trim()) || UNKNOWN_ERROR;
 }
 
 function failure(step: AgentFailureStep, error: unknown, redact: Redact): JobOutcome {
-  return { status: "failed", step, error: truncateLine(redact(describeError(error)).trim()) || UNKNOWN_ERROR };
+  return { status: "failed", step, error: message(error, redact) };
 }

@@ -42,4 +42,13 @@ describe("jobRedactor", () => {
     expect(jobRedactor(assignment(), AGENT_TOKEN)(`nothing to hide but ${AGENT_TOKEN}`)).toBe(`nothing to hide but ${REDACTED}`);
     expect(jobRedactor(assignment(""), AGENT_TOKEN)("nothing to hide")).toBe("nothing to hide");
   });
+
+  it("hides every login's password and every build secret too", () => {
+    const job = assignMessage.parse({
+      ...assignment("pw-a"),
+      logins: [{ username: "bob", password: "pw-b", serveraddress: "127.0.0.1:6000" }],
+      secrets: [{ id: "npm", value: "npm-token-xyz" }],
+    });
+    expect(jobRedactor(job, AGENT_TOKEN)("pw-a pw-b npm-token-xyz")).toBe(`${REDACTED} ${REDACTED} ${REDACTED}`);
+  });
 });

@@ -7,8 +7,12 @@
  * and the pool's lease hands those jobs to another agent.
  */
 import Docker from "dockerode";
+import { removeLeftoverTags } from "./build-tags";
+import type { Builder } from "./builders/builder";
+import { BuildKitBuilder } from "./builders/buildkit/buildkit";
 import { ClassicBuilder } from "./builders/classic";
 import { ConfigError, loadConfig, type AgentConfig } from "./config";
+import { chooseBuilder, inspectEngine, type EngineInfo } from "./engine";
 import { describeError } from "./errors";
 import { runJob } from "./job-runner";
 import { status } from "./status";
@@ -28,20 +32,46 @@ function configure(): { config: AgentConfig; docker: Docker } {
 }
 
 const { config, docker } = configure();
+let engine: EngineInfo;
 try {
-  await docker.ping();
+  engine = await inspectEngine(docker);
 } catch (error) {
   console.error(`cannot reach the Docker Engine (DOCKER_HOST=${process.env.DOCKER_HOST ?? "unset"}): ${describeError(error)}`);
   process.exit(EXIT_CONFIG);
 }
 
-const builder = new ClassicBuilder({ docker, isolation: config.isolation });
+function builderFor(engine: EngineInfo): Builder {
+  try {
+    const { builder, why } = chooseBuilder(config.builder, engine, config.isolation);
+    status(`building with ${builder === "buildkit" ? "BuildKit" : "the classic builder"} (${why})`);
+    return builder === "buildkit"
+      ? new BuildKitBuilder({ docker, isolation: config.isolation, cacheBytes: config.cacheBytes })
+      : new ClassicBuilder({ docker, isolation: config.isolation });
+  } catch (error) {
+    console.error(error instanceof ConfigError ? error.message : describeError(error));
+    process.exit(EXIT_CONFIG);
+  }
+}
+
+const builder = builderFor(engine);
+// Platform matching needs a platform; an Engine that names none the protocol knows is said on the agent's output.
+const platform = engine.platform ?? { os: "linux", architecture: "amd64" };
+if (!engine.platform) status("the Engine's OS/architecture is not one the pool knows; announcing none, and checking images for linux/amd64");
+try {
+  const removed = await removeLeftoverTags(docker, status);
+  if (removed.length > 0) status(`removed ${removed.length} build tag(s) left by agents of this host that no longer run`);
+} catch (error) {
+  status(`could not look for build tags left by killed agents: ${describeError(error)}`);
+}
+
 const client = new PoolClient({
   config,
   status,
+  engine: { platform: engine.platform, builder: builder.name },
   runJob: (assignment, { send, signal }) =>
     runJob(assignment, {
       builder,
+      platform,
       workerUrl: config.workerUrl,
       agentToken: config.token,
       buildTimeoutSeconds: config.buildTimeoutSeconds,
@@ -50,7 +80,9 @@ const client = new PoolClient({
       status,
     }),
 });
-status(`agent ${config.name} ${config.version}: ${config.concurrency} slot(s), connecting to ${config.connectUrl}`);
+status(
+  `agent ${config.name} ${config.version}: ${config.concurrency} slot(s), Engine ${engine.version} for ${engine.platform ? `${engine.platform.os}/${engine.platform.architecture}` : "an unknown platform"}, connecting to ${config.connectUrl}`,
+);
 client.start();
 
 /** A second signal this soon after the first is the same stop relayed twice (npm, a process group), not a second request. */

@@ -3,10 +3,21 @@
  * at the interval the pool dictates, and job slots: it takes assignments up to
  * its concurrency and cancels the runs the pool cancels.
  */
-import { MAX_CONCURRENCY, poolMessage, parseMessage, type AgentMessage, type Assignment, type HeldJob, type JobOutcome, type PoolMessage } from "../shared/protocol";
+import {
+  MAX_CONCURRENCY,
+  poolMessage,
+  parseMessage,
+  type AgentMessage,
+  type Assignment,
+  type BuilderName,
+  type HeldJob,
+  type Platform,
+  type PoolMessage,
+} from "../shared/protocol";
 import type { BackoffOptions } from "./backoff";
 import type { AgentConfig } from "./config";
 import { describeError } from "./errors";
+import type { RunEnd } from "./job-runner";
 import { AgentSocket } from "./socket";
 
 /** Why an assignment is not taken. The pool does not over-assign, so these are rare; its lease recovers the job. */
@@ -16,10 +27,12 @@ export const REFUSAL = {
   duplicate: "this attempt (or a newer one) already runs here",
 } as const;
 
-export type RunJob = (assignment: Assignment, io: { send: (message: AgentMessage) => void; signal: AbortSignal }) => Promise<JobOutcome>;
+export type RunJob = (assignment: Assignment, io: { send: (message: AgentMessage) => void; signal: AbortSignal }) => Promise<RunEnd>;
 
 export interface PoolClientOptions {
   config: Pick<AgentConfig, "connectUrl" | "token" | "name" | "version" | "concurrency" | "labels">;
+  /** What the agent's Engine builds for and with which builder, said in every hello. */
+  engine?: { platform?: Platform; builder?: BuilderName };
   runJob: RunJob;
   status: (line: string) => void;
   backoff?: BackoffOptions;
@@ -87,7 +100,17 @@ export class PoolClient {
 
   #hello(queuedResults: HeldJob[]): AgentMessage {
     const { name, version, concurrency, labels } = this.#options.config;
-    return { type: "hello", name, version, concurrency, labels, holding: this.#holding(queuedResults) };
+    const { platform, builder } = this.#options.engine ?? {};
+    return {
+      type: "hello",
+      name,
+      version,
+      concurrency,
+      labels,
+      holding: this.#holding(queuedResults),
+      ...(platform && { platform }),
+      ...(builder && { builder }),
+    };
   }
 
   #onMessage(text: string): void {
@@ -165,8 +188,10 @@ export class PoolClient {
   }
 }
 
-function describeOutcome(outcome: JobOutcome): string {
-  return outcome.status === "failed" ? `failed at step ${outcome.step}` : outcome.status;
+function describeOutcome(end: RunEnd): string {
+  if (end.status === "failed") return `failed at step ${end.step}`;
+  if (end.status === "given-back") return `given back to the pool (${end.reason})`;
+  return end.status;
 }
 
 function seconds(ms: number): string {

@@ -9,6 +9,11 @@ import { z } from "zod";
 import { formatByteSize } from "./byte-size";
 import { AGENT_FAILURE_STEPS } from "./job";
 
+/** The builders an agent may run its jobs with (agent/builders/); its hello says which one it runs. */
+export const BUILDERS = ["buildkit", "classic"] as const;
+export type BuilderName = (typeof BUILDERS)[number];
+const BUILDER_NAMES: Record<BuilderName, string> = { buildkit: "BuildKit", classic: "classic builder" };
+
 /** Marks Dockify's own lines in the text of a log. */
 export const EVENT_PREFIX = "[dockify]";
 /** The longest line a log entry may hold; longer ones are cut by whoever writes them. */
@@ -26,7 +31,15 @@ export const agentEvent = z.discriminatedUnion("type", [
     memoryBytes: z.number().int().positive().nullable(),
     cpus: z.number().positive().nullable(),
     timeLimitSeconds: z.number().int().positive(),
+    /** Which builder runs the steps; absent from agents released before there were two. */
+    builder: z.enum(BUILDERS).optional(),
   }),
+  /** An image the Dockerfile names passed the check at its registry with the build's own credentials. */
+  z.object({ type: z.literal("image-allowed"), reference: text }),
+  /** How much of the build came from the builder's cache (steps other than FROM). */
+  z.object({ type: z.literal("cache-reused"), reused: z.number().int().min(0), steps: z.number().int().positive() }),
+  /** The Docker Engine failed, not the build: the agent gives the attempt back to the pool to run again. */
+  z.object({ type: z.literal("engine-failed"), error: text }),
   z.object({ type: z.literal("downloading-context") }),
   z.object({ type: z.literal("pushing"), reference: text }),
   z.object({ type: z.literal("pushed"), reference: text, digest: text }),
@@ -68,8 +81,15 @@ function describe(event: BuildEvent): string {
       const memory = event.memoryBytes === null ? "no memory limit" : `memory ${formatByteSize(event.memoryBytes)}`;
       const cpu = event.cpus === null ? "no CPU limit" : `${event.cpus} CPUs`;
       const network = event.network ?? "default (bridge)";
-      return `RUN steps get network ${network}, ${memory}, ${cpu}; time limit ${event.timeLimitSeconds} s`;
+      const builder = event.builder ? ` (${BUILDER_NAMES[event.builder]})` : "";
+      return `RUN steps${builder} get network ${network}, ${memory}, ${cpu}; time limit ${event.timeLimitSeconds} s`;
     }
+    case "image-allowed":
+      return `${event.reference}: this build's credentials may pull it (checked at its registry)`;
+    case "cache-reused":
+      return `${event.reused} of ${event.steps} step(s) reused from the cache`;
+    case "engine-failed":
+      return `the Docker Engine failed, not the build: ${event.error}; this attempt goes back to the pool to run again`;
     case "downloading-context":
       return "downloading the build context";
     case "pushing":

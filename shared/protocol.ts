@@ -3,7 +3,7 @@
  * sides. Messages travel as JSON text frames over one WebSocket.
  */
 import { z } from "zod";
-import { logEntry, MAX_LOG_LINE_CHARS } from "./build-log";
+import { BUILDERS, logEntry, MAX_LOG_LINE_CHARS } from "./build-log";
 import { AGENT_FAILURE_STEPS, BUILD_PHASES } from "./job";
 import { labelsSchema } from "./labels";
 
@@ -54,9 +54,7 @@ export const platformSchema = z.object({
 });
 export type Platform = z.infer<typeof platformSchema>;
 
-/** The builders an agent may run its jobs with (agent/builders/). */
-export const BUILDERS = ["buildkit", "classic"] as const;
-export type BuilderName = (typeof BUILDERS)[number];
+export { BUILDERS, type BuilderName } from "./build-log";
 
 /** One step of a build as the user sees it on the build's record. */
 export const buildStep = z.object({

@@ -1,47 +1,55 @@
 import { Readable } from "node:stream";
 import type Docker from "dockerode";
 import { describe, expect, it } from "vitest";
-import { checkPathComponent, checkTag } from "../../shared/reference";
+import type { AgentEvent } from "../../shared/build-log";
+import { buildTag, type BuildOwner } from "../build-tags";
+import { CheckedRepositories } from "../images/check-images";
 import { LogStreamer } from "../log-streamer";
+import { Logins } from "../logins";
 import type { BuildJob } from "./builder";
-import { buildTag, ClassicBuilder } from "./classic";
+import { ClassicBuilder } from "./classic";
 
 const JOB_ID = "0f8e4c1a-3b7d-4e29-9a61-5c2d8b7f1e03";
 const DIGEST = `sha256:${"d".repeat(64)}`;
 const ISOLATION = { network: "none", memoryBytes: 16 * 1024 ** 2, cpus: 1 };
+const OWNER: BuildOwner = { host: "0123abcd", pid: 4242, instance: "89abcdef" };
+const TAG = `dockify-build:${JOB_ID}-2.0123abcd.4242.89abcdef`;
+const AUTH = { username: "alice", password: "pw", serveraddress: "127.0.0.1:5000" };
 
 /** A job for a fake Docker: only what each test gives it exists. */
-function buildJob(signal = new AbortController().signal, status: (line: string) => void = () => {}): BuildJob {
+function buildJob(signal = new AbortController().signal, status: (line: string) => void = () => {}, events: AgentEvent[] = []): BuildJob {
   return {
     jobId: JOB_ID,
     attempt: 2,
     image: { reference: "127.0.0.1:5000/alice/web:v1", registry: "127.0.0.1:5000", path: "alice/web", tag: "v1" },
-    auth: { username: "alice", password: "pw", serveraddress: "127.0.0.1:5000" },
+    alsoPush: [],
+    auth: AUTH,
+    logins: new Logins([AUTH, { username: "bob", password: "pw-b", serveraddress: "docker.io" }]),
+    options: { dockerfile: "build/Dockerfile", buildArgs: { A: "1" }, target: "app", noCache: false, platform: "linux/amd64" },
+    secrets: new Map(),
+    cacheNamespace: "dockify-alice",
+    checked: new CheckedRepositories([]),
     signal,
     log: new LogStreamer({ redact: (text) => text, send: () => {} }),
+    event: (event) => events.push(event),
     status,
   };
 }
 
 function classic(docker: object): ClassicBuilder {
-  return new ClassicBuilder({ docker: docker as Docker, isolation: ISOLATION });
+  return new ClassicBuilder({ docker: docker as Docker, isolation: ISOLATION, owner: OWNER });
 }
 
 const lines = (...events: object[]) => Readable.from(events.map((event) => `${JSON.stringify(event)}\n`));
 
-describe("buildTag", () => {
-  it("names one attempt of one job, in the Docker reference grammar", () => {
-    const tag = buildTag(JOB_ID, 2);
-    expect(tag).toBe(`dockify-build:${JOB_ID}-2`);
-    const [repository = "", tagPart = ""] = tag.split(":");
-    expect(checkPathComponent(repository)).toBeNull();
-    expect(checkTag(tagPart)).toBeNull();
-    expect(buildTag(JOB_ID, 3)).not.toBe(tag);
+describe("the build tag", () => {
+  it("is the attempt's own, with its owner", () => {
+    expect(buildTag(JOB_ID, 2, OWNER)).toBe(TAG);
   });
 });
 
 describe("ClassicBuilder.build", () => {
-  it("passes Docker only the build's own tag, the login and the operator's isolation, nothing else from the job", async () => {
+  it("passes Docker the build's own tag, the job's options and logins, no cache, a pull, and the operator's isolation", async () => {
     const calls: Docker.ImageBuildOptions[] = [];
     const docker = {
       buildImage: async (_context: Readable, options: Docker.ImageBuildOptions) => {
@@ -50,13 +58,19 @@ describe("ClassicBuilder.build", () => {
       },
     };
     const signal = new AbortController().signal;
-    const imageId = await classic(docker).build(buildJob(signal), Readable.from([]));
-    expect(imageId).toBe("sha256:built");
+    const result = await classic(docker).build(buildJob(signal), Readable.from([]));
+    expect(result).toEqual({ imageId: "sha256:built" });
     expect(calls).toEqual([
       {
         // Never the job's reference: another job of this agent may push that name meanwhile.
-        t: `dockify-build:${JOB_ID}-2`,
-        dockerfile: "Dockerfile",
+        t: TAG,
+        dockerfile: "build/Dockerfile",
+        buildargs: { A: "1" },
+        target: "app",
+        platform: "linux/amd64",
+        // Never a cached step: intermediate images are shared by every build on the Engine.
+        nocache: true,
+        pull: true,
         rm: true,
         forcerm: true,
         abortSignal: signal,
@@ -65,7 +79,10 @@ describe("ClassicBuilder.build", () => {
         memswap: 16 * 1024 ** 2,
         cpuperiod: 100_000,
         cpuquota: 100_000,
-        registryconfig: { "127.0.0.1:5000": { username: "alice", password: "pw" } },
+        registryconfig: {
+          "127.0.0.1:5000": { username: "alice", password: "pw" },
+          "https://index.docker.io/v1/": { username: "bob", password: "pw-b" },
+        },
       },
     ]);
   });
@@ -94,7 +111,14 @@ describe("ClassicBuilder.publish", () => {
 
   it("returns the digest Docker filed under the job's image, and takes the reference off again", async () => {
     const { docker, calls } = pushingDocker([`127.0.0.1:5000/alice/web@${DIGEST}`]);
-    await expect(classic(docker).publish(buildJob(), "sha256:built")).resolves.toBe(DIGEST);
+    const events: AgentEvent[] = [];
+    await expect(classic(docker).publish(buildJob(undefined, undefined, events), "sha256:built")).resolves.toEqual([
+      { reference: "127.0.0.1:5000/alice/web:v1", digest: DIGEST },
+    ]);
+    expect(events).toEqual([
+      { type: "pushing", reference: "127.0.0.1:5000/alice/web:v1" },
+      { type: "pushed", reference: "127.0.0.1:5000/alice/web:v1", digest: DIGEST },
+    ]);
     expect(calls).toEqual([
       "tag sha256:built as 127.0.0.1:5000/alice/web:v1",
       // The repository alone in the URL and exactly the job's tag: without it, Docker pushes every local tag.
@@ -126,7 +150,7 @@ describe("ClassicBuilder.cleanUp", () => {
     };
     const statusLines: string[] = [];
     await classic(docker).cleanUp(buildJob(undefined, (line) => statusLines.push(line)));
-    expect(removed).toEqual([`dockify-build:${JOB_ID}-2`]);
-    expect(statusLines).toEqual([`could not remove the local image dockify-build:${JOB_ID}-2: image is in use by a container`]);
+    expect(removed).toEqual([TAG]);
+    expect(statusLines).toEqual([`could not remove the local image ${TAG}: image is in use by a container`]);
   });
 });

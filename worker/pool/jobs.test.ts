@@ -91,11 +91,26 @@ describe("transition", () => {
     expect(transition({ ...building, state: "succeeded" }, { type: "cancel" })).toEqual({ ok: false, reason: IGNORED.final });
   });
 
+  const refusal = { type: "refused", agentId: "a1", attempt: 1, reason: "the Docker Engine failed: socket hang up", maxAttempts: 3 } as const;
+
   it("queues a refused assignment again at once, keeping the attempt number spent", () => {
-    expect(transition(building, { type: "refused", agentId: "a1", attempt: 1 })).toEqual({
+    expect(transition(building, refusal)).toEqual({
       ok: true,
       lease: { ...building, state: "queued", agentId: null, leaseExpiresAt: null, leaseHash: null },
     });
-    expect(transition(building, { type: "refused", agentId: "a2", attempt: 1 }).ok).toBe(false);
+    expect(transition(building, { ...refusal, agentId: "a2" }).ok).toBe(false);
+  });
+
+  it("ends a job given back on its last attempt at step agent, with the agent's reason", () => {
+    const last = transition({ ...building, attempt: 3 }, { ...refusal, attempt: 3 });
+    expect(last).toMatchObject({
+      ok: true,
+      lease: { state: "failed", agentId: null },
+      end: { step: "agent", error: "the build agent gave up on attempt 3 of 3: the Docker Engine failed: socket hang up" },
+    });
+  });
+
+  it("ends a job given back after a cancel reached it as canceled, not queued again", () => {
+    expect(transition({ ...building, cancelRequested: true }, refusal)).toMatchObject({ ok: true, lease: { state: "canceled" } });
   });
 });

@@ -40,8 +40,11 @@ export type JobEvent =
   | { type: "renew"; agentId: string; attempt: number; now: number; leaseMs: number; leaseHash?: string }
   | { type: "phase"; agentId: string; attempt: number; phase: BuildPhase; now: number; leaseMs: number }
   | { type: "result"; agentId: string; attempt: number; outcome: JobOutcome }
-  /** The agent did not take the assignment (it was shutting down): back to the queue at once, not after the lease. */
-  | { type: "refused"; agentId: string; attempt: number }
+  /**
+   * The agent did not take the assignment (it was shutting down), or gave it back (its Docker Engine failed, not the
+   * build): back to the queue at once, not after the lease; on the last attempt the job ends at step `agent`.
+   */
+  | { type: "refused"; agentId: string; attempt: number; reason: string; maxAttempts: number }
   | { type: "leaseExpired"; now: number; maxAttempts: number }
   | { type: "cancel" }
   /** The pool itself cannot go on with the job (e.g. its secret no longer opens). */
@@ -116,6 +119,11 @@ export function transition(job: JobLease, event: JobEvent): Transition {
       return outcomeTransition(job, event.outcome);
     case "refused":
       if (!holds(job, event.agentId, event.attempt)) return { ok: false, reason: IGNORED.notHeld };
+      if (job.cancelRequested) return end("canceled", job, { step: "canceled", error: "the build was canceled while it ran" });
+      // Like a lapsed lease, a refusal spends the attempt; without this end, an Engine that keeps failing would loop.
+      if (job.attempt >= event.maxAttempts) {
+        return end("failed", job, { step: "agent", error: `the build agent gave up on attempt ${job.attempt} of ${event.maxAttempts}: ${event.reason}` });
+      }
       // The attempt number stays spent, so fencing stays monotonic.
       return { ok: true, lease: { ...job, state: "queued", ...RELEASED } };
     case "leaseExpired":

@@ -108,14 +108,15 @@ export class Scheduler {
   }
 
   /**
-   * The agent did not take the assignment: the job goes back to the queue at once (to another agent), and the agent
-   * gets nothing more until its next heartbeat says what it runs. `reason` is already scrubbed.
+   * The agent did not take the assignment, or gave it back: the job goes back to the queue at once (to another agent),
+   * or ends at step `agent` on its last attempt, and the agent gets nothing more until its next heartbeat says what it
+   * runs. `reason` is already scrubbed.
    */
   async refused(agentId: string, jobId: string, attempt: number, reason: string): Promise<void> {
-    const applied = await this.apply(jobId, { type: "refused", agentId, attempt });
+    const applied = await this.apply(jobId, { type: "refused", agentId, attempt, reason, maxAttempts: this.config.maxAttempts });
     if (!applied) return;
     this.store.setRefusing(agentId, true);
-    this.logs.append(jobId, [{ event: { type: "refused", attempt: applied.job.attempt, reason } }]);
+    if (!applied.result.end) this.logs.append(jobId, [{ event: { type: "refused", attempt: applied.job.attempt, reason } }]);
     await this.dispatch();
   }
 
