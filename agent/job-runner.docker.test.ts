@@ -12,7 +12,8 @@ import { pack } from "tar-stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { renderEntry } from "../shared/build-log";
 import { agentMessage, LEASE_HEADER, type AgentMessage, assignMessage, type Assignment, type JobOutcome } from "../shared/protocol";
-import { pullImage, removeImage, runAndCapture } from "../harness/docker";
+import { buildBaseImage, pullImage, pushImage, removeImage, runAndCapture, tagImage } from "../harness/docker";
+import { BASE_IMAGE } from "../harness/stack";
 import { startRegistry, type Registry } from "../harness/registry";
 import type { BuildIsolation } from "./build-isolation";
 import { buildTag } from "./build-tags";
@@ -96,6 +97,20 @@ describe.skipIf(!hasDocker)("runJob against the Docker Engine", () => {
     [privateRegistry, openRegistry] = await Promise.all([startRegistry({ users: { [USER]: PASSWORD } }), startRegistry()]);
   }, 60_000);
 
+  let privateBaseRef: Promise<string> | undefined;
+  /** The harness's busybox base, pushed once to the private registry. */
+  function privateBase(): Promise<string> {
+    privateBaseRef ??= (async () => {
+      const reference = `${privateRegistry.host}/dockify-agent-test/base:${randomBytes(4).toString("hex")}`;
+      await buildBaseImage(BASE_IMAGE);
+      await tagImage(BASE_IMAGE, reference);
+      await pushImage(reference, { username: USER, password: PASSWORD });
+      await removeImage(reference);
+      return reference;
+    })();
+    return privateBaseRef;
+  }
+
   afterAll(async () => {
     await Promise.all([privateRegistry?.stop(), openRegistry?.stop()]);
     await new Promise((resolve) => server.close(resolve));
@@ -113,9 +128,11 @@ describe.skipIf(!hasDocker)("runJob against the Docker Engine", () => {
     timeoutSeconds?: number;
     /** The client the agent talks to the Engine with. */
     client?: Docker;
+    /** More fields of the assignment (logins, options, …). */
+    fields?: Record<string, unknown>;
   }
 
-  function assignment({ dockerfile, registry = privateRegistry, name, password = PASSWORD, wrongLease }: JobOptions) {
+  function assignment({ dockerfile, registry = privateRegistry, name, password = PASSWORD, wrongLease, fields }: JobOptions) {
     const jobId = randomUUID();
     const leaseToken = randomBytes(24).toString("hex");
     const contextPath = `/agent/jobs/${jobId}/context`;
@@ -128,6 +145,7 @@ describe.skipIf(!hasDocker)("runJob against the Docker Engine", () => {
       contextPath,
       image: { reference: `${registry.host}/${path}:${tag}`, registry: registry.host, path, tag },
       ...(password === null ? {} : { auth: { username: USER, password, serveraddress: registry.host } }),
+      ...fields,
     });
     const ready = contextTar(dockerfile).then((tar) => {
       contexts.set(contextPath, { leaseToken: wrongLease ? `${leaseToken}-other` : leaseToken, tar });
@@ -403,6 +421,58 @@ describe.skipIf(!hasDocker)("runJob against the Docker Engine", () => {
       expect(logLines).toContain("cpu 150000 100000");
       expect(events[0]).toEqual({ type: "limits", network: "none", memoryBytes: null, cpus: 1.5, timeLimitSeconds: 60, builder: "classic" });
       expect(logLines).toContain("[dockify] RUN steps (classic builder) get network none, no memory limit, 1.5 CPUs; time limit 60 s");
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    "pulls a private base with the build's own login for its host and pushes to another registry",
+    async () => {
+      const base = await privateBase();
+      const { outcome, logLines, events } = await run({
+        dockerfile: `FROM ${base}\nRUN echo on-private-base > /note\n`,
+        registry: openRegistry,
+        password: null,
+        fields: { logins: [{ username: USER, password: PASSWORD, serveraddress: privateRegistry.host }] },
+      });
+      expect(outcome).toMatchObject({ status: "succeeded", digest: expect.stringMatching(DIGEST) });
+      expect(events).toContainEqual({ type: "image-allowed", reference: base });
+      expect(logLines).toContain(`[dockify] ${base}: this build's credentials may pull it (checked at its registry)`);
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    "refuses a private base the Engine already holds to a build without a login for its registry, before building",
+    async () => {
+      const base = await privateBase();
+      await pullImage(base, { username: USER, password: PASSWORD });
+      try {
+        const { outcome, logLines } = await run({ dockerfile: `FROM ${base}\nRUN echo stolen\n`, registry: openRegistry, password: null });
+        expect(outcome).toEqual({
+          status: "failed",
+          step: "build",
+          error: `FROM (line 1): cannot pull ${base}: its registry requires a login and no login (this build has none for ${privateRegistry.host})`,
+        });
+        expect(logLines.some((line) => line.startsWith("Step 1/"))).toBe(false);
+      } finally {
+        await removeImage(base);
+      }
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    "never lets two builds on one Engine share an image, so one's cleanup cannot remove what the other uses",
+    async () => {
+      // The classic builder's cache is intermediate images shared by every build on the Engine: one build's cleanup
+      // removed an image another had just taken from the cache ("unable to find image sha256:…"). Identical builds
+      // now each make their own images.
+      const dockerfile = `FROM scratch\nCOPY bin/ /bin/\nRUN echo same-${randomBytes(4).toString("hex")} > /same\n`;
+      const runs = await Promise.all([run({ dockerfile }), run({ dockerfile })]);
+      const ids = runs.map(({ outcome }) => (outcome.status === "succeeded" ? outcome.imageId : outcome.status));
+      expect(ids.every((id) => DIGEST.test(id))).toBe(true);
+      expect(new Set(ids).size).toBe(2);
     },
     TEST_TIMEOUT_MS,
   );

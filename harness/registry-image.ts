@@ -5,7 +5,7 @@
  */
 import { Readable } from "node:stream";
 import type { ReadableStream } from "node:stream/web";
-import { createGunzip } from "node:zlib";
+import { createGunzip, gunzipSync } from "node:zlib";
 import { extract } from "tar-stream";
 import type { RegistryAuth } from "./docker";
 
@@ -79,4 +79,23 @@ function fileInLayer(body: Readable, mediaType: string, wanted: string): Promise
       body.pipe(tar);
     }
   });
+}
+
+/**
+ * Everything the registry serves for the image `name@digest`, as one text to search: its manifest, its config (the
+ * history included) and every layer, decompressed. For proving that something is nowhere in a pushed image.
+ */
+export async function registryImageText(host: string, auth: RegistryAuth, name: string, digest: string): Promise<string> {
+  const response = await fetch(`http://${host}/v2/${name}/manifests/${digest}`, { headers: { ...basic(auth), Accept: MANIFEST_TYPES } });
+  if (response.status !== 200) throw new Error(`GET manifest ${name}@${digest}: HTTP ${response.status}`);
+  const manifestText = await response.text();
+  const manifest = JSON.parse(manifestText) as Manifest & { config: { digest: string } };
+  const parts = [manifestText];
+  for (const blob of [{ digest: manifest.config.digest, mediaType: "config" }, ...manifest.layers]) {
+    const answer = await fetch(`http://${host}/v2/${name}/blobs/${blob.digest}`, { headers: basic(auth) });
+    if (answer.status !== 200) throw new Error(`GET blob ${blob.digest} of ${name}: HTTP ${answer.status}`);
+    const bytes = Buffer.from(await answer.arrayBuffer());
+    parts.push((blob.mediaType.includes("gzip") ? gunzipSync(bytes) : bytes).toString("latin1"));
+  }
+  return parts.join("\n");
 }

@@ -1,7 +1,8 @@
 /**
  * A real registry (Debian's `docker-registry`, the CNCF distribution registry)
- * on 127.0.0.1, with htpasswd logins when users are given. `writeRegistryConfig`
- * is shared with `scripts/registry.ts`.
+ * on 127.0.0.1, with htpasswd logins when users are given (HTTP Basic), or
+ * with Bearer tokens from a token service (token-server.ts), as Docker Hub
+ * does. `writeRegistryConfig` is shared with `scripts/registry.ts`.
  */
 import { spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -10,6 +11,7 @@ import { randomBytes } from "node:crypto";
 import { baseEnv, ManagedProcess } from "./managed-process";
 import { freePort, LOOPBACK, lostPortRace } from "./ports";
 import { tempDir } from "./run-dir";
+import { startTokenServer, TOKEN_ISSUER, type TokenServer } from "./token-server";
 import { waitForUrl } from "./wait-for-url";
 
 export const REGISTRY_BINARY = "/usr/bin/docker-registry";
@@ -50,12 +52,14 @@ export interface RegistryConfigOptions {
   port: number;
   /** Logins required when given (and not empty); an open registry otherwise. */
   users?: Users;
+  /** Bearer tokens from this service instead of htpasswd (the users are then the token service's). */
+  token?: Pick<TokenServer, "realm" | "service" | "certPath">;
   logLevel?: "error" | "warn" | "info" | "debug";
 }
 
 /** Writes config.yml (and htpasswd) into `dir`; returns the config's path. */
 export async function writeRegistryConfig(options: RegistryConfigOptions): Promise<string> {
-  const { dir, storageDir, port, users = {}, logLevel = "info" } = options;
+  const { dir, storageDir, port, users = {}, token, logLevel = "info" } = options;
   mkdirSync(dir, { recursive: true });
   mkdirSync(storageDir, { recursive: true });
   const lines = [
@@ -73,7 +77,16 @@ export async function writeRegistryConfig(options: RegistryConfigOptions): Promi
     // Only signs upload state between requests of one instance; any random value does.
     `  secret: ${randomBytes(24).toString("hex")}`,
   ];
-  if (Object.keys(users).length > 0) {
+  if (token) {
+    lines.push(
+      "auth:",
+      "  token:",
+      `    realm: ${JSON.stringify(token.realm)}`,
+      `    service: ${JSON.stringify(token.service)}`,
+      `    issuer: ${JSON.stringify(TOKEN_ISSUER)}`,
+      `    rootcertbundle: ${JSON.stringify(token.certPath)}`,
+    );
+  } else if (Object.keys(users).length > 0) {
     const htpasswdPath = join(dir, "htpasswd");
     writeFileSync(htpasswdPath, await htpasswdFile(users), { mode: 0o600 });
     lines.push("auth:", "  htpasswd:", "    realm: dockify-registry", `    path: ${JSON.stringify(htpasswdPath)}`);
@@ -99,6 +112,8 @@ export function waitForRegistry(host: string, options: { timeoutMs?: number; pro
 
 export interface RegistryOptions {
   users?: Users;
+  /** Logins through a Bearer token service (Docker Hub's scheme) rather than HTTP Basic. */
+  tokenAuth?: boolean;
 }
 
 export interface Registry {
@@ -113,9 +128,10 @@ export interface Registry {
 export async function startRegistry(options: RegistryOptions = {}): Promise<Registry> {
   const dir = tempDir("registry");
   const storageDir = join(dir, "data");
+  const token = options.tokenAuth ? await startTokenServer(dir, "dockify-test-registry", options.users ?? {}) : undefined;
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
-    const configPath = await writeRegistryConfig({ dir, storageDir, port, users: options.users });
+    const configPath = await writeRegistryConfig({ dir, storageDir, port, users: options.users, token });
     const child = ManagedProcess.spawn({
       name: "registry",
       command: REGISTRY_BINARY,
@@ -128,6 +144,7 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Regi
     } catch (error) {
       await child.stop(1_000);
       if (attempt < START_ATTEMPTS && lostPortRace(child)) continue;
+      await token?.stop();
       throw error;
     }
     return {
@@ -137,6 +154,7 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Regi
       process: child,
       stop: async () => {
         await child.stop(5_000);
+        await token?.stop();
       },
     };
   }

@@ -27,9 +27,8 @@ interface Shown {
   started: number | null;
   completed: number | null;
   error: string;
-  /** A line of output not yet ended by a newline, and when its output came (seconds into the step). */
-  partial: string;
-  partialElapsed: string;
+  /** Per output stream (stdout, stderr), a line not yet ended by a newline and when it came (seconds into the step). */
+  partial: Map<number, { text: string; elapsed: string }>;
   done: boolean;
   statuses: Set<string>;
 }
@@ -75,9 +74,10 @@ export class PlainProgress {
     for (const log of trace.logs) {
       const shown = this.#show(this.#vertex(log.vertex));
       const elapsed = shown.started !== null && log.timestamp !== null ? ((log.timestamp - shown.started) / 1000).toFixed(3) : "0.000";
-      const parts = (shown.partial + log.msg.toString("utf8")).split(/\r?\n/);
-      shown.partial = parts.pop() ?? "";
-      shown.partialElapsed = elapsed;
+      const parts = ((shown.partial.get(log.stream)?.text ?? "") + log.msg.toString("utf8")).split(/\r?\n/);
+      const rest = parts.pop() ?? "";
+      if (rest) shown.partial.set(log.stream, { text: rest, elapsed });
+      else shown.partial.delete(log.stream);
       for (const part of parts) this.#line(shown, `${elapsed} ${part}`);
     }
     return resolved;
@@ -112,7 +112,7 @@ export class PlainProgress {
   #vertex(digest: string): Shown {
     let shown = this.#vertexes.get(digest);
     if (!shown) {
-      shown = { index: 0, name: "", cached: false, started: null, completed: null, error: "", partial: "", partialElapsed: "0.000", done: false, statuses: new Set() };
+      shown = { index: 0, name: "", cached: false, started: null, completed: null, error: "", partial: new Map(), done: false, statuses: new Set() };
       this.#vertexes.set(digest, shown);
     }
     return shown;
@@ -135,9 +135,8 @@ export class PlainProgress {
   }
 
   #flushPartial(shown: Shown): void {
-    if (!shown.partial) return;
-    this.#line(shown, `${shown.partialElapsed} ${shown.partial}`);
-    shown.partial = "";
+    for (const { text, elapsed } of shown.partial.values()) this.#line(shown, `${elapsed} ${text}`);
+    shown.partial.clear();
   }
 
   #line(shown: Shown, text: string): void {

@@ -26,6 +26,8 @@ export interface VertexStatus {
 
 export interface VertexLog {
   vertex: string;
+  /** 1: stdout, 2: stderr. */
+  stream: number;
   timestamp: number | null;
   msg: Buffer;
 }
@@ -49,7 +51,7 @@ function milliseconds(time: Timestamp | null | undefined): number | null {
 interface RawTrace {
   vertexes?: Array<{ digest?: string; name?: string; cached?: boolean; started?: Timestamp; completed?: Timestamp; error?: string }>;
   statuses?: Array<{ ID?: string; vertex?: string; current?: number; total?: number; completed?: Timestamp }>;
-  logs?: Array<{ vertex?: string; timestamp?: Timestamp; msg?: Uint8Array }>;
+  logs?: Array<{ vertex?: string; stream?: number; timestamp?: Timestamp; msg?: Uint8Array }>;
 }
 
 /** Decodes one trace's `aux`; throws on bytes that are not a StatusResponse. */
@@ -73,6 +75,7 @@ export function decodeTrace(aux: string): Trace {
     })),
     logs: (raw.logs ?? []).map((log) => ({
       vertex: log.vertex ?? "",
+      stream: log.stream ?? 0,
       timestamp: milliseconds(log.timestamp),
       msg: Buffer.from(log.msg ?? new Uint8Array()),
     })),

@@ -1,0 +1,320 @@
+/**
+ * The job runner with the BuildKit builder against the real Docker Engine on
+ * this machine and real registries with logins: a local HTTP server stands in
+ * for the Worker's downloads (harness/job-server.ts), and a fake `send`
+ * captures what would go to the pool.
+ */
+import { existsSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import Docker from "dockerode";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { renderEntry, type AgentEvent } from "../shared/build-log";
+import { agentMessage, type AgentMessage, type Assignment, type JobOutcome } from "../shared/protocol";
+import { buildBaseImage, pullImage, pushImage, removeImage, tagImage } from "../harness/docker";
+import { contextTar, imageName, startJobServer, type ContextFile, type JobServer } from "../harness/job-server";
+import { startRegistry, type Registry } from "../harness/registry";
+import { registryDigest, registryFile, registryImageText } from "../harness/registry-image";
+import { BASE_IMAGE } from "../harness/stack";
+import type { Builder } from "./builders/builder";
+import { BuildKitBuilder } from "./builders/buildkit/buildkit";
+import { runJob, type RunEnd } from "./job-runner";
+
+const hasDocker = existsSync("/var/run/docker.sock");
+if (!hasDocker) console.warn("skipping the BuildKit builder's Docker tests: no Docker Engine at /var/run/docker.sock");
+
+const ALICE = { username: "alice", password: `pw-a-${randomBytes(8).toString("hex")}` };
+const BOB = { username: "bob", password: `pw-b-${randomBytes(8).toString("hex")}` };
+const DIGEST = /^sha256:[0-9a-f]{64}$/;
+const TEST_TIMEOUT_MS = 120_000;
+const BUILD_TIMEOUT_SECONDS = 90;
+const PLATFORM = { os: "linux", architecture: "amd64" };
+/** Unique to this run, so no build here is a cache hit of an earlier run's. */
+const RUN = randomBytes(6).toString("hex");
+
+describe.skipIf(!hasDocker)("runJob with BuildKit against the Docker Engine", () => {
+  const docker = new Docker();
+  let server: JobServer;
+  let registryA: Registry;
+  let registryB: Registry;
+  /** The private base image, in registry A (login alice). */
+  let base: string;
+  let baseDigest: string;
+  // The operator's network: none, since these RUN steps need none.
+  const builder = new BuildKitBuilder({ docker, isolation: { network: "none", memoryBytes: undefined, cpus: undefined }, cacheBytes: 10 * 1024 ** 3 });
+  const loginA = () => ({ ...ALICE, serveraddress: registryA.host });
+  const loginB = () => ({ ...BOB, serveraddress: registryB.host });
+
+  beforeAll(async () => {
+    server = await startJobServer();
+    [registryA, registryB] = await Promise.all([
+      startRegistry({ users: { [ALICE.username]: ALICE.password } }),
+      startRegistry({ users: { [BOB.username]: BOB.password }, tokenAuth: true }),
+      buildBaseImage(BASE_IMAGE),
+    ]);
+    base = `${registryA.host}/private/base:${RUN}`;
+    await tagImage(BASE_IMAGE, base);
+    baseDigest = await pushImage(base, ALICE);
+    await removeImage(base);
+  }, 60_000);
+
+  afterAll(async () => {
+    await Promise.all([registryA?.stop(), registryB?.stop(), server?.stop()]);
+  });
+
+  interface Run {
+    dockerfile: string;
+    files?: Record<string, string | Buffer | ContextFile>;
+    /** Fields of the assignment: image (default: a fresh one in registry A), auth, logins, options, secrets, … */
+    fields?: Record<string, unknown>;
+    /** Serve the Dockerfile at `dockerfilePath`, as a current pool does (else the agent reads it out of the context). */
+    serveDockerfile?: boolean;
+    builder?: Builder;
+  }
+
+  /** Runs a job with a fake `send` that checks every message against the protocol. */
+  async function run({ dockerfile, files = {}, fields = {}, serveDockerfile, builder: using = builder }: Run) {
+    const tar = await contextTar({ Dockerfile: dockerfile, ...files });
+    const assignment: Assignment = server.assign(
+      tar,
+      { image: imageName(registryA.host, `bk/${RUN}`, `t-${randomBytes(4).toString("hex")}`), auth: loginA(), ...fields },
+      serveDockerfile ? { serveDockerfile: dockerfile } : {},
+    );
+    const messages: AgentMessage[] = [];
+    const started = Date.now();
+    const end: RunEnd = await runJob(assignment, {
+      builder: using,
+      platform: PLATFORM,
+      workerUrl: server.url,
+      agentToken: server.agentToken,
+      buildTimeoutSeconds: BUILD_TIMEOUT_SECONDS,
+      signal: new AbortController().signal,
+      status: () => {},
+      send: (message) => messages.push(agentMessage.parse(message)),
+    });
+    const ms = Date.now() - started;
+    const entries = messages.flatMap((message) => (message.type === "log" ? message.entries : []));
+    const logLines = entries.map(renderEntry);
+    const events = entries.flatMap((entry) => (typeof entry === "string" ? [] : [entry.event])) as AgentEvent[];
+    return { assignment, end, messages, logLines, events, ms };
+  }
+
+  function succeeded(end: RunEnd): Extract<JobOutcome, { status: "succeeded" }> {
+    expect(end).toMatchObject({ status: "succeeded", digest: expect.stringMatching(DIGEST), imageId: expect.stringMatching(DIGEST) });
+    if (end.status !== "succeeded") throw new Error("not succeeded");
+    return end;
+  }
+
+  it(
+    "rebuilds with one changed file from the cache: CACHED steps, the steps as data, a fraction of the cold time",
+    async () => {
+      const dockerfile = `FROM ${base}\nRUN sleep 2 && echo heavy-${RUN} > /heavy\nCOPY app.txt /app.txt\nRUN cat /app.txt\n`;
+      const cold = await run({ dockerfile, files: { "app.txt": "one\n" } });
+      const warm = await run({ dockerfile, files: { "app.txt": "two\n" } });
+      const [coldOutcome, warmOutcome] = [succeeded(cold.end), succeeded(warm.end)];
+      expect(cold.events).toContainEqual({ type: "cache-reused", reused: 0, steps: 3 });
+      expect(warm.events).toContainEqual({ type: "cache-reused", reused: 1, steps: 3 });
+      expect(warm.logLines).toContain("[dockify] 1 of 3 step(s) reused from the cache");
+      // Rendered like `docker buildx build --progress=plain`.
+      const sleepStep = warm.logLines.find((line) => line.includes("[2/4] RUN sleep 2"));
+      expect(sleepStep).toMatch(/^#(\d+) \[2\/4\] RUN sleep 2/);
+      const index = sleepStep!.split(" ")[0];
+      expect(warm.logLines).toContain(`${index} CACHED`);
+      expect(warm.logLines.some((line) => /^#\d+ \d+\.\d{3} two$/.test(line))).toBe(true);
+      expect(cold.logLines.some((line) => new RegExp(`^${cold.logLines.find((l) => l.includes("RUN sleep 2"))!.split(" ")[0]} DONE \\d+\\.\\ds$`).test(line))).toBe(true);
+      expect(warmOutcome.steps?.map(({ name, cached }) => ({ name, cached }))).toEqual([
+        // pull=1 resolves the tag at the registry, and BuildKit names the digest it got.
+        { name: `[1/4] FROM ${base}@${baseDigest}`, cached: expect.any(Boolean) },
+        { name: `[2/4] RUN sleep 2 && echo heavy-${RUN} > /heavy`, cached: true },
+        { name: "[3/4] COPY app.txt /app.txt", cached: false },
+        { name: "[4/4] RUN cat /app.txt", cached: false },
+      ]);
+      for (const step of warmOutcome.steps ?? []) {
+        expect(step.startedAt).toBeGreaterThan(Date.now() - 600_000);
+        expect(step.durationMs).toBeGreaterThanOrEqual(0);
+      }
+      expect(coldOutcome.pushed).toEqual([{ reference: cold.assignment.image.reference, digest: coldOutcome.digest }]);
+      expect(warm.ms).toBeLessThan(cold.ms / 2);
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    "keeps a cache mount between two builds of one scope, and empty for another scope",
+    async () => {
+      const mount = `--mount=type=cache,id=shared,target=/cache`;
+      const write = await run({ dockerfile: `FROM ${base}\nRUN ${mount} echo ${RUN} > /cache/note\n`, fields: { cacheScope: "alice" } });
+      succeeded(write.end);
+      const readAs = async (scope: string) => {
+        const read = await run({
+          dockerfile: `FROM ${base}\nRUN ${mount} echo read-by-${scope}-${RUN}: $(cat /cache/note 2>/dev/null || echo EMPTY)\n`,
+          fields: { cacheScope: scope },
+        });
+        succeeded(read.end);
+        // The step's own output line, `#N 0.123 read-by-…`, not its header.
+        const output = new RegExp(`^#\\d+ \\d+\\.\\d{3} (read-by-${scope}-${RUN}: .*)$`);
+        return read.logLines.map((line) => output.exec(line)?.[1]).find(Boolean);
+      };
+      expect(await readAs("alice")).toBe(`read-by-alice-${RUN}: ${RUN}`);
+      expect(await readAs("bob")).toBe(`read-by-bob-${RUN}: EMPTY`);
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    "pulls the base from registry A with login A and pushes to registry B (tokens) with login B, and to A as well",
+    async () => {
+      const { assignment, end } = await run({
+        dockerfile: `FROM ${base}\nRUN echo cross-${RUN} > /cross\n`,
+        fields: {
+          image: imageName(registryB.host, `bob/app-${RUN}`, "v1"),
+          alsoPush: [imageName(registryA.host, `alice/copy-${RUN}`, "v1")],
+          auth: loginB(),
+          logins: [loginA()],
+        },
+        serveDockerfile: true,
+      });
+      const outcome = succeeded(end);
+      expect(outcome.pushed).toEqual([
+        { reference: assignment.image.reference, digest: outcome.digest },
+        { reference: `${registryA.host}/alice/copy-${RUN}:v1`, digest: expect.stringMatching(DIGEST) },
+      ]);
+      const second = outcome.pushed![1]!;
+      expect(await registryDigest(registryA.host, ALICE, `alice/copy-${RUN}`, "v1")).toBe(second.digest);
+      expect(await registryFile(registryA.host, ALICE, `alice/copy-${RUN}`, second.digest, "cross")).toBe(`cross-${RUN}\n`);
+      // The token registry, pulled back through the Engine with bob's login.
+      const pushedB = `${registryB.host}/bob/app-${RUN}@${outcome.digest}`;
+      await pullImage(pushedB, BOB);
+      await removeImage(pushedB);
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    "refuses a private base another build pulled onto the Engine to a build without credentials: by tag, by digest, as # syntax, in COPY --from",
+    async () => {
+      // A build with the login pulls the base; then the Engine holds it, in BuildKit's store and as a local image.
+      succeeded((await run({ dockerfile: `FROM ${base}\nRUN echo with-login-${RUN}\n` })).end);
+      await pullImage(base, ALICE);
+      const withoutLogin = { image: imageName(registryB.host, `bob/steal-${RUN}`, "v1"), auth: loginB() };
+      const attempts = [
+        { dockerfile: `FROM ${base}\nRUN cat /etc/hostname\n`, named: base, where: "FROM (line 1)" },
+        { dockerfile: `FROM ${registryA.host}/private/base@${baseDigest}\n`, named: `${registryA.host}/private/base@${baseDigest}`, where: "FROM (line 1)" },
+        { dockerfile: `# syntax=${base}\nFROM scratch\n`, named: base, where: "# syntax" },
+        { dockerfile: `FROM scratch\nCOPY --from=${base} /bin/busybox /busybox\n`, named: base, where: "COPY --from (line 2)" },
+      ];
+      try {
+        for (const { dockerfile, named, where } of attempts) {
+          const { end, logLines } = await run({ dockerfile, fields: withoutLogin });
+          expect(end).toEqual({
+            status: "failed",
+            step: "build",
+            error: `${where}: cannot pull ${named}: its registry requires a login and no login (this build has none for ${registryA.host})`,
+          });
+          // Refused before the Engine saw the build: no BuildKit step ran.
+          expect(logLines.filter((line) => /^#\d+ /.test(line))).toEqual([]);
+        }
+      } finally {
+        await removeImage(base);
+      }
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    "builds with build arguments and a target stage, and pushes two references, each with its digest",
+    async () => {
+      const dockerfile = [
+        "ARG FLAVOUR=plain",
+        `FROM ${base} AS first`,
+        "ARG GREETING=hello",
+        'RUN echo "first $GREETING" > /which',
+        `FROM ${base} AS second`,
+        "RUN echo second > /which",
+        "",
+      ].join("\n");
+      const { assignment, end } = await run({
+        dockerfile,
+        fields: {
+          options: { buildArgs: { GREETING: "bonjour" }, target: "first" },
+          alsoPush: [imageName(registryA.host, `bk/${RUN}`, "also")],
+        },
+      });
+      const outcome = succeeded(end);
+      expect(outcome.pushed?.map((pushed) => pushed.reference)).toEqual([assignment.image.reference, `${registryA.host}/bk/${RUN}:also`]);
+      for (const { reference, digest } of outcome.pushed ?? []) {
+        const tag = reference.slice(reference.lastIndexOf(":") + 1);
+        expect(await registryDigest(registryA.host, ALICE, `bk/${RUN}`, tag)).toBe(digest);
+        expect(await registryFile(registryA.host, ALICE, `bk/${RUN}`, digest, "which")).toBe("first bonjour\n");
+      }
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    "gives a secret to RUN --mount=type=secret: *** in the log, nowhere in the pushed image, its history or its config",
+    async () => {
+      const secret = `s3cret-${randomBytes(12).toString("hex")}`;
+      const { assignment, end, logLines, messages } = await run({
+        dockerfile: `FROM ${base}\nRUN --mount=type=secret,id=token,required=true echo "token is $(cat /run/secrets/token)" && wc -c < /run/secrets/token > /size\n`,
+        fields: { secrets: [{ id: "token", value: secret }] },
+      });
+      const outcome = succeeded(end);
+      expect(logLines.some((line) => line.endsWith("token is ***"))).toBe(true);
+      expect(JSON.stringify(messages)).not.toContain(secret);
+      const { path } = assignment.image;
+      expect(await registryFile(registryA.host, ALICE, path, outcome.digest, "size")).toBe(`${secret.length}\n`);
+      const everything = await registryImageText(registryA.host, ALICE, path, outcome.digest);
+      expect(everything).toContain("/size");
+      expect(everything).not.toContain(secret);
+      expect(everything).not.toContain(Buffer.from(secret).toString("base64"));
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    "runs several builds at once on one Engine, each session kept alive past BuildKit's health checks",
+    async () => {
+      const runs = await Promise.all(
+        [1, 2, 3, 4].map((index) =>
+          run({
+            // The secret is asked for only after seconds of session life: a session that failed its health checks is gone by then.
+            dockerfile: `FROM ${base}\nRUN sleep 3 && echo ${index}-${RUN} > /n\nRUN --mount=type=secret,id=token,required=true cat /run/secrets/token > /dev/null\n`,
+            fields: { secrets: [{ id: "token", value: `token-${index}-${RUN}` }] },
+          }),
+        ),
+      );
+      for (const { end } of runs) succeeded(end);
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    "refuses build arguments reserved to the agent",
+    async () => {
+      const { end } = await run({ dockerfile: `FROM ${base}\n`, fields: { options: { buildArgs: { BUILDKIT_CACHE_MOUNT_NS: "alice", OK: "1" } } } });
+      expect(end).toEqual({
+        status: "failed",
+        step: "build",
+        error: "build argument(s) BUILDKIT_CACHE_MOUNT_NS refused: names starting with BUILDKIT_ are reserved to the agent",
+      });
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    "gives the attempt back to the pool when the Engine fails, rather than failing the user's build",
+    async () => {
+      const unreachable = new BuildKitBuilder({
+        docker: new Docker({ socketPath: "/nonexistent/docker.sock" }),
+        isolation: { network: undefined, memoryBytes: undefined, cpus: undefined },
+        cacheBytes: 10 * 1024 ** 3,
+      });
+      const { assignment, end, messages, events } = await run({ dockerfile: `FROM ${base}\nRUN true\n`, builder: unreachable });
+      expect(end).toEqual({ status: "given-back", reason: expect.stringMatching(/^the Docker Engine failed: .*ENOENT/) });
+      expect(events.at(-1)).toEqual({ type: "engine-failed", error: expect.stringMatching(/ENOENT/) });
+      expect(messages.at(-1)).toEqual({ type: "refused", jobId: assignment.jobId, attempt: 1, reason: expect.stringMatching(/^the Docker Engine failed/) });
+      expect(messages.some((message) => message.type === "result")).toBe(false);
+    },
+    TEST_TIMEOUT_MS,
+  );
+});
