@@ -2,9 +2,9 @@
  * The real Docker Engine on the default socket: a tiny base image made from the
  * host's static busybox (nothing can be pulled from Docker Hub), and push, pull
  * and run helpers that read Docker's JSON stream line by line and throw on errors,
- * and a look at which containers run now.
+ * and a look at which build steps run now.
  */
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import Docker from "dockerode";
 import { pack } from "tar-stream";
 import { eventError, pushedDigest, readDockerStream, type DockerEvent } from "../agent/docker-stream";
@@ -206,8 +206,22 @@ export async function removeImage(ref: string): Promise<void> {
   }
 }
 
-/** Running containers whose command line contains `text` (e.g. a marker echoed by a RUN step). */
-export async function runningContainersWith(text: string): Promise<Array<{ Id: string; Command: string }>> {
-  const containers = await docker.listContainers({ filters: { status: ["running"] } });
-  return containers.filter((container) => container.Command.includes(text)).map(({ Id, Command }) => ({ Id, Command }));
+/**
+ * The processes on this host whose command line contains `text` (e.g. a marker echoed by a RUN step). Either builder's
+ * RUN steps are processes on the Engine's host: the classic builder's in containers, BuildKit's in runc sandboxes that
+ * `docker ps` does not list. The Engine here is local, so its processes are this host's.
+ */
+export function runStepsWith(text: string): Array<{ pid: number; command: string }> {
+  const found: Array<{ pid: number; command: string }> = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    let command: string;
+    try {
+      command = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0").join(" ").trim();
+    } catch {
+      continue; // gone meanwhile, or not ours to read
+    }
+    if (command.includes(text)) found.push({ pid: Number(entry), command });
+  }
+  return found;
 }

@@ -6,7 +6,7 @@
 import { randomBytes } from "node:crypto";
 import { startAgent, type AgentOptions, type AgentProcess } from "./agent";
 import { ApiClient } from "./api";
-import { buildBaseImage } from "./docker";
+import { buildBaseImage, pushImage, removeImage, tagImage } from "./docker";
 import { runDir } from "./run-dir";
 import { startRegistry, type Registry } from "./registry";
 import { startWorker, type WorkerHandle } from "./worker";
@@ -53,7 +53,10 @@ export interface Stack {
   secrets: StackSecrets;
   /** Every secret value, for asserting that none appears in a log or a response. */
   secretValues: string[];
-  /** A local image FROM scratch with busybox, for Dockerfiles to build on. */
+  /**
+   * An image FROM scratch with busybox, for Dockerfiles to build on, in the stack's registry (its login pulls it):
+   * agents build only FROM images a build's own credentials can pull, never a local one.
+   */
   baseImage: string;
   /** Where every log of this run is. */
   runDir: string;
@@ -84,8 +87,11 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   if (registryResult.status === "rejected") throw registryResult.reason;
   const registry = registryResult.value;
   let worker: WorkerHandle;
+  const baseImage = `${registry.host}/dockify-e2e/base:latest`;
   try {
     if (baseResult.status === "rejected") throw baseResult.reason;
+    await tagImage(BASE_IMAGE, baseImage);
+    await pushImage(baseImage, { username: secrets.registryUser, password: secrets.registryPassword });
     worker = await startWorker({
       vars: {
         DOCKIFY_API_TOKENS: Object.entries({ ...options.tenants, [secrets.tenant]: secrets.apiToken })
@@ -97,6 +103,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       },
     });
   } catch (error) {
+    await removeImage(baseImage).catch(() => undefined);
     await registry.stop().catch(() => undefined);
     throw error;
   }
@@ -111,7 +118,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     // Agents first, so none sees its Worker vanish and starts reconnecting.
     const results: PromiseSettledResult<unknown>[] = await Promise.allSettled(agents.map((agent) => agent.stop()));
     results.push(...(await Promise.allSettled([worker.stop()])));
-    results.push(...(await Promise.allSettled([registry.stop()])));
+    results.push(...(await Promise.allSettled([registry.stop(), removeImage(baseImage)])));
     const failed = results.find((result): result is PromiseRejectedResult => result.status === "rejected");
     if (failed) throw failed.reason;
   };
@@ -136,7 +143,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       ...Object.values(options.tenants ?? {}),
       ...Object.values(options.agentTokens ?? {}),
     ],
-    baseImage: BASE_IMAGE,
+    baseImage,
     runDir: runDir(),
     startAgent: startMore,
     allOutput: () => [worker.output(), ...agents.map((agent) => agent.output())].join("\n"),

@@ -16,7 +16,7 @@ import type { SeedStatus } from "../../shared/api";
 import { renderEvent } from "../../shared/build-log";
 import type { AgentProcess } from "../../harness/agent";
 import { ok, type SeedSuccess, type UploadFile } from "../../harness/api";
-import { docker, pullImage, removeImage, runAndCapture, runningContainersWith } from "../../harness/docker";
+import { docker, pullImage, removeImage, runAndCapture, runStepsWith } from "../../harness/docker";
 import { poll } from "../../harness/poll";
 import { registryDigest } from "../../harness/registry-image";
 import { startStack, type Stack } from "../../harness/stack";
@@ -47,11 +47,12 @@ const imageName = () => `${stack.secrets.registryUser}/${REPO}`;
 const referenceOf = (tag: string) => `${stack.registry.host}/${imageName()}:${tag}`;
 const unique = (prefix: string) => `${prefix}-${randomUUID().slice(0, 8)}`;
 
-/** A build whose RUN step echoes `marker` (so its container can be found on the Engine) and then sleeps. */
+/** A build whose RUN step echoes `marker` (so its process can be found on the Engine's host) and then sleeps. */
 function slowBuild(marker: string, seconds: number): { dockerfile: string; files: UploadFile[]; file: string; content: string } {
   const content = `${marker}\n`;
   return {
-    dockerfile: `FROM ${stack.baseImage}\nCOPY marker.txt /marker.txt\nRUN echo ${marker} && sleep ${seconds}\n`,
+    // A command after the sleep keeps the shell, whose command line holds the marker, from exec-ing into `sleep`.
+    dockerfile: `FROM ${stack.baseImage}\nCOPY marker.txt /marker.txt\nRUN echo ${marker} && sleep ${seconds} && echo slept\n`,
     files: [{ name: "marker.txt", content }],
     file: "/marker.txt",
     content,
@@ -95,8 +96,8 @@ function jobStarted(agent: AgentProcess, id: string, attempt: number, from = 0):
 
 /** Waits until the build's RUN step runs on the Engine: the job is truly in the middle of its build. */
 function runStepRunning(marker: string) {
-  return poll(`a running container for ${marker}`, async () => {
-    const found = await runningContainersWith(marker);
+  return poll(`a running RUN step for ${marker}`, async () => {
+    const found = runStepsWith(marker);
     return found.length > 0 ? found : undefined;
   }, { timeoutMs: 30_000 });
 }
@@ -255,7 +256,7 @@ describe("POST /v1/builds/{id}/cancel", () => {
     expect(await registryDigest(stack.registry.host, auth(), imageName(), "cancel-queued")).toBeUndefined();
   });
 
-  it("cancels a running build (202): canceled within seconds, its RUN container gone from the Engine", async () => {
+  it("cancels a running build (202): canceled within seconds, its RUN step gone from the Engine", async () => {
     const agent = await startAgent("cancel-r");
     const marker = unique("cancel-running");
     const id = await submit("cancel-running", slowBuild(marker, 30));
@@ -275,8 +276,8 @@ describe("POST /v1/builds/{id}/cancel", () => {
       step: "canceled",
       error: expect.any(String),
     });
-    // The agent stopped the build: Docker kills the RUN step's container.
-    await poll(`no running container for ${marker}`, async () => ((await runningContainersWith(marker)).length === 0 ? true : undefined), {
+    // The agent stopped the build: the Engine kills the RUN step.
+    await poll(`no running RUN step for ${marker}`, async () => (runStepsWith(marker).length === 0 ? true : undefined), {
       timeoutMs: 15_000,
     });
     await agent.waitForLine(`job ${id} attempt 1: canceled`, { timeoutMs: 15_000 });
