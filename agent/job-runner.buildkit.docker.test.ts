@@ -15,9 +15,14 @@ import { contextTar, imageName, startJobServer, type ContextFile, type JobServer
 import { startRegistry, type Registry } from "../harness/registry";
 import { registryDigest, registryFile, registryImageText } from "../harness/registry-image";
 import { BASE_IMAGE } from "../harness/stack";
-import type { Builder } from "./builders/builder";
+import { Readable } from "node:stream";
+import type { Builder, BuildJob } from "./builders/builder";
 import { BuildKitBuilder } from "./builders/buildkit/buildkit";
+import { parseImageName } from "./docker-name";
+import { CheckedRepositories } from "./images/check-images";
+import { ImageNotPullable } from "./images/registry-check";
 import { runJob, type RunEnd } from "./job-runner";
+import { Logins } from "./logins";
 
 const hasDocker = existsSync("/var/run/docker.sock");
 if (!hasDocker) console.warn("skipping the BuildKit builder's Docker tests: no Docker Engine at /var/run/docker.sock");
@@ -80,6 +85,7 @@ describe.skipIf(!hasDocker)("runJob with BuildKit against the Docker Engine", ()
       serveDockerfile ? { serveDockerfile: dockerfile } : {},
     );
     const messages: AgentMessage[] = [];
+    const statusLines: string[] = [];
     const started = Date.now();
     const end: RunEnd = await runJob(assignment, {
       builder: using,
@@ -88,14 +94,14 @@ describe.skipIf(!hasDocker)("runJob with BuildKit against the Docker Engine", ()
       agentToken: server.agentToken,
       buildTimeoutSeconds: BUILD_TIMEOUT_SECONDS,
       signal: new AbortController().signal,
-      status: () => {},
+      status: (line) => statusLines.push(line),
       send: (message) => messages.push(agentMessage.parse(message)),
     });
     const ms = Date.now() - started;
     const entries = messages.flatMap((message) => (message.type === "log" ? message.entries : []));
     const logLines = entries.map(renderEntry);
     const events = entries.flatMap((entry) => (typeof entry === "string" ? [] : [entry.event])) as AgentEvent[];
-    return { assignment, end, messages, logLines, events, ms };
+    return { assignment, end, messages, logLines, events, ms, statusLines };
   }
 
   function succeeded(end: RunEnd): Extract<JobOutcome, { status: "succeeded" }> {
@@ -134,6 +140,8 @@ describe.skipIf(!hasDocker)("runJob with BuildKit against the Docker Engine", ()
       }
       expect(coldOutcome.pushed).toEqual([{ reference: cold.assignment.image.reference, digest: coldOutcome.digest }]);
       expect(warm.ms).toBeLessThan(cold.ms / 2);
+      // Cleanup after each build (the tag removed, the cache pruned to its bound) went without a word to the operator.
+      expect([...cold.statusLines, ...warm.statusLines]).toEqual([]);
     },
     TEST_TIMEOUT_MS,
   );
@@ -253,13 +261,12 @@ describe.skipIf(!hasDocker)("runJob with BuildKit against the Docker Engine", ()
   it(
     "gives a secret to RUN --mount=type=secret: *** in the log, nowhere in the pushed image, its history or its config",
     async () => {
+      const dockerfile = `FROM ${base}\nRUN --mount=type=secret,id=token,required=true echo "token is $(cat /run/secrets/token)" && wc -c < /run/secrets/token > /size && echo ${RUN}\n`;
       const secret = `s3cret-${randomBytes(12).toString("hex")}`;
-      const { assignment, end, logLines, messages } = await run({
-        dockerfile: `FROM ${base}\nRUN --mount=type=secret,id=token,required=true echo "token is $(cat /run/secrets/token)" && wc -c < /run/secrets/token > /size\n`,
-        fields: { secrets: [{ id: "token", value: secret }] },
-      });
+      const { assignment, end, logLines, messages, events } = await run({ dockerfile, fields: { secrets: [{ id: "token", value: secret }] } });
       const outcome = succeeded(end);
       expect(logLines.some((line) => line.endsWith("token is ***"))).toBe(true);
+      expect(events).toContainEqual({ type: "secrets-uncached" });
       expect(JSON.stringify(messages)).not.toContain(secret);
       const { path } = assignment.image;
       expect(await registryFile(registryA.host, ALICE, path, outcome.digest, "size")).toBe(`${secret.length}\n`);
@@ -267,6 +274,13 @@ describe.skipIf(!hasDocker)("runJob with BuildKit against the Docker Engine", ()
       expect(everything).toContain("/size");
       expect(everything).not.toContain(secret);
       expect(everything).not.toContain(Buffer.from(secret).toString("base64"));
+
+      // The same Dockerfile with another secret (another tenant's, say): the step runs again rather than serve the first result.
+      const other = `other-${randomBytes(20).toString("hex")}`;
+      const again = await run({ dockerfile, fields: { secrets: [{ id: "token", value: other }] } });
+      const second = succeeded(again.end);
+      expect(again.logLines.some((line) => line.endsWith("token is ***"))).toBe(true);
+      expect(await registryFile(registryA.host, ALICE, again.assignment.image.path, second.digest, "size")).toBe(`${other.length}\n`);
     },
     TEST_TIMEOUT_MS,
   );
@@ -284,6 +298,42 @@ describe.skipIf(!hasDocker)("runJob with BuildKit against the Docker Engine", ()
         ),
       );
       for (const { end } of runs) succeeded(end);
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    "stops a build that reaches for an image the check did not clear, before any of its steps runs",
+    async () => {
+      const marker = `unchecked-${RUN}`;
+      const tar = await contextTar({ Dockerfile: `FROM ${base}\nRUN echo ${marker}\n` });
+      const written: string[] = [];
+      const job: BuildJob = {
+        jobId: "6a0c3f52-2f7e-4a59-9d1e-0c8b1f1d2e3a",
+        attempt: 1,
+        image: imageName(registryA.host, `bk/${RUN}`, "unchecked"),
+        alsoPush: [],
+        auth: loginA(),
+        logins: new Logins([loginA()]),
+        options: { dockerfile: "Dockerfile", buildArgs: {}, noCache: false },
+        secrets: new Map(),
+        cacheNamespace: `dockify-job-${RUN}`,
+        // As if the agent's check had read another image out of the Dockerfile than BuildKit does.
+        checked: new CheckedRepositories([parseImageName(`${registryA.host}/something/else:1`)]),
+        signal: new AbortController().signal,
+        log: { write: (text) => written.push(text) },
+        event: () => {},
+        status: () => {},
+      };
+      try {
+        const refusal = builder.build(job, Readable.from([tar]));
+        await expect(refusal).rejects.toThrow(ImageNotPullable);
+        await expect(refusal).rejects.toThrow(new RegExp(`^the build reached for ${registryA.host}/private/base:${RUN}, which is not among the images the agent checked`));
+      } finally {
+        await builder.cleanUp(job);
+      }
+      expect(written.join("")).toContain(`load metadata for ${registryA.host}/private/base:${RUN}`);
+      expect(written.join("")).not.toContain(`RUN echo ${marker}`);
     },
     TEST_TIMEOUT_MS,
   );

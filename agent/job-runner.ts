@@ -101,7 +101,7 @@ export async function runJob(assignment: Assignment, deps: JobRunnerDeps): Promi
       : await dockerfileFromContext(download, assignment.contextPath, options.dockerfile);
     step = "build";
     checkBuildArgs(options.buildArgs);
-    const checked = await checkDockerfileImages({
+    const { checked, mountsSecrets } = await checkDockerfileImages({
       dockerfile,
       buildArgs: options.buildArgs,
       platform: targetPlatform(options.platform, deps.platform),
@@ -109,6 +109,11 @@ export async function runJob(assignment: Assignment, deps: JobRunnerDeps): Promi
       signal,
       onAllowed: (reference) => logs.event({ type: "image-allowed", reference }),
     });
+    // A step's cache key leaves out the secrets it read: a cached step that read one would serve any later build with
+    // the same step, whoever's and whatever its secrets. So a build that mounts a secret never uses the cache; any
+    // build that could reuse such a step mounts the secret too, so none does.
+    const buildOptions = mountsSecrets ? { ...options, noCache: true } : options;
+    if (mountsSecrets) logs.event({ type: "secrets-uncached" });
     step = "context";
     context = await openJobDownload({ ...download, path: assignment.contextPath });
     step = "build";
@@ -119,7 +124,7 @@ export async function runJob(assignment: Assignment, deps: JobRunnerDeps): Promi
       alsoPush: assignment.alsoPush,
       auth: assignment.auth,
       logins,
-      options,
+      options: buildOptions,
       secrets: new Map(assignment.secrets.map(({ id, value }) => [id, value])),
       cacheNamespace: cacheNamespace(assignment),
       checked,

@@ -11,7 +11,28 @@ const RENDERED: [BuildEvent, string][] = [
     { type: "limits", network: null, memoryBytes: 512 * 1024 * 1024, cpus: null, timeLimitSeconds: 3600 },
     "[dockify] RUN steps get network default (bridge), memory 512 MiB, no CPU limit; time limit 3600 s",
   ],
+  [
+    { type: "limits", network: null, memoryBytes: null, cpus: null, timeLimitSeconds: 60, builder: "buildkit" },
+    "[dockify] RUN steps (BuildKit) get network default (bridge), no memory limit, no CPU limit; time limit 60 s",
+  ],
+  [
+    { type: "limits", network: "none", memoryBytes: null, cpus: 2, timeLimitSeconds: 60, builder: "classic" },
+    "[dockify] RUN steps (classic builder) get network none, no memory limit, 2 CPUs; time limit 60 s",
+  ],
   [{ type: "downloading-context" }, "[dockify] downloading the build context"],
+  [
+    { type: "image-allowed", reference: "127.0.0.1:5000/base:1" },
+    "[dockify] 127.0.0.1:5000/base:1: this build's credentials may pull it (checked at its registry)",
+  ],
+  [{ type: "cache-reused", reused: 3, steps: 4 }, "[dockify] 3 of 4 step(s) reused from the cache"],
+  [
+    { type: "secrets-uncached" },
+    "[dockify] the Dockerfile mounts a build secret: built without the cache, so no other build can reuse a step that read a secret",
+  ],
+  [
+    { type: "engine-failed", error: "no active session for abc" },
+    "[dockify] the Docker Engine failed, not the build: no active session for abc; this attempt goes back to the pool to run again",
+  ],
   [{ type: "pushing", reference: "127.0.0.1:5000/alice/web:v1" }, "[dockify] pushing 127.0.0.1:5000/alice/web:v1"],
   [
     { type: "pushed", reference: "alice/web:v1", digest: `sha256:${"a".repeat(64)}` },

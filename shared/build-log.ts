@@ -38,6 +38,8 @@ export const agentEvent = z.discriminatedUnion("type", [
   z.object({ type: z.literal("image-allowed"), reference: text }),
   /** How much of the build came from the builder's cache (steps other than FROM). */
   z.object({ type: z.literal("cache-reused"), reused: z.number().int().min(0), steps: z.number().int().positive() }),
+  /** The Dockerfile mounts a build secret, so the build runs without the cache. */
+  z.object({ type: z.literal("secrets-uncached") }),
   /** The Docker Engine failed, not the build: the agent gives the attempt back to the pool to run again. */
   z.object({ type: z.literal("engine-failed"), error: text }),
   z.object({ type: z.literal("downloading-context") }),
@@ -88,6 +90,8 @@ function describe(event: BuildEvent): string {
       return `${event.reference}: this build's credentials may pull it (checked at its registry)`;
     case "cache-reused":
       return `${event.reused} of ${event.steps} step(s) reused from the cache`;
+    case "secrets-uncached":
+      return "the Dockerfile mounts a build secret: built without the cache, so no other build can reuse a step that read a secret";
     case "engine-failed":
       return `the Docker Engine failed, not the build: ${event.error}; this attempt goes back to the pool to run again`;
     case "downloading-context":

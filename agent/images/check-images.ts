@@ -8,7 +8,7 @@
 import type { Platform } from "../../shared/protocol";
 import { formatImageName, parseImageName, type ImageName } from "../docker-name";
 import type { Logins } from "../logins";
-import { imagesInDockerfile } from "./dockerfile-images";
+import { readDockerfile } from "./dockerfile-images";
 import { checkPullable, ImageNotPullable } from "./registry-check";
 
 /** The repositories a build was cleared to pull from; a builder that sees its build resolve another one stops it. */
@@ -44,9 +44,15 @@ export interface ImageCheck {
   onAllowed: (reference: string) => void;
 }
 
+export interface CheckedDockerfile {
+  checked: CheckedRepositories;
+  /** Some RUN step mounts a build secret. */
+  mountsSecrets: boolean;
+}
+
 /** Checks them all at once; rejects with the first refusal, naming the image and where the Dockerfile names it. */
-export async function checkDockerfileImages(check: ImageCheck): Promise<CheckedRepositories> {
-  const named = imagesInDockerfile(check.dockerfile, check.buildArgs, check.platform);
+export async function checkDockerfileImages(check: ImageCheck): Promise<CheckedDockerfile> {
+  const { images: named, mountsSecrets } = readDockerfile(check.dockerfile, check.buildArgs, check.platform);
   const images = named.map(({ reference, where }) => {
     try {
       return { image: parseImageName(reference), where };
@@ -65,5 +71,5 @@ export async function checkDockerfileImages(check: ImageCheck): Promise<CheckedR
       check.onAllowed(formatImageName(image));
     }),
   );
-  return new CheckedRepositories(images.map(({ image }) => image));
+  return { checked: new CheckedRepositories(images.map(({ image }) => image)), mountsSecrets };
 }

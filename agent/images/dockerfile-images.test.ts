@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { DockerfileError, expand, imagesInDockerfile } from "./dockerfile-images";
+import { DockerfileError, expand, imagesInDockerfile, readDockerfile } from "./dockerfile-images";
 
 const AMD64 = { os: "linux", architecture: "amd64" };
 const images = (dockerfile: string, buildArgs: Record<string, string> = {}) =>
@@ -49,6 +49,14 @@ describe("imagesInDockerfile", () => {
       "RUN --mount=type=secret,id=token cat /run/secrets/token",
     ].join("\n");
     expect(images(dockerfile)).toEqual(["127.0.0.1:5000/frontend:1", "base", "alice/data:1"]);
+  });
+
+  it("tells whether a RUN step mounts a secret", () => {
+    const mounts = (dockerfile: string) => readDockerfile(dockerfile, {}, AMD64).mountsSecrets;
+    expect(mounts("FROM a\nRUN --mount=type=secret,id=npm npm ci\n")).toBe(true);
+    expect(mounts("FROM a\nRUN --mount=id=npm,TYPE=Secret npm ci\n")).toBe(true);
+    expect(mounts("FROM a\nRUN --mount=type=cache,target=/c make\n")).toBe(false);
+    expect(mounts("FROM a\nRUN echo --mount=type=secret\n")).toBe(false);
   });
 
   it("reads # syntax only at the very top, as a directive", () => {

@@ -161,11 +161,11 @@ function afterFlags(rest: string): string[] {
   return first === -1 ? [] : all.slice(first);
 }
 
-/** The `from=` of a `--mount` value (`type=cache,target=/c,from=img`). */
-function mountSource(mount: string): string | undefined {
+/** A field of a `--mount` value (`type=cache,target=/c,from=img`), e.g. its `from` or its `type`. */
+function mountField(mount: string, name: string): string | undefined {
   for (const field of mount.split(",")) {
     const equals = field.indexOf("=");
-    if (equals !== -1 && field.slice(0, equals).trim().toLowerCase() === "from") return field.slice(equals + 1).trim();
+    if (equals !== -1 && field.slice(0, equals).trim().toLowerCase() === name) return field.slice(equals + 1).trim();
   }
   return undefined;
 }
@@ -184,17 +184,31 @@ function platformArgs(platform: Platform): Map<string, string> {
   return args;
 }
 
-/**
- * The images `dockerfile` names, each once, in order. `buildArgs` override the defaults of the `ARG`s they name;
- * `platform` is the build's target (the Engine's own unless the build asks for another). Throws a sentence naming the
- * line when an image cannot be told (a `FROM` that expands to nothing).
- */
+/** What the agent reads out of a Dockerfile before building it. */
+export interface DockerfileReading {
+  /** The images it names, each once, in order. */
+  images: NamedImage[];
+  /** Some RUN step mounts a build secret (`--mount=type=secret`). */
+  mountsSecrets: boolean;
+}
+
+/** The images `dockerfile` names (see readDockerfile). */
 export function imagesInDockerfile(dockerfile: string, buildArgs: Readonly<Record<string, string>>, platform: Platform): NamedImage[] {
+  return readDockerfile(dockerfile, buildArgs, platform).images;
+}
+
+/**
+ * Reads `dockerfile`: the images it names and whether it mounts secrets. `buildArgs` override the defaults of the
+ * `ARG`s they name; `platform` is the build's target (the Engine's own unless the build asks for another). Throws a
+ * sentence naming the line when an image cannot be told (a `FROM` that expands to nothing).
+ */
+export function readDockerfile(dockerfile: string, buildArgs: Readonly<Record<string, string>>, platform: Platform): DockerfileReading {
   const lines = dockerfile.replace(/^\uFEFF/, "").split(/\r?\n/);
   const { directives, bodyStart } = readDirectives(lines);
   const escape = directives.get("escape") ?? DEFAULT_ESCAPE;
   if (escape !== "\\" && escape !== "`") throw new DockerfileError(`the escape directive must be \\ or \`, not ${escape}`);
   const images: NamedImage[] = [];
+  let mountsSecrets = false;
   const seen = new Set<string>();
   const add = (reference: string, where: string) => {
     if (seen.has(reference)) return;
@@ -240,11 +254,12 @@ export function imagesInDockerfile(dockerfile: string, buildArgs: Readonly<Recor
         break;
       case "RUN":
         for (const mount of flagValues(rest, "mount")) {
-          const from = mountSource(mount);
+          const from = mountField(mount, "from");
           if (from) source(from, `RUN --mount (line ${line})`);
+          if (mountField(mount, "type")?.toLowerCase() === "secret") mountsSecrets = true;
         }
         break;
     }
   }
-  return images;
+  return { images, mountsSecrets };
 }
