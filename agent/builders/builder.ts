@@ -70,9 +70,9 @@ export interface Builder {
   /** Pushes every reference of the job (`image` first, then `alsoPush`) of the image `build` returned. */
   publish(job: BuildJob, imageId: string): Promise<Pushed[]>;
   /**
-   * Removes what the job's build left on the host, finished or not, and keeps what the builder caches within its
-   * bounds. It runs after a cancel too, so it does not stop for the job's signal, and it never rejects: what it cannot
-   * do it says on the job's `status`.
+   * Removes what the job's build left on the host, finished or not, and starts keeping what the builder caches within
+   * its bounds. It runs after a cancel too, so it does not stop for the job's signal, and it never rejects: what it
+   * cannot do it says on the job's `status`.
    */
   cleanUp(job: BuildJob): Promise<void>;
 }

@@ -102,11 +102,9 @@ export class BuildKitBuilder implements Builder {
     const tag = buildTag(job.jobId, job.attempt, this.#owner);
     const problem = await removeImage(this.#docker, tag);
     if (problem) job.status(`could not remove the local image ${tag}: ${problem}`);
-    try {
-      await this.#cache.enforce();
-    } catch (error) {
-      job.status(`could not prune the build cache: ${(error as Error).message}`);
-    }
+    // Cache upkeep, not the job's own cleanup: it goes on while the job reports (a prune takes tens of milliseconds
+    // over a thousand records), and what it could not do is the operator's to read.
+    this.#cache.enforce().catch((error: unknown) => job.status(`could not prune the build cache: ${(error as Error).message}`));
   }
 
   /** The build's query parameters: everything the build may use is decided here. */
