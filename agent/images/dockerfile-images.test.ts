@@ -20,6 +20,11 @@ describe("imagesInDockerfile", () => {
     expect(images(dockerfile)).toEqual(["golang:1.22", "alice/tools:2", `registry.example.com:5000/base@sha256:${"a".repeat(64)}`]);
   });
 
+  it("takes COPY --from a stage defined further down as that stage, and FROM such a name as an image", () => {
+    expect(images("FROM scratch\nCOPY --from=later /x /x\nCOPY --from=1 /y /y\nFROM alice/tools:1 AS later\n")).toEqual(["alice/tools:1"]);
+    expect(images("FROM later\nFROM alice/tools:1 AS later\n")).toEqual(["later", "alice/tools:1"]);
+  });
+
   it("expands global ARGs in FROM, with the build's arguments overriding only declared ones", () => {
     const dockerfile = [
       "ARG REGISTRY=127.0.0.1:5000",

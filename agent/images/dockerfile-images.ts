@@ -218,17 +218,28 @@ export function readDockerfile(dockerfile: string, buildArgs: Readonly<Record<st
   const syntax = directives.get("syntax");
   if (syntax) add(syntax, "# syntax");
 
+  const instructions = readInstructions(lines, bodyStart, escape);
   const globals = platformArgs(platform);
+  // A FROM names only stages above it; COPY --from and RUN --mount may name any stage of the file. A stage name
+  // cannot hold '/' or ':', so reading one as a stage never hides a private registry's image.
+  const allStages = new Set(
+    instructions.flatMap(({ keyword, rest }) => {
+      const [, as, name] = afterFlags(rest);
+      return keyword === "FROM" && as?.toLowerCase() === "as" && name ? [name.toLowerCase()] : [];
+    }),
+  );
+  const stageTotal = instructions.filter(({ keyword }) => keyword === "FROM").length;
   const stages = new Set<string>();
   let stageCount = 0;
   let inStage = false;
   const isStage = (name: string) => stages.has(name.toLowerCase()) || (/^\d+$/.test(name) && Number(name) < stageCount);
+  const isAnyStage = (name: string) => allStages.has(name.toLowerCase()) || (/^\d+$/.test(name) && Number(name) < stageTotal);
   const source = (name: string, where: string) => {
     const value = name.includes("$") ? expand(name, globals, escape) : name;
-    if (value && !isStage(value) && value.toLowerCase() !== SCRATCH) add(value, where);
+    if (value && !isAnyStage(value) && value.toLowerCase() !== SCRATCH) add(value, where);
   };
 
-  for (const { keyword, rest, line } of readInstructions(lines, bodyStart, escape)) {
+  for (const { keyword, rest, line } of instructions) {
     switch (keyword) {
       case "ARG":
         // Only the ARGs before the first FROM are in scope in FROM lines.
