@@ -302,6 +302,10 @@ describe.skipIf(!hasDocker)("runJob against the Docker Engine", () => {
       expect(events.at(-1)).toEqual({ type: "failed", step: "build", error: outcome.status === "failed" && outcome.error });
       expect(messages.some((message) => message.type === "phase" && message.phase === "pushing")).toBe(false);
       await expectLocalNamesGone(job);
+      // The images of the steps it finished go too: with no cache, nothing would ever reuse them.
+      const stepImages = logLines.flatMap((line) => /^ ---> ([0-9a-f]{12})$/.exec(line)?.[1] ?? []);
+      expect(stepImages.length).toBeGreaterThan(0);
+      for (const id of stepImages) await expectImageGone(id);
     },
     TEST_TIMEOUT_MS,
   );

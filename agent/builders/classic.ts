@@ -12,7 +12,9 @@
  * fails with "unable to find image sha256:…". So this builder never uses the
  * cache (`nocache`): every image under a build's tag is its own, and removing
  * it removes nothing another build uses. (The cache did not survive a build
- * before either: removing the build's image removed it.)
+ * before either: removing the build's image removed it.) A build that fails
+ * or is stopped leaves the images of the steps it finished, which no cache
+ * will ever reuse now: its cleanup removes them too.
  */
 import type { Readable } from "node:stream";
 import type Docker from "dockerode";
@@ -24,6 +26,8 @@ import type { Builder, BuildJob, BuildResult, Pushed } from "./builder";
 import { publishAll } from "./publish";
 
 const NO_IMAGE_ID = "the build ended without reporting an image id";
+/** The classic builder's line for an image it committed after a step: ` ---> 6eaba73597ad`. */
+const STEP_IMAGE = /^ ---> ([0-9a-f]{12})\s*$/;
 
 export interface ClassicBuilderOptions {
   docker: Docker;
@@ -38,6 +42,8 @@ export class ClassicBuilder implements Builder {
   readonly isolation: BuildIsolation;
   readonly #docker: Docker;
   readonly #owner: BuildOwner | undefined;
+  /** Per attempt (its build tag), the image of the last step its build committed, for cleanUp. */
+  readonly #lastStepImage = new Map<string, string>();
 
   constructor(options: ClassicBuilderOptions) {
     this.#docker = options.docker;
@@ -70,8 +76,11 @@ export class ClassicBuilder implements Builder {
       })
       .catch((error: unknown) => Promise.reject(daemonError(error)));
     let imageId: string | undefined;
+    const tag = buildTag(job.jobId, job.attempt, this.#owner);
     await readProgress(response, job, (event) => {
       imageId = event.aux?.ID ?? imageId;
+      const step = event.stream ? STEP_IMAGE.exec(event.stream)?.[1] : undefined;
+      if (step) this.#lastStepImage.set(tag, step);
     });
     if (!imageId) throw new Error(NO_IMAGE_ID);
     return { imageId };
@@ -82,10 +91,18 @@ export class ClassicBuilder implements Builder {
   }
 
   async cleanUp(job: BuildJob): Promise<void> {
-    // Any build may have left its tag, finished or not; a missing one is fine.
+    // Any build may have left its tag, finished or not; a missing one is fine. Removing it removes the images of the
+    // build's steps under it, which no tag holds.
     const tag = buildTag(job.jobId, job.attempt, this.#owner);
     const problem = await removeImage(this.#docker, tag);
     if (problem) job.status(`could not remove the local image ${tag}: ${problem}`);
+    // A build that stopped before its last step has no tag: its last step's image leads to the others. With no cache,
+    // they are this build's alone. Already gone (the tag's removal took it) is fine.
+    const step = this.#lastStepImage.get(tag);
+    this.#lastStepImage.delete(tag);
+    if (!step) return;
+    const stepProblem = await removeImage(this.#docker, step);
+    if (stepProblem) job.status(`could not remove the image ${step} of the build's last step: ${stepProblem}`);
   }
 }
 
