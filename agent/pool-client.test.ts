@@ -7,7 +7,7 @@ import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { WebSocketServer, type WebSocket } from "ws";
 import { CLOSE, type AgentMessage, assignMessage, type Assignment, type JobOutcome, type PoolMessage } from "../shared/protocol";
-import { PoolClient, REFUSAL, type RunJob } from "./pool-client";
+import { PoolClient, REFUSAL, type PoolClientOptions, type RunJob } from "./pool-client";
 
 const TOKEN = "agent-token";
 const FAST_BACKOFF = { initialMs: 20, factor: 2, maxMs: 300, jitter: 0 };
@@ -117,10 +117,11 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-function startAgent(pool: FakePool, runJob: RunJob, concurrency = 1) {
+function startAgent(pool: FakePool, runJob: RunJob, concurrency = 1, engine?: PoolClientOptions["engine"]) {
   const statusLines: string[] = [];
   const client = new PoolClient({
     config: { connectUrl: pool.url, token: TOKEN, name: "test-agent", version: "0.0.0", concurrency, labels: { arch: "amd64" } },
+    engine,
     runJob,
     status: (line) => statusLines.push(line),
     backoff: FAST_BACKOFF,
@@ -155,6 +156,13 @@ describe("PoolClient", () => {
     pool.welcome();
     await pool.until(() => pool.frames("heartbeat").length >= 2);
     expect(pool.frames("heartbeat")[0]).toEqual({ type: "heartbeat", holding: [] });
+  });
+
+  it("announces its Engine's platform and its builder in hello", async () => {
+    const pool = await startPool();
+    startAgent(pool, fakeJobs().runJob, 2, { platform: { os: "linux", architecture: "arm64" }, builder: "buildkit" });
+    await pool.until(() => pool.received.length > 0);
+    expect(pool.received[0]).toMatchObject({ type: "hello", concurrency: 2, platform: { os: "linux", architecture: "arm64" }, builder: "buildkit" });
   });
 
   it("runs an assignment, claims it in heartbeats while it runs, and reports its result", async () => {
