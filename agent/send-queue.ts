@@ -14,11 +14,11 @@ const DEFAULT_QUEUE_BYTES = 16 * 1024 * 1024;
 /** Messages about one job: the ones worth keeping. */
 type JobMessage = Exclude<AgentMessage, { type: MomentMessage }>;
 /** Messages that describe the moment: the next connection sends its own. */
-type MomentMessage = "hello" | "heartbeat" | "draining" | "refused";
+type MomentMessage = "hello" | "heartbeat" | "draining" | "paused" | "resumed" | "refused";
 type LogMessage = Extract<JobMessage, { type: "log" }>;
 type ResultMessage = Extract<JobMessage, { type: "result" }>;
 
-const MOMENT_TYPES: ReadonlySet<AgentMessage["type"]> = new Set<MomentMessage>(["hello", "heartbeat", "draining", "refused"]);
+const MOMENT_TYPES: ReadonlySet<AgentMessage["type"]> = new Set<MomentMessage>(["hello", "heartbeat", "draining", "paused", "resumed", "refused"]);
 
 function isJobMessage(message: AgentMessage): message is JobMessage {
   return !MOMENT_TYPES.has(message.type);
@@ -49,8 +49,9 @@ export class SendQueue {
   /**
    * Keeps a message for later. A result comes with the job's lease, which the
    * next hello must claim until the pool has the result. Hello, heartbeat,
-   * draining and refused describe the moment and are not kept (a refusal lost
-   * with its connection is recovered by the lease).
+   * draining, paused, resumed and refused describe the moment and are not kept
+   * (a refusal lost with its connection is recovered by the lease; the next
+   * welcome says draining or paused again).
    */
   push(message: AgentMessage, held?: HeldJob): void {
     if (!isJobMessage(message)) return;

@@ -153,6 +153,38 @@ export const buildList = z
   .meta({ id: "BuildList" });
 export type BuildList = z.infer<typeof buildList>;
 
+// --- Agents: `GET /v1/agents` ------------------------------------------------------
+
+/** What an agent is doing about new builds: taking them, finishing what it runs before it stops, or paused for now. */
+export const AGENT_STATES = ["ready", "draining", "paused"] as const;
+
+/** One build agent connected to the tenant's pool, as the pool knows it. */
+export const agentView = z
+  .object({
+    name: z.string(),
+    /** The version the agent reported (its package version). */
+    version: z.string(),
+    labels: labelsSchema,
+    /** Builds it runs at once, and how many it runs now. */
+    slots: z.number().int(),
+    running: z.number().int(),
+    state: z.enum(AGENT_STATES),
+    /** Why a paused agent takes no builds, e.g. `low disk (…)`; null unless paused. */
+    paused_reason: z.string().nullable(),
+    connected_at: z.iso.datetime(),
+  })
+  .meta({ id: "Agent" });
+export type AgentView = z.infer<typeof agentView>;
+
+export const agentList = z
+  .object({
+    /** The pool the tenant builds in: these agents are the ones its builds can run on. */
+    pool: z.string(),
+    agents: z.array(agentView),
+  })
+  .meta({ id: "AgentList" });
+export type AgentList = z.infer<typeof agentList>;
+
 // --- Live logs: `GET /v1/builds/{id}/logs` as Server-Sent Events ---------------
 
 /** The stream is asked for with `Accept: text/event-stream`, or with this query parameter set to 1 (or true). */

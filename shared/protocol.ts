@@ -28,6 +28,23 @@ export const MAX_QUEUED_LOG_BATCHES = 256;
 /** The header that carries an assignment's lease token when the agent fetches the job's context. */
 export const LEASE_HEADER = "X-Dockify-Lease";
 
+/**
+ * `GET /agent/ping?version=…&labels=…` with an agent token: whether the Worker
+ * would take this agent, without connecting it to a pool (so it can never be
+ * given a job). `dockify-agent doctor` asks it. A version below the Worker's
+ * minimum answers 426, labels the token is not granted 403, each as the
+ * API's `{error, field}`; the pool refuses the same agent's hello with the
+ * same sentence.
+ */
+export const AGENT_PING_PATH = "/agent/ping";
+export const agentPing = z.object({
+  /** The pool the agent's token joins. */
+  pool: z.string(),
+  /** The Worker's DOCKIFY_MIN_AGENT_VERSION, null when unset. */
+  min_agent_version: z.string().nullable(),
+});
+export type AgentPing = z.infer<typeof agentPing>;
+
 /** Close codes the pool uses when it refuses an agent (4000-4999 are ours). */
 export const CLOSE = {
   invalidMessage: 4400,
@@ -37,6 +54,8 @@ export const CLOSE = {
   forbidden: 4403,
   /** The agent sent more frames than its budget (a second hello, a flood of heartbeats or reports). */
   frameBudget: 4429,
+  /** The agent's version is older than the Worker's DOCKIFY_MIN_AGENT_VERSION (426: Upgrade Required). */
+  outdatedAgent: 4426,
   tooLarge: 1009,
 } as const;
 
@@ -55,6 +74,16 @@ export const platformSchema = z.object({
 export type Platform = z.infer<typeof platformSchema>;
 
 export { BUILDERS, type BuilderName } from "./build-log";
+
+/**
+ * Why an agent that is connected takes no builds for a while, as the pool
+ * says it when a build waits: `every agent that can build it is paused: low
+ * disk on builder-1 (…)`.
+ */
+export const PAUSE_CAUSES = { "low-disk": "low disk" } as const;
+export type PauseCause = keyof typeof PAUSE_CAUSES;
+/** The cause's detail, said in brackets after it: what was measured and which setting it crossed. */
+export const MAX_PAUSE_DETAIL_CHARS = 200;
 
 /** One step of a build as the user sees it on the build's record. */
 export const buildStep = z.object({
@@ -88,6 +117,13 @@ const agentMessages = z.discriminatedUnion("type", [
   z.object({ type: z.literal("heartbeat"), holding: z.array(held).max(MAX_CONCURRENCY) }),
   /** The agent is shutting down: it finishes what it runs and takes nothing new. */
   z.object({ type: z.literal("draining") }),
+  /** The agent takes nothing new until it says `resumed` (its host is short of disk, say); what it runs goes on. */
+  z.object({
+    type: z.literal("paused"),
+    cause: z.enum(Object.keys(PAUSE_CAUSES) as [PauseCause, ...PauseCause[]]),
+    detail: z.string().max(MAX_PAUSE_DETAIL_CHARS),
+  }),
+  z.object({ type: z.literal("resumed") }),
   /** The agent did not take an assignment; the pool queues the job again at once. */
   z.object({ type: z.literal("refused"), jobId, attempt, reason: z.string().max(200) }),
   z.object({ type: z.literal("phase"), jobId, attempt, phase: z.enum(BUILD_PHASES) }),

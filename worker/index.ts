@@ -5,6 +5,7 @@ import type { AppEnv } from "./env";
 import { errorResponse } from "./errors";
 import { agentRoutes } from "./routes/agents";
 import { buildRoutes } from "./routes/builds";
+import { poolAgentRoutes } from "./routes/pool-agents";
 import { seedRoutes } from "./routes/seed";
 import { MissingSecretKeyError } from "./secrets";
 import { SettingsError } from "./settings";
@@ -17,6 +18,7 @@ const app = new Hono<AppEnv>();
 app.route("/agent", agentRoutes);
 app.route("/", seedRoutes);
 app.route("/v1", buildRoutes);
+app.route("/v1", poolAgentRoutes);
 
 app.notFound((c) => errorResponse(404, `no route for ${c.req.method} ${c.req.path}`));
 

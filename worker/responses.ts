@@ -1,7 +1,8 @@
 /** The API's answers about a job, built here and typed by shared/api.ts: the seed's shapes and the fuller v1 record. */
-import type { Build, SeedAccepted, SeedStatus } from "../shared/api";
+import type { AgentView, Build, SeedAccepted, SeedStatus } from "../shared/api";
+import { PAUSE_CAUSES } from "../shared/protocol";
 import { formatReference, imageUrl } from "../shared/reference";
-import type { PublicJob } from "./pool/records";
+import type { AgentRecord, PublicJob } from "./pool/records";
 
 /** The seed's answer to an accepted build: names and sizes of the files, never their contents. */
 export function toSeedAccepted(job: PublicJob): SeedAccepted {
@@ -22,8 +23,8 @@ export function toSeedStatus(job: PublicJob): SeedStatus {
     case "canceled":
       return { status: "failed", step: job.step ?? job.state, error: job.error ?? "the build did not finish" };
     default:
-      // Said only when no connected agent could ever take it; a busy pool is plain "processing", as in the seed.
-      return job.waiting?.kind === "unmatched" ? { status: "processing", waiting: job.waiting.message } : { status: "processing" };
+      // Said only when no connected agent could take it before someone acts; a busy pool is plain "processing", as in the seed.
+      return job.waiting && job.waiting.kind !== "busy" ? { status: "processing", waiting: job.waiting.message } : { status: "processing" };
   }
 }
 
@@ -43,5 +44,20 @@ export function toBuild(job: PublicJob): Build {
     files: job.files,
     created_at: new Date(job.createdAt).toISOString(),
     finished_at: job.finishedAt === null ? null : new Date(job.finishedAt).toISOString(),
+  };
+}
+
+/** A connected agent as `GET /v1/agents` shows it: no ids, no tokens. */
+export function toAgentView(agent: AgentRecord): AgentView {
+  return {
+    name: agent.name,
+    version: agent.version,
+    labels: agent.labels,
+    slots: agent.concurrency,
+    running: agent.running,
+    // Shutting down outranks a pause: a draining agent will not take builds again whatever its disk does.
+    state: agent.draining ? "draining" : agent.paused ? "paused" : "ready",
+    paused_reason: agent.paused ? `${PAUSE_CAUSES[agent.paused.cause]} (${agent.paused.detail})` : null,
+    connected_at: new Date(agent.connectedAt).toISOString(),
   };
 }

@@ -4,6 +4,7 @@
  * answers 503 naming every variable that is wrong (SettingsError), as it does
  * for a missing secret key. No Workers types here, so Node code can use it.
  */
+import valid from "semver/functions/valid";
 import { z } from "zod";
 import { MAX_TIMER_SECONDS } from "../shared/timers";
 
@@ -17,6 +18,7 @@ export interface SettingsVars {
   DOCKIFY_MAX_CONTEXT_ENTRIES?: string;
   DOCKIFY_TENANT_MAX_QUEUED?: string;
   DOCKIFY_TENANT_MAX_CONTEXT_BYTES?: string;
+  DOCKIFY_MIN_AGENT_VERSION?: string;
 }
 
 export interface Settings {
@@ -29,6 +31,8 @@ export interface Settings {
   maxContextEntries: number;
   tenantMaxQueued: number;
   tenantMaxContextBytes: number;
+  /** Agents reporting an older version are refused (agent-version.ts); null: any version. */
+  minAgentVersion: string | null;
 }
 
 export class SettingsError extends Error {
@@ -63,6 +67,17 @@ function whole(unit: string, fallback: number, max = Number.MAX_SAFE_INTEGER, mi
     });
 }
 
+/** A semantic version (`0.2.0`, `1.0.0-rc.1`), as agents report theirs; unset or empty means none. */
+const version = z
+  .string()
+  .optional()
+  .transform((text, ctx) => {
+    if (text === undefined || text.trim() === "") return null;
+    const parsed = valid(text.trim());
+    if (parsed === null) ctx.addIssue({ code: "custom", message: `must be a version such as 0.2.0 (got ${JSON.stringify(text)})` });
+    return parsed;
+  });
+
 const settingsSchema = z.object({
   DOCKIFY_LEASE_SECONDS: whole("seconds", 30, MAX_TIMER_SECONDS),
   DOCKIFY_HEARTBEAT_SECONDS: whole("seconds", 5, MAX_TIMER_SECONDS),
@@ -73,6 +88,7 @@ const settingsSchema = z.object({
   DOCKIFY_MAX_CONTEXT_ENTRIES: whole("entries", 10_000),
   DOCKIFY_TENANT_MAX_QUEUED: whole("builds", 100),
   DOCKIFY_TENANT_MAX_CONTEXT_BYTES: whole("bytes", 1024 * MIB),
+  DOCKIFY_MIN_AGENT_VERSION: version,
 });
 
 /** Parsed once per set of variables: a deployed Worker's vars do not change under a running isolate. */
@@ -99,6 +115,7 @@ export function settings(env: SettingsVars): Settings {
     maxContextEntries: vars.DOCKIFY_MAX_CONTEXT_ENTRIES,
     tenantMaxQueued: vars.DOCKIFY_TENANT_MAX_QUEUED,
     tenantMaxContextBytes: vars.DOCKIFY_TENANT_MAX_CONTEXT_BYTES,
+    minAgentVersion: vars.DOCKIFY_MIN_AGENT_VERSION,
   };
   parsedFor.set(env, result);
   return result;

@@ -22,6 +22,7 @@ const LIMITS: Settings = {
   maxContextEntries: 100,
   tenantMaxQueued: 10,
   tenantMaxContextBytes: 1024 * 1024,
+  minAgentVersion: null,
 };
 
 const FIELDS = ["user_name", "repo", "tag", "registry", "password", "labels", "dockerfile", "optional_files", "other"];

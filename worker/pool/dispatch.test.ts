@@ -3,7 +3,7 @@ import { plan, waitingReason, type QueuedJob } from "./dispatch";
 import type { AgentRecord } from "./records";
 
 function agent(id: string, fields: Partial<AgentRecord> = {}): AgentRecord {
-  return { id, name: id, concurrency: 1, labels: {}, draining: false, refusing: false, running: 0, connectedAt: 0, ...fields };
+  return { id, name: id, version: "0.1.0", concurrency: 1, labels: {}, draining: false, refusing: false, paused: null, running: 0, connectedAt: 0, ...fields };
 }
 
 function job(id: string, createdAt: number, labels: Record<string, string> = {}): QueuedJob {
@@ -49,6 +49,12 @@ describe("plan", () => {
     ]);
   });
 
+  it("gives nothing to a paused agent", () => {
+    const lowDisk = { cause: "low-disk", detail: "1 GiB free" } as const;
+    expect(plan([job("1", 1)], [agent("paused", { paused: lowDisk })])).toEqual([]);
+    expect(plan([job("1", 1)], [agent("paused", { paused: lowDisk }), agent("ready", { connectedAt: 5 })])).toEqual([{ jobId: "1", agentId: "ready" }]);
+  });
+
   it("assigns nothing when no agent is connected", () => {
     expect(plan([job("1", 1)], [])).toEqual([]);
   });
@@ -63,5 +69,27 @@ describe("waitingReason", () => {
     });
     expect(waitingReason({ labels: {} }, [agent("a", { draining: true })], "default").message).toBe("every agent that can build it is shutting down");
     expect(waitingReason({ labels: {} }, [agent("a", { running: 1 })], "default")).toEqual({ kind: "busy", message: "every agent that can build it is busy" });
+  });
+
+  it("names the paused agents, with why, when every agent that could build it is paused", () => {
+    const lowDisk = (detail: string) => ({ paused: { cause: "low-disk", detail } as const });
+    expect(waitingReason({ labels: {} }, [agent("b-1", lowDisk("1 GiB free"))], "default")).toEqual({
+      kind: "paused",
+      message: "every agent that can build it is paused: low disk on b-1 (1 GiB free)",
+    });
+    // One shutting down, one paused: the build waits for the paused one.
+    const mixed = [agent("b-1", lowDisk("1 GiB free")), agent("b-2", { draining: true })];
+    expect(waitingReason({ labels: {} }, mixed, "default").message).toBe("every agent that can build it is paused: low disk on b-1 (1 GiB free)");
+    // One that could build it is only busy: it will, once a slot frees.
+    expect(waitingReason({ labels: {} }, [agent("b-1", lowDisk("x")), agent("b-2", { running: 1 })], "default").kind).toBe("busy");
+    // A paused agent without the labels is not why it waits.
+    expect(waitingReason({ labels: { arch: "arm64" } }, [agent("b-1", lowDisk("x"))], "default").kind).toBe("unmatched");
+  });
+
+  it("names at most three paused agents and counts the rest", () => {
+    const fleet = ["a", "b", "c", "d", "e"].map((id) => agent(id, { paused: { cause: "low-disk", detail: "0 bytes free" } }));
+    expect(waitingReason({ labels: {} }, fleet, "default").message).toBe(
+      "every agent that can build it is paused: low disk on a (0 bytes free); low disk on b (0 bytes free); low disk on c (0 bytes free) and 2 more",
+    );
   });
 });

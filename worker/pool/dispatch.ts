@@ -4,6 +4,7 @@
  * carries out what it says; nothing here reads storage or the clock.
  */
 import { formatLabels, labelsMatch } from "../../shared/labels";
+import { PAUSE_CAUSES } from "../../shared/protocol";
 import type { AgentRecord, JobRecord } from "./records";
 
 /** What dispatch needs to know of a queued job. */
@@ -15,9 +16,9 @@ export interface Pairing {
   agentId: string;
 }
 
-/** Whether the agent takes new work at all: not shutting down, not refusing, a slot free. */
+/** Whether the agent takes new work at all: not shutting down, not paused, not refusing, a slot free. */
 export function hasFreeSlot(agent: AgentRecord): boolean {
-  return !agent.draining && !agent.refusing && agent.running < agent.concurrency;
+  return !agent.draining && agent.paused === null && !agent.refusing && agent.running < agent.concurrency;
 }
 
 export function canTake(agent: AgentRecord, job: Pick<JobRecord, "labels">): boolean {
@@ -58,9 +59,22 @@ export function plan(queued: readonly QueuedJob[], agents: readonly AgentRecord[
 }
 
 export interface Waiting {
-  /** `unmatched`: no connected agent could ever build it; `busy`: one could, once a slot frees. */
-  kind: "unmatched" | "busy";
+  /**
+   * `unmatched`: no connected agent could ever build it; `paused`: every one that could is paused until its operator
+   * or its host acts (disk space returns); `busy`: one could, once a slot frees.
+   */
+  kind: "unmatched" | "paused" | "busy";
   message: string;
+}
+
+/** Paused agents named in one waiting reason; the rest are counted, so the sentence stays short with a large fleet. */
+const MAX_PAUSED_NAMED = 3;
+
+/** `low disk on builder-1 (…); low disk on builder-2 (…) and 3 more`. */
+function describePaused(agents: readonly AgentRecord[]): string {
+  const named = agents.slice(0, MAX_PAUSED_NAMED).map(({ name, paused }) => `${PAUSE_CAUSES[paused!.cause]} on ${name} (${paused!.detail})`);
+  const more = agents.length - named.length;
+  return named.join("; ") + (more > 0 ? ` and ${more} more` : "");
 }
 
 /** Why a queued job waits in `pool`: named, since a tenant's agents may be connected to another pool. */
@@ -70,6 +84,10 @@ export function waitingReason(job: Pick<JobRecord, "labels">, agents: readonly A
   if (able.length === 0) {
     return { kind: "unmatched", message: `no connected build agent of pool '${pool}' has the labels ${formatLabels(job.labels)}` };
   }
-  if (able.every((agent) => agent.draining)) return { kind: "busy", message: "every agent that can build it is shutting down" };
+  if (able.every((agent) => agent.draining || agent.paused)) {
+    const paused = able.filter((agent) => agent.paused && !agent.draining);
+    if (paused.length > 0) return { kind: "paused", message: `every agent that can build it is paused: ${describePaused(paused)}` };
+    return { kind: "busy", message: "every agent that can build it is shutting down" };
+  }
   return { kind: "busy", message: "every agent that can build it is busy" };
 }

@@ -7,6 +7,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { CLOSE, type AgentMessage } from "../../shared/protocol";
+import { agentVersionRefusal } from "../agent-version";
 import type { Env } from "../env";
 import { errorResponse, unknownBuild } from "../errors";
 import { DEFAULT_POOL, fleet } from "../fleet";
@@ -20,7 +21,7 @@ import { scrubberFor } from "./job-secret";
 import { leaseHash } from "./leases";
 import { overLimit } from "./limits";
 import { BuildLogs } from "./log";
-import { publicJob, type JobRecord, type NewJob, type PublicJob } from "./records";
+import { publicJob, type AgentRecord, type JobRecord, type NewJob, type PublicJob } from "./records";
 import { Scheduler } from "./scheduler";
 import { acceptAgent, AGENT_TOKEN_NAME_HEADER, attachmentOf, closeQuietly, connectedAgentIds, sendTo } from "./sockets";
 import { SSE_HEADERS } from "./sse";
@@ -117,6 +118,11 @@ export class Pool extends DurableObject<Env> {
     return job !== null && job.leaseHash === leaseHash(leaseToken) && (job.leaseExpiresAt ?? 0) > Date.now();
   }
 
+  /** The agents connected to this pool now. */
+  connectedAgents(): AgentRecord[] {
+    return this.store.agents();
+  }
+
   private tenantJob(id: string, tenant: string): JobRecord | null {
     const job = this.store.job(id);
     return job && job.tenant === tenant ? job : null;
@@ -190,6 +196,8 @@ export class Pool extends DurableObject<Env> {
     // Closed in the meantime (over budget): nothing more from it is worth doing.
     if (this.budgets.isClosing(agentId)) return;
     if (message.type === "hello") {
+      const outdated = agentVersionRefusal(message.version, this.config.minAgentVersion);
+      if (outdated) return ws.close(CLOSE.outdatedAgent, outdated);
       const forbidden = fleet(this.env).forbiddenAgentLabel(message.labels, tokenName);
       if (forbidden) return ws.close(CLOSE.forbidden, forbidden.slice(0, 120));
     } else if (!this.store.isConnected(agentId)) {
@@ -204,8 +212,8 @@ export class Pool extends DurableObject<Env> {
     const { leaseMs } = this.config;
     switch (message.type) {
       case "hello": {
-        const { name, concurrency, labels } = message;
-        this.store.upsertAgent({ id: agentId, name, concurrency, labels }, now);
+        const { name, version, concurrency, labels } = message;
+        this.store.upsertAgent({ id: agentId, name, version, concurrency, labels }, now);
         sendTo(this.ctx, agentId, { type: "welcome", agentId, heartbeatMs: this.config.heartbeatMs, leaseMs });
         await this.scheduler.renewHoldings(agentId, message.holding, now);
         return this.scheduler.dispatch();
@@ -232,6 +240,12 @@ export class Pool extends DurableObject<Env> {
       case "draining":
         // It finishes what it runs but takes nothing new.
         return this.store.markDraining(agentId);
+      case "paused":
+        // Like draining, until it says it resumed; builds that wait say why (dispatch.ts, waitingReason).
+        return this.store.setPaused(agentId, { cause: message.cause, detail: message.detail });
+      case "resumed":
+        this.store.setPaused(agentId, null);
+        return this.scheduler.dispatch();
       case "refused": {
         const { jobId, attempt } = message;
         const scrubber = await scrubberFor(this.env, this.store.job(jobId));

@@ -2,6 +2,7 @@
 import type { FilesSummary } from "../../shared/api";
 import type { JobState } from "../../shared/job";
 import type { Labels } from "../../shared/labels";
+import type { PauseCause } from "../../shared/protocol";
 import type { Waiting } from "./dispatch";
 import type { JobEnd, JobLease } from "./jobs";
 
@@ -45,13 +46,23 @@ export interface TenantUsage {
   contextBytes: number;
 }
 
+/** Why an agent takes nothing new for now, as it said. */
+export interface Pause {
+  cause: PauseCause;
+  detail: string;
+}
+
 export interface AgentRecord {
   id: string;
   name: string;
+  /** As its hello reported it. */
+  version: string;
   concurrency: number;
   labels: Labels;
   draining: boolean;
   refusing: boolean;
+  /** Set while the agent says it is paused; null otherwise. */
+  paused: Pause | null;
   /** Jobs it holds under a lease now. */
   running: number;
   connectedAt: number;
@@ -91,10 +102,12 @@ export function toAgent(row: Row): AgentRecord {
   return {
     id: row.id as string,
     name: row.name as string,
+    version: row.version as string,
     concurrency: row.concurrency as number,
     labels: JSON.parse(row.labels as string) as Labels,
     draining: row.draining === 1,
     refusing: row.refusing === 1,
+    paused: row.paused === null ? null : (JSON.parse(row.paused as string) as Pause),
     running: row.running as number,
     connectedAt: row.connected_at as number,
   };

@@ -54,6 +54,9 @@ const MIGRATIONS = [
   ALTER TABLE agents ADD COLUMN refusing INTEGER NOT NULL DEFAULT 0;`,
   // Dockify's own log entries are kept as data beside their text, so readers can tell them from a build's output.
   `ALTER TABLE log_lines ADD COLUMN event TEXT;`,
+  // An agent's version, shown with it; a paused agent (short of disk, say) takes nothing new, and waiting builds say why.
+  `ALTER TABLE agents ADD COLUMN version TEXT NOT NULL DEFAULT '';
+  ALTER TABLE agents ADD COLUMN paused TEXT;`,
 ];
 
 export function migrate(sql: SqlStorage): void {

@@ -1,7 +1,7 @@
 /** The pool's queries on jobs and agents: the Durable Object class holds no SQL. Logs keep theirs in log.ts. */
 import { migrate } from "./schema";
 import type { JobEnd, JobLease } from "./jobs";
-import { toAgent, toJob, type AgentRecord, type JobRecord, type NewJob, type Row, type TenantUsage } from "./records";
+import { toAgent, toJob, type AgentRecord, type JobRecord, type NewJob, type Pause, type Row, type TenantUsage } from "./records";
 
 export class PoolStore {
   constructor(private readonly sql: SqlStorage) {
@@ -80,15 +80,20 @@ export class PoolStore {
     );
   }
 
-  upsertAgent(agent: Pick<AgentRecord, "id" | "name" | "concurrency" | "labels">, now: number): void {
+  upsertAgent(agent: Pick<AgentRecord, "id" | "name" | "version" | "concurrency" | "labels">, now: number): void {
     this.sql.exec(
-      "INSERT OR REPLACE INTO agents (id, name, concurrency, labels, connected_at) VALUES (?, ?, ?, ?, ?)",
-      agent.id, agent.name, agent.concurrency, JSON.stringify(agent.labels), now,
+      "INSERT OR REPLACE INTO agents (id, name, version, concurrency, labels, connected_at) VALUES (?, ?, ?, ?, ?, ?)",
+      agent.id, agent.name, agent.version, agent.concurrency, JSON.stringify(agent.labels), now,
     );
   }
 
   markDraining(id: string): void {
     this.sql.exec("UPDATE agents SET draining = 1 WHERE id = ?", id);
+  }
+
+  /** A paused agent is sent nothing new until it resumes (null). */
+  setPaused(id: string, pause: Pause | null): void {
+    this.sql.exec("UPDATE agents SET paused = ? WHERE id = ?", pause === null ? null : JSON.stringify(pause), id);
   }
 
   /** A refusing agent's slots are not what the pool counted: it gets nothing until its next heartbeat says what it runs. */
@@ -120,7 +125,7 @@ export class PoolStore {
   agents(): AgentRecord[] {
     return this.sql
       .exec<Row>(
-        `SELECT a.id, a.name, a.concurrency, a.labels, a.draining, a.refusing, a.connected_at,
+        `SELECT a.id, a.name, a.version, a.concurrency, a.labels, a.draining, a.refusing, a.paused, a.connected_at,
            (SELECT COUNT(*) FROM jobs j WHERE j.agent_id = a.id AND j.lease_expires_at IS NOT NULL) AS running
          FROM agents a`,
       )

@@ -1,10 +1,14 @@
-/** What agents call: the WebSocket to the pool, and the context of a job they hold. */
+/** What agents call: the WebSocket to the pool, the context of a job they hold, and a ping that checks without connecting. */
 import { Hono } from "hono";
-import { LEASE_HEADER } from "../../shared/protocol";
+import { parseLabels } from "../../shared/labels";
+import { LEASE_HEADER, type AgentPing } from "../../shared/protocol";
+import { agentVersionRefusal } from "../agent-version";
 import { requireAgentToken } from "../auth";
 import { openContext } from "../context/store";
 import type { AppEnv } from "../env";
 import { ApiError } from "../errors";
+import { fleet } from "../fleet";
+import { settings } from "../settings";
 import { AGENT_TOKEN_NAME_HEADER } from "../pool/sockets";
 import { agentPoolStub } from "../pool/stub";
 
@@ -29,4 +33,26 @@ agentRoutes.get("/jobs/:id/context", async (c) => {
   return new Response(context.body, {
     headers: { "Content-Type": "application/x-tar", "Content-Length": String(context.size) },
   });
+});
+
+/**
+ * Whether this Worker would take an agent with this token, version and labels, answered by the Worker alone: no
+ * pool hears of it, so a ping can never be given a job (`dockify-agent doctor`). Refusals are the pool's own
+ * sentences: 426 for the version, 403 for labels.
+ */
+agentRoutes.get("/ping", (c) => {
+  const tokenName = c.get("agentTokenName");
+  const minimum = settings(c.env).minAgentVersion;
+  const version = c.req.query("version");
+  const outdated = version === undefined ? null : agentVersionRefusal(version, minimum);
+  if (outdated) throw new ApiError(426, outdated, "version");
+  const labelsText = c.req.query("labels");
+  if (labelsText !== undefined) {
+    const parsed = parseLabels(labelsText);
+    if ("error" in parsed) throw new ApiError(400, `labels: ${parsed.error}`, "labels");
+    const forbidden = fleet(c.env).forbiddenAgentLabel(parsed.labels, tokenName);
+    if (forbidden) throw new ApiError(403, forbidden, "labels");
+  }
+  const ping: AgentPing = { pool: fleet(c.env).agentPool(tokenName), min_agent_version: minimum };
+  return c.json(ping);
 });
