@@ -1,5 +1,7 @@
-import { hostname } from "node:os";
-import { describe, expect, it } from "vitest";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { hostname, tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
 import { MAX_CONCURRENCY } from "../shared/protocol";
 import { AGENT_VERSION, ConfigError, loadConfig } from "./config";
 
@@ -30,6 +32,8 @@ describe("loadConfig", () => {
       buildTimeoutSeconds: 3600,
       builder: undefined,
       cacheBytes: 10 * 1024 ** 3,
+      disk: { pruneBelow: { percent: 15 }, stopBelow: { percent: 5 } },
+      metrics: undefined,
     });
     expect(AGENT_VERSION).toMatch(/^\d+\.\d+\.\d+/);
   });
@@ -175,5 +179,87 @@ describe("loadConfig", () => {
     for (const value of ["0", "256", "1m", "255m", "lots", "-1g"]) {
       expect(problems({ ...REQUIRED, DOCKIFY_AGENT_CACHE_BYTES: value })).toContain("DOCKIFY_AGENT_CACHE_BYTES: must be a size such as 10g");
     }
+  });
+  it("reads the disk thresholds and the metrics address", () => {
+    const config = loadConfig({
+      ...REQUIRED,
+      DOCKIFY_AGENT_PRUNE_BELOW: "20g",
+      DOCKIFY_AGENT_STOP_BELOW: "2.5%",
+      DOCKIFY_AGENT_METRICS_ADDR: "9464",
+    });
+    expect(config.disk).toEqual({ pruneBelow: { bytes: 20 * 1024 ** 3 }, stopBelow: { percent: 2.5 } });
+    expect(config.metrics).toEqual({ host: "127.0.0.1", port: 9464, loopback: true });
+  });
+
+  it("refuses thresholds that are not a share or a size, and a stop threshold above the prune threshold", () => {
+    expect(problems({ ...REQUIRED, DOCKIFY_AGENT_PRUNE_BELOW: "lots" })).toContain("DOCKIFY_AGENT_PRUNE_BELOW: must be a share of the disk such as 15%");
+    expect(problems({ ...REQUIRED, DOCKIFY_AGENT_STOP_BELOW: "100%" })).toContain("DOCKIFY_AGENT_STOP_BELOW: must be a share");
+    expect(problems({ ...REQUIRED, DOCKIFY_AGENT_STOP_BELOW: "20%" })).toContain(
+      "DOCKIFY_AGENT_STOP_BELOW: must not be above DOCKIFY_AGENT_PRUNE_BELOW (15%): the agent prunes before it stops taking builds",
+    );
+    // Of two kinds, they compare only against the disk, which the agent measures as it runs.
+    expect(loadConfig({ ...REQUIRED, DOCKIFY_AGENT_STOP_BELOW: "1000g" }).disk.stopBelow).toEqual({ bytes: 1000 * 1024 ** 3 });
+  });
+
+  it("refuses a metrics address other hosts can reach unless DOCKIFY_AGENT_METRICS_ALLOW_REMOTE=true says so", () => {
+    expect(problems({ ...REQUIRED, DOCKIFY_AGENT_METRICS_ADDR: "0.0.0.0:9464" })).toContain(
+      "DOCKIFY_AGENT_METRICS_ADDR: is not a loopback address: the listener has no authentication",
+    );
+    const allowed = loadConfig({ ...REQUIRED, DOCKIFY_AGENT_METRICS_ADDR: "0.0.0.0:9464", DOCKIFY_AGENT_METRICS_ALLOW_REMOTE: "true" });
+    expect(allowed.metrics).toEqual({ host: "0.0.0.0", port: 9464, loopback: false });
+    expect(problems({ ...REQUIRED, DOCKIFY_AGENT_METRICS_ADDR: "metrics:9464" })).toContain("DOCKIFY_AGENT_METRICS_ADDR: \"metrics\" is not an IP address");
+  });
+
+  it("reports every problem at once, checks across settings included", () => {
+    const message = problems({ DOCKIFY_AGENT_STOP_BELOW: "50%", DOCKIFY_AGENT_METRICS_ADDR: "0.0.0.0:1", DOCKIFY_AGENT_CONCURRENCY: "0" });
+    for (const variable of ["DOCKIFY_URL", "DOCKIFY_AGENT_TOKEN:", "DOCKIFY_AGENT_STOP_BELOW", "DOCKIFY_AGENT_METRICS_ADDR", "DOCKIFY_AGENT_CONCURRENCY"]) {
+      expect(message).toContain(variable);
+    }
+  });
+});
+
+describe("loadConfig with DOCKIFY_AGENT_TOKEN_FILE", () => {
+  const dir = mkdtempSync(join(tmpdir(), "dockify-token-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  function tokenFile(name: string, content: string, mode: number): string {
+    const path = join(dir, name);
+    writeFileSync(path, content);
+    chmodSync(path, mode);
+    return path;
+  }
+
+  const URL_ONLY = { DOCKIFY_URL: REQUIRED.DOCKIFY_URL };
+
+  it("reads the token from the file, without its line break", () => {
+    const path = tokenFile("token", "s3cret-token\n", 0o600);
+    const warnings: string[] = [];
+    expect(loadConfig({ ...URL_ONLY, DOCKIFY_AGENT_TOKEN_FILE: path }, (line) => warnings.push(line)).token).toBe("s3cret-token");
+    expect(warnings).toEqual([]);
+  });
+
+  it("refuses both a token and a token file, and neither", () => {
+    const path = tokenFile("both", "s3cret-token", 0o600);
+    expect(problems({ ...REQUIRED, DOCKIFY_AGENT_TOKEN_FILE: path })).toContain("DOCKIFY_AGENT_TOKEN: set it or DOCKIFY_AGENT_TOKEN_FILE, not both");
+    expect(problems(URL_ONLY)).toContain("DOCKIFY_AGENT_TOKEN: is required (or DOCKIFY_AGENT_TOKEN_FILE, a file holding it)");
+  });
+
+  it("refuses a file every user can read, and takes one its group can read with a warning", () => {
+    const open = tokenFile("open", "s3cret-token", 0o644);
+    expect(problems({ ...URL_ONLY, DOCKIFY_AGENT_TOKEN_FILE: open })).toContain(
+      `DOCKIFY_AGENT_TOKEN_FILE: ${open} is readable by every user of this host (mode 644): chmod 600 it`,
+    );
+    const shared = tokenFile("shared", "s3cret-token", 0o640);
+    const warnings: string[] = [];
+    expect(loadConfig({ ...URL_ONLY, DOCKIFY_AGENT_TOKEN_FILE: shared }, (line) => warnings.push(line)).token).toBe("s3cret-token");
+    expect(warnings).toEqual([`DOCKIFY_AGENT_TOKEN_FILE: ${shared} is readable by its group (mode 640): make sure only the agent's user is in that group`]);
+  });
+
+  it("refuses a missing, empty or many-line file, and never shows the token", () => {
+    expect(problems({ ...URL_ONLY, DOCKIFY_AGENT_TOKEN_FILE: join(dir, "missing") })).toContain(`cannot read ${join(dir, "missing")}: ENOENT`);
+    expect(problems({ ...URL_ONLY, DOCKIFY_AGENT_TOKEN_FILE: tokenFile("empty", "\n", 0o600) })).toContain("is empty: put the agent token in it");
+    const twoLines = problems({ ...URL_ONLY, DOCKIFY_AGENT_TOKEN_FILE: tokenFile("two", "s3cret-token\nother\n", 0o600) });
+    expect(twoLines).toContain("must hold the token alone, on one line");
+    expect(twoLines).not.toContain("s3cret-token");
   });
 });

@@ -1,6 +1,6 @@
 /**
- * The agent's settings, from the environment. Docker itself is configured the
- * way the Docker CLI is: dockerode reads DOCKER_HOST (unix://, tcp://, ssh://),
+ * The agent's settings, from the environment (or a file under it: cli/config-file.ts).
+ * Docker itself is configured the way the Docker CLI is: dockerode reads DOCKER_HOST (unix://, tcp://, ssh://),
  * DOCKER_TLS_VERIFY and DOCKER_CERT_PATH on its own.
  */
 import { readFileSync } from "node:fs";
@@ -12,8 +12,10 @@ import { BUILDERS, MAX_CONCURRENCY, type BuilderName } from "../shared/protocol"
 import { MAX_TIMER_SECONDS } from "../shared/timers";
 import type { BuildIsolation } from "./build-isolation";
 import { MIN_CACHE_BYTES } from "./builders/buildkit/cache";
+import { checkHostSettings, HOST_SETTINGS, hostConfig, hostFields, type HostConfig } from "./host/settings";
+import { readTokenFile, type TokenFileRead } from "./token-file";
 
-export interface AgentConfig {
+export interface AgentConfig extends HostConfig {
   /** The Worker's base URL, without a trailing slash: contexts are fetched from here. */
   workerUrl: string;
   /** The WebSocket the agent connects to. */
@@ -34,7 +36,12 @@ export interface AgentConfig {
   cacheBytes: number;
 }
 
-export class ConfigError extends Error {}
+export class ConfigError extends Error {
+  /** One line per problem, `  VARIABLE: what is wrong`, so problems found elsewhere can be reported with these. */
+  constructor(readonly problems: string[]) {
+    super(`invalid agent configuration:\n${problems.join("\n")}`);
+  }
+}
 
 const CONNECT_PATH = "/agent/connect";
 
@@ -97,6 +104,12 @@ export function buildkitProblems(isolation: BuildIsolation): Array<{ variable: s
   return problems;
 }
 
+function tokenFromFile(path: string, ctx: z.RefinementCtx<string>): TokenFileRead {
+  const read = readTokenFile(path);
+  if ("error" in read) ctx.issues.push({ code: "custom", input: path, message: read.error });
+  return read;
+}
+
 /** `k=v,k=v` into labels, by the same rules the Worker applies to a build's labels. */
 function labelsFromText(text: string, ctx: z.RefinementCtx<string>): Labels {
   const parsed = parseLabels(text);
@@ -120,7 +133,9 @@ function memoryFromText(text: string, ctx: z.RefinementCtx<string>): number {
 
 const envFields = z.object({
   DOCKIFY_URL: z.url({ protocol: /^https?$/, error: "must be an http:// or https:// URL, e.g. http://127.0.0.1:8787" }),
-  DOCKIFY_AGENT_TOKEN: z.string({ error: "is required" }).min(1, "is required"),
+  // One of these two is required (checked below).
+  DOCKIFY_AGENT_TOKEN: z.string().optional(),
+  DOCKIFY_AGENT_TOKEN_FILE: z.string().transform(tokenFromFile).optional(),
   DOCKIFY_AGENT_NAME: z.string().max(100, "must be at most 100 characters").default(() => hostname()),
   DOCKIFY_AGENT_CONCURRENCY: z.coerce
     .number()
@@ -130,6 +145,7 @@ const envFields = z.object({
     .default(1),
   DOCKIFY_AGENT_LABELS: z.string().default("").transform(labelsFromText),
   DOCKIFY_AGENT_DRAIN_SECONDS: z.coerce.number().min(0, "must not be negative").default(600),
+  ...hostFields,
   // No colon: `container:<id>` would put RUN steps into another container's network namespace.
   DOCKIFY_AGENT_BUILD_NETWORK: z
     .string()
@@ -155,6 +171,8 @@ const envFields = z.object({
 });
 
 const HOST_NETWORK_SETTINGS: readonly PropertyKey[] = ["DOCKIFY_AGENT_BUILD_NETWORK", "DOCKIFY_AGENT_ALLOW_HOST_NETWORK"];
+
+const TOKEN_SETTINGS: readonly PropertyKey[] = ["DOCKIFY_AGENT_TOKEN", "DOCKIFY_AGENT_TOKEN_FILE"];
 
 const BUILDKIT_SETTINGS: readonly PropertyKey[] = [
   "DOCKIFY_AGENT_BUILDER",
@@ -184,10 +202,25 @@ const envSchema = envFields
       cpus: settings.DOCKIFY_AGENT_BUILD_CPUS,
     };
     for (const { variable, message } of buildkitProblems(isolation)) ctx.issues.push({ code: "custom", input: undefined, path: [variable], message });
-  }, unlessFailed(BUILDKIT_SETTINGS));
+  }, unlessFailed(BUILDKIT_SETTINGS))
+  // One place for the token: with two, the operator could not tell which one the agent uses.
+  .superRefine(({ DOCKIFY_AGENT_TOKEN: token, DOCKIFY_AGENT_TOKEN_FILE: file }, ctx) => {
+    const problem =
+      token !== undefined && file !== undefined ? "set it or DOCKIFY_AGENT_TOKEN_FILE, not both"
+      : token === undefined && file === undefined ? "is required (or DOCKIFY_AGENT_TOKEN_FILE, a file holding it)"
+      : undefined;
+    if (problem) ctx.issues.push({ code: "custom", input: token, path: ["DOCKIFY_AGENT_TOKEN"], message: problem });
+  }, unlessFailed(TOKEN_SETTINGS))
+  .superRefine(checkHostSettings, unlessFailed(HOST_SETTINGS));
 
-/** Reads the agent's settings; throws a ConfigError naming every variable that is wrong. */
-export function loadConfig(env: NodeJS.ProcessEnv): AgentConfig {
+/** Every setting's name, so a config file can be checked to name only these. */
+export const AGENT_SETTINGS: readonly string[] = Object.keys(envFields.shape);
+
+/**
+ * Reads the agent's settings; throws a ConfigError naming every variable that is wrong. `warn` hears what is taken
+ * but worth the operator's attention (a token file its group can read).
+ */
+export function loadConfig(env: NodeJS.ProcessEnv, warn: (line: string) => void = () => {}): AgentConfig {
   // An empty variable (a common leftover in compose files and unit files) means "not set".
   const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ""));
   const parsed = envSchema.safeParse(present);
@@ -195,11 +228,14 @@ export function loadConfig(env: NodeJS.ProcessEnv): AgentConfig {
     throw configError(parsed.error.issues.map((issue) => ({ variable: issue.path.join("."), message: issue.message })));
   }
   const settings = parsed.data;
+  const tokenFile = settings.DOCKIFY_AGENT_TOKEN_FILE;
+  if (tokenFile && "warning" in tokenFile && tokenFile.warning) warn(`DOCKIFY_AGENT_TOKEN_FILE: ${tokenFile.warning}`);
   const workerUrl = settings.DOCKIFY_URL.replace(/\/+$/, "");
   return {
     workerUrl,
     connectUrl: `${workerUrl.replace(/^http/, "ws")}${CONNECT_PATH}`,
-    token: settings.DOCKIFY_AGENT_TOKEN,
+    // The check above leaves exactly one of the two, and a file that was read.
+    token: tokenFile && "token" in tokenFile ? tokenFile.token : settings.DOCKIFY_AGENT_TOKEN!,
     name: settings.DOCKIFY_AGENT_NAME || hostname(),
     version: AGENT_VERSION,
     concurrency: settings.DOCKIFY_AGENT_CONCURRENCY,
@@ -213,10 +249,11 @@ export function loadConfig(env: NodeJS.ProcessEnv): AgentConfig {
     buildTimeoutSeconds: settings.DOCKIFY_AGENT_BUILD_TIMEOUT_SECONDS,
     builder: settings.DOCKIFY_AGENT_BUILDER,
     cacheBytes: settings.DOCKIFY_AGENT_CACHE_BYTES,
+    ...hostConfig(settings),
   };
 }
 
 /** Every problem in one error, one line each, as loadConfig reports them. */
 export function configError(problems: Array<{ variable: string; message: string }>): ConfigError {
-  return new ConfigError(`invalid agent configuration:\n${problems.map(({ variable, message }) => `  ${variable}: ${message}`).join("\n")}`);
+  return new ConfigError(problems.map(({ variable, message }) => `  ${variable}: ${message}`));
 }

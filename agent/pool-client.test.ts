@@ -7,7 +7,7 @@ import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { WebSocketServer, type WebSocket } from "ws";
 import { CLOSE, type AgentMessage, assignMessage, type Assignment, type JobOutcome, type PoolMessage } from "../shared/protocol";
-import { PoolClient, REFUSAL, type PoolClientOptions, type RunJob } from "./pool-client";
+import { PoolClient, REFUSAL, type PoolClientEvents, type PoolClientOptions, type RunJob } from "./pool-client";
 
 const TOKEN = "agent-token";
 const FAST_BACKOFF = { initialMs: 20, factor: 2, maxMs: 300, jitter: 0 };
@@ -117,7 +117,7 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-function startAgent(pool: FakePool, runJob: RunJob, concurrency = 1, engine?: PoolClientOptions["engine"]) {
+function startAgent(pool: FakePool, runJob: RunJob, concurrency = 1, engine?: PoolClientOptions["engine"], events?: Partial<PoolClientEvents>) {
   const statusLines: string[] = [];
   const client = new PoolClient({
     config: { connectUrl: pool.url, token: TOKEN, name: "test-agent", version: "0.0.0", concurrency, labels: { arch: "amd64" } },
@@ -125,6 +125,7 @@ function startAgent(pool: FakePool, runJob: RunJob, concurrency = 1, engine?: Po
     runJob,
     status: (line) => statusLines.push(line),
     backoff: FAST_BACKOFF,
+    events,
   });
   client.start();
   cleanups.push(() => client.stop());
@@ -317,5 +318,73 @@ describe("PoolClient", () => {
     jobs.finish(job.jobId, { status: "canceled" });
     expect(await drained).toBe(true);
     expect(client.running).toBe(0);
+  });
+
+  it("waits the longest delay, and prints the pool's reason, when its version is refused (4426)", async () => {
+    const pool = await startPool();
+    const { statusLines } = startAgent(pool, fakeJobs().runJob);
+    await pool.until(() => pool.frames("hello").length);
+    const closedAt = Date.now();
+    const reason = 'agent version "0.0.0" is older than 0.2.0, this Worker\'s minimum: upgrade the agent';
+    pool.current.close(CLOSE.outdatedAgent, reason);
+    await pool.until(() => pool.frames("hello").length === 2);
+    expect(Date.now() - closedAt).toBeGreaterThanOrEqual(FAST_BACKOFF.maxMs - 20);
+    expect(statusLines.find((line) => line.includes("refused this agent's version"))).toBe(
+      `disconnected from the pool (the pool refused this agent's version: ${reason}); reconnecting in 0.3s`,
+    );
+  });
+
+  it("pauses: tells the pool why, refuses what was already on its way, says it again after a reconnect, and resumes", async () => {
+    const pool = await startPool();
+    const jobs = fakeJobs();
+    const { client, statusLines } = startAgent(pool, jobs.runJob, 2);
+    await pool.until(() => pool.frames("hello").length);
+    pool.welcome();
+    client.pause("low-disk", "1 GiB free");
+    expect(client.paused).toBe(true);
+    await pool.until(() => pool.frames("paused").length);
+    expect(pool.frames("paused")[0]).toEqual({ type: "paused", cause: "low-disk", detail: "1 GiB free" });
+
+    const refused = assignment();
+    pool.send(refused);
+    await pool.until(() => pool.frames("refused").length);
+    expect(pool.frames("refused")[0]).toEqual({ type: "refused", jobId: refused.jobId, attempt: 1, reason: `${REFUSAL.paused}: low disk` });
+    expect(statusLines.some((line) => line.endsWith(`${REFUSAL.paused}: low disk`))).toBe(true);
+
+    pool.current.terminate();
+    await pool.until(() => pool.frames("hello").length === 2);
+    pool.welcome();
+    await pool.until(() => pool.frames("paused").length === 2);
+
+    client.resume();
+    await pool.until(() => pool.frames("resumed").length);
+    expect(client.paused).toBe(false);
+    client.resume();
+    const taken = assignment();
+    pool.send(taken);
+    await pool.until(() => pool.frames("phase").length);
+    expect(pool.frames("resumed")).toHaveLength(1);
+    expect(pool.frames("phase")[0]?.jobId).toBe(taken.jobId);
+  });
+
+  it("tells its observer when it is registered, disconnected, and how each job ended and how long it took", async () => {
+    const pool = await startPool();
+    const jobs = fakeJobs();
+    const seen: string[] = [];
+    startAgent(pool, jobs.runJob, 1, undefined, {
+      registered: () => seen.push("registered"),
+      disconnected: () => seen.push("disconnected"),
+      jobFinished: (outcome, durationMs) => seen.push(`${outcome.status} ${durationMs >= 0}`),
+    });
+    await pool.until(() => pool.frames("hello").length);
+    pool.welcome();
+    const job = assignment();
+    pool.send(job);
+    await pool.until(() => pool.frames("phase").length);
+    jobs.finish(job.jobId, { status: "canceled" });
+    await pool.until(() => seen.includes("canceled true"));
+    pool.current.terminate();
+    await pool.until(() => seen.includes("disconnected"));
+    expect(seen).toEqual(["registered", "canceled true", "disconnected"]);
   });
 });

@@ -5,12 +5,14 @@
  */
 import {
   MAX_CONCURRENCY,
+  PAUSE_CAUSES,
   poolMessage,
   parseMessage,
   type AgentMessage,
   type Assignment,
   type BuilderName,
   type HeldJob,
+  type PauseCause,
   type Platform,
   type PoolMessage,
 } from "../shared/protocol";
@@ -23,11 +25,20 @@ import { AgentSocket } from "./socket";
 /** Why an assignment is not taken. The pool does not over-assign, so these are rare; its lease recovers the job. */
 export const REFUSAL = {
   draining: "the agent is shutting down",
+  paused: "the agent is paused",
   full: "every slot is busy",
   duplicate: "this attempt (or a newer one) already runs here",
 } as const;
 
 export type RunJob = (assignment: Assignment, io: { send: (message: AgentMessage) => void; signal: AbortSignal }) => Promise<RunEnd>;
+
+/** What the client tells an observer (the host metrics) as it happens. */
+export interface PoolClientEvents {
+  /** The pool welcomed this connection: the agent is registered and can be given jobs. */
+  registered(): void;
+  disconnected(): void;
+  jobFinished(end: RunEnd, durationMs: number): void;
+}
 
 export interface PoolClientOptions {
   config: Pick<AgentConfig, "connectUrl" | "token" | "name" | "version" | "concurrency" | "labels">;
@@ -36,6 +47,7 @@ export interface PoolClientOptions {
   runJob: RunJob;
   status: (line: string) => void;
   backoff?: BackoffOptions;
+  events?: Partial<PoolClientEvents>;
 }
 
 interface Run {
@@ -50,6 +62,8 @@ export class PoolClient {
   readonly #socket: AgentSocket;
   readonly #runs = new Map<string, Run>();
   #accepting = true;
+  /** Why the agent takes nothing new for now (see `pause`), or undefined. */
+  #pause: { cause: PauseCause; detail: string } | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
 
   constructor(options: PoolClientOptions) {
@@ -59,7 +73,10 @@ export class PoolClient {
       token: options.config.token,
       hello: (queuedResults) => this.#hello(queuedResults),
       onMessage: (text) => this.#onMessage(text),
-      onDisconnect: () => clearInterval(this.#heartbeat),
+      onDisconnect: () => {
+        clearInterval(this.#heartbeat);
+        options.events?.disconnected?.();
+      },
       status: options.status,
       backoff: options.backoff,
     });
@@ -84,6 +101,25 @@ export class PoolClient {
     const drained = await Promise.race([finished, timedOut]);
     clearTimeout(timer);
     return drained;
+  }
+
+  /**
+   * Takes nothing new, and tells the pool why (its builds that wait say so), until `resume`. What runs goes on.
+   * Said again on every connection while it lasts; a second pause only updates what the pool shows.
+   */
+  pause(cause: PauseCause, detail: string): void {
+    this.#pause = { cause, detail };
+    this.#socket.send({ type: "paused", cause, detail });
+  }
+
+  resume(): void {
+    if (!this.#pause) return;
+    this.#pause = undefined;
+    this.#socket.send({ type: "resumed" });
+  }
+
+  get paused(): boolean {
+    return this.#pause !== undefined;
   }
 
   /** Stops heartbeats and closes the connection after what was sent has gone out. */
@@ -131,12 +167,16 @@ export class PoolClient {
     this.#options.status(`registered as agent ${agentId}; heartbeat every ${heartbeatMs} ms`);
     clearInterval(this.#heartbeat);
     this.#heartbeat = setInterval(() => this.#socket.send({ type: "heartbeat", holding: this.#holding() }), heartbeatMs);
-    // A reconnect registers afresh: say again that this agent is shutting down.
+    // A reconnect registers afresh: say again that this agent is shutting down, or paused.
     if (!this.#accepting) this.#socket.send({ type: "draining" });
+    else if (this.#pause) this.#socket.send({ type: "paused", ...this.#pause });
+    this.#options.events?.registered?.();
   }
 
   #refusal(assignment: Assignment, previous: Run | undefined): string | undefined {
     if (!this.#accepting) return REFUSAL.draining;
+    // The pool learns of a pause a moment after it happens: an assignment already on its way is refused.
+    if (this.#pause) return `${REFUSAL.paused}: ${PAUSE_CAUSES[this.#pause.cause]}`;
     if (previous && previous.held.attempt >= assignment.attempt) return REFUSAL.duplicate;
     // A newer attempt of a job already here replaces it in its slot.
     if (!previous && this.#runs.size >= this.#options.config.concurrency) return REFUSAL.full;
@@ -169,7 +209,11 @@ export class PoolClient {
           return this.#options.runJob(assignment, { send, signal: controller.signal });
         })
         .then(
-          (outcome) => status(`job ${jobId} attempt ${attempt}: ${describeOutcome(outcome)} after ${seconds(Date.now() - started)}`),
+          (end) => {
+            const durationMs = Date.now() - started;
+            status(`job ${jobId} attempt ${attempt}: ${describeOutcome(end)} after ${seconds(durationMs)}`);
+            this.#options.events?.jobFinished?.(end, durationMs);
+          },
           // A bug, not a job failure: the lease will hand the job to another attempt.
           (error: unknown) => status(`job ${jobId} attempt ${attempt}: crashed without a report: ${describeError(error)}`),
         )

@@ -28,6 +28,8 @@ const REFUSALS: ReadonlyMap<number, string> = new Map([
   // This agent paces itself within the budget, so being over it means a bug or a modified agent: retrying at
   // once would only flood again, and the jobs it runs keep their leases for the slow reconnect.
   [CLOSE.frameBudget, "the pool closed the connection: this agent sent more frames than the protocol's budget allows"],
+  // Nothing changes until the operator upgrades the agent (or lowers DOCKIFY_MIN_AGENT_VERSION): keep trying, slowly.
+  [CLOSE.outdatedAgent, "the pool refused this agent's version"],
 ]);
 
 export interface AgentSocketOptions {
@@ -134,7 +136,13 @@ export class AgentSocket {
       if (this.#stopped) return;
       const refusal = REFUSALS.get(refusedStatus === HTTP_UNAUTHORIZED ? CLOSE.unauthorized : code);
       const delay = refusal ? this.#backoff.maxMs : reconnectDelay(this.#retries++, this.#backoff);
-      const why = refusal ?? (refusedStatus ? `HTTP ${refusedStatus}` : `code ${code} ${reason.toString() || lastError}`.trim());
+      // A refusal's own reason (the pool's sentence) says what exactly to fix.
+      const poolReason = reason.toString();
+      const why = refusal
+        ? `${refusal}${poolReason ? `: ${poolReason}` : ""}`
+        : refusedStatus
+          ? `HTTP ${refusedStatus}`
+          : `code ${code} ${poolReason || lastError}`.trim();
       status(`disconnected from the pool (${why}); reconnecting in ${(delay / 1000).toFixed(1)}s`);
       this.#reconnectTimer = setTimeout(() => this.#connect(), delay);
     });

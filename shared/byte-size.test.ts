@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatByteSize, parseByteSize } from "./byte-size";
+import { formatApproxByteSize, formatByteSize, parseByteSize } from "./byte-size";
 
 describe("parseByteSize", () => {
   it("reads k, m and g as binary units, in either case, and plain digits as bytes", () => {
@@ -20,5 +20,15 @@ describe("formatByteSize", () => {
     expect(formatByteSize(1536 * 1024 ** 2)).toBe("1536 MiB");
     expect(formatByteSize(1024)).toBe("1 KiB");
     expect(formatByteSize(1000)).toBe("1000 bytes");
+  });
+});
+
+describe("formatApproxByteSize", () => {
+  it("rounds to one decimal in the largest unit the size reaches", () => {
+    expect(formatApproxByteSize(83_286_138_880)).toBe("77.6 GiB");
+    expect(formatApproxByteSize(3 * 1024 ** 4)).toBe("3.0 TiB");
+    expect(formatApproxByteSize(1536)).toBe("1.5 KiB");
+    expect(formatApproxByteSize(512)).toBe("512 bytes");
+    expect(formatApproxByteSize(0)).toBe("0 bytes");
   });
 });

@@ -26,3 +26,11 @@ export function formatByteSize(bytes: number): string {
   const unit = UNITS.find((candidate) => bytes % candidate.bytes === 0);
   return unit ? `${bytes / unit.bytes} ${unit.name}` : `${bytes} bytes`;
 }
+
+/** A size to one decimal in the largest binary unit it reaches, for what is measured rather than set: `77.6 GiB`, `512 bytes`. */
+export function formatApproxByteSize(bytes: number): string {
+  for (const unit of [{ name: "TiB", bytes: 1024 ** 4 }, ...UNITS]) {
+    if (bytes >= unit.bytes) return `${(bytes / unit.bytes).toFixed(1)} ${unit.name}`;
+  }
+  return `${bytes} bytes`;
+}
