@@ -17,6 +17,8 @@ export interface JobDownload {
   agentToken: string;
   leaseToken: string;
   signal: AbortSignal;
+  /** Told the size of each chunk as it arrives (the agent's metrics). */
+  onBytes?: (bytes: number) => void;
 }
 
 /** Opens a download; throws with the Worker's status and answer when it refuses. */
@@ -29,7 +31,19 @@ export async function openJobDownload(request: JobDownload): Promise<Readable> {
     const answer = await readStart(response.body);
     throw new Error(`GET ${request.path} answered HTTP ${response.status}${answer ? `: ${answer}` : ""}`);
   }
-  return Readable.fromWeb(response.body as NodeReadableStream<Uint8Array>);
+  const { onBytes } = request;
+  // Counted on the web stream, before it becomes a Node one, so the build reads the same stream (and errors) as before.
+  const body = onBytes
+    ? response.body.pipeThrough(
+        new TransformStream<Uint8Array, Uint8Array>({
+          transform(chunk, controller) {
+            onBytes(chunk.byteLength);
+            controller.enqueue(chunk);
+          },
+        }),
+      )
+    : response.body;
+  return Readable.fromWeb(body as NodeReadableStream<Uint8Array>);
 }
 
 async function readStart(body: ReadableStream<Uint8Array> | null): Promise<string> {

@@ -52,6 +52,8 @@ export interface JobRunnerDeps {
   buildTimeoutSeconds: number;
   /** The agent's own one-line output, for what only its operator needs to know. */
   status: (line: string) => void;
+  /** Told the bytes of the build context as they arrive (the agent's metrics). */
+  onContextBytes?: (bytes: number) => void;
 }
 
 /** The cache-mount namespace of a job: its tenant's scope, else its own (never the Engine-wide default). */
@@ -115,7 +117,7 @@ export async function runJob(assignment: Assignment, deps: JobRunnerDeps): Promi
     const buildOptions = mountsSecrets ? { ...options, noCache: true } : options;
     if (mountsSecrets) logs.event({ type: "secrets-uncached" });
     step = "context";
-    context = await openJobDownload({ ...download, path: assignment.contextPath });
+    context = await openJobDownload({ ...download, path: assignment.contextPath, onBytes: deps.onContextBytes });
     step = "build";
     job = {
       jobId,

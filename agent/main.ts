@@ -1,6 +1,7 @@
 /**
- * The build agent: `npm run agent`. Settings come from the environment (see
- * config.ts); Docker is found the way the Docker CLI finds it (DOCKER_HOST).
+ * The build agent: `dockify-agent start` (cli.ts), or `npm run agent` in a
+ * checkout. Settings come from the environment (see config.ts); Docker is found
+ * the way the Docker CLI finds it (DOCKER_HOST).
  *
  * The first SIGTERM or SIGINT stops taking jobs and waits for the running ones
  * (DOCKIFY_AGENT_DRAIN_SECONDS); a second one exits at once without reporting,
@@ -14,6 +15,8 @@ import { ClassicBuilder } from "./builders/classic";
 import { ConfigError, loadConfig, type AgentConfig } from "./config";
 import { chooseBuilder, inspectEngine, type EngineInfo } from "./engine";
 import { describeError } from "./errors";
+import { AgentMetrics } from "./host/metrics";
+import { startUpkeep } from "./host/upkeep";
 import { runJob } from "./job-runner";
 import { status } from "./status";
 import { PoolClient } from "./pool-client";
@@ -24,7 +27,7 @@ const EXIT_ABORTED = 1;
 function configure(): { config: AgentConfig; docker: Docker } {
   try {
     // dockerode throws here when DOCKER_HOST is malformed.
-    return { config: loadConfig(process.env), docker: new Docker() };
+    return { config: loadConfig(process.env, status), docker: new Docker() };
   } catch (error) {
     console.error(error instanceof ConfigError ? error.message : `invalid Docker settings: ${describeError(error)}`);
     process.exit(EXIT_CONFIG);
@@ -64,9 +67,12 @@ try {
   status(`could not look for build tags left by killed agents: ${describeError(error)}`);
 }
 
-const client = new PoolClient({
+// Read at scrape time only, once the client exists.
+const metrics = new AgentMetrics({ ...config, running: () => client.running, paused: () => client.paused });
+const client: PoolClient = new PoolClient({
   config,
   status,
+  events: metrics,
   engine: { platform: engine.platform, builder: builder.name },
   runJob: (assignment, { send, signal }) =>
     runJob(assignment, {
@@ -78,7 +84,13 @@ const client = new PoolClient({
       send,
       signal,
       status,
+      onContextBytes: (bytes) => metrics.contextBytes(bytes),
     }),
+});
+// Before connecting: an agent started on a full disk says so in its hello, and is given nothing.
+const upkeep = await startUpkeep({ config, docker, client, metrics, status }).catch((error: unknown) => {
+  console.error(describeError(error));
+  process.exit(EXIT_CONFIG);
 });
 status(
   `agent ${config.name} ${config.version}: ${config.concurrency} slot(s), Engine ${engine.version} for ${engine.platform ? `${engine.platform.os}/${engine.platform.architecture}` : "an unknown platform"}, connecting to ${config.connectUrl}`,
@@ -99,6 +111,7 @@ async function shutdown(signal: NodeJS.Signals): Promise<void> {
   status(`${signal}: taking no more jobs; waiting up to ${config.drainMs / 1000}s for ${client.running} running job(s) (again to exit now)`);
   const drained = await client.drain(config.drainMs);
   if (!drained) status(`drain time is up; leaving ${client.running} job(s) to the pool's lease`);
+  await upkeep.stop();
   await client.stop();
   status("stopped");
   process.exit(0);

@@ -334,7 +334,7 @@ describe("PoolClient", () => {
     );
   });
 
-  it("pauses: tells the pool why, refuses what was already on its way, says it again after a reconnect, and resumes", async () => {
+  it("pauses: tells the pool why, refuses what was already on its way, says it in the hello after a reconnect, and resumes", async () => {
     const pool = await startPool();
     const jobs = fakeJobs();
     const { client, statusLines } = startAgent(pool, jobs.runJob, 2);
@@ -353,8 +353,9 @@ describe("PoolClient", () => {
 
     pool.current.terminate();
     await pool.until(() => pool.frames("hello").length === 2);
+    expect(pool.frames("hello")[1]?.paused).toEqual({ cause: "low-disk", detail: "1 GiB free" });
+    expect(pool.frames("hello")[0]?.paused).toBeUndefined();
     pool.welcome();
-    await pool.until(() => pool.frames("paused").length === 2);
 
     client.resume();
     await pool.until(() => pool.frames("resumed").length);

@@ -12,6 +12,7 @@ import {
   type Assignment,
   type BuilderName,
   type HeldJob,
+  type Pause,
   type PauseCause,
   type Platform,
   type PoolMessage,
@@ -63,7 +64,7 @@ export class PoolClient {
   readonly #runs = new Map<string, Run>();
   #accepting = true;
   /** Why the agent takes nothing new for now (see `pause`), or undefined. */
-  #pause: { cause: PauseCause; detail: string } | undefined;
+  #pause: Pause | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
 
   constructor(options: PoolClientOptions) {
@@ -105,7 +106,7 @@ export class PoolClient {
 
   /**
    * Takes nothing new, and tells the pool why (its builds that wait say so), until `resume`. What runs goes on.
-   * Said again on every connection while it lasts; a second pause only updates what the pool shows.
+   * Said in the hello of every connection while it lasts; a second pause only updates what the pool shows.
    */
   pause(cause: PauseCause, detail: string): void {
     this.#pause = { cause, detail };
@@ -146,6 +147,7 @@ export class PoolClient {
       holding: this.#holding(queuedResults),
       ...(platform && { platform }),
       ...(builder && { builder }),
+      ...(this.#pause && { paused: this.#pause }),
     };
   }
 
@@ -167,9 +169,8 @@ export class PoolClient {
     this.#options.status(`registered as agent ${agentId}; heartbeat every ${heartbeatMs} ms`);
     clearInterval(this.#heartbeat);
     this.#heartbeat = setInterval(() => this.#socket.send({ type: "heartbeat", holding: this.#holding() }), heartbeatMs);
-    // A reconnect registers afresh: say again that this agent is shutting down, or paused.
+    // A reconnect registers afresh: say again that this agent is shutting down (a pause went with the hello).
     if (!this.#accepting) this.#socket.send({ type: "draining" });
-    else if (this.#pause) this.#socket.send({ type: "paused", ...this.#pause });
     this.#options.events?.registered?.();
   }
 

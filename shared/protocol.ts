@@ -84,6 +84,11 @@ export const PAUSE_CAUSES = { "low-disk": "low disk" } as const;
 export type PauseCause = keyof typeof PAUSE_CAUSES;
 /** The cause's detail, said in brackets after it: what was measured and which setting it crossed. */
 export const MAX_PAUSE_DETAIL_CHARS = 200;
+const pause = z.object({
+  cause: z.enum(Object.keys(PAUSE_CAUSES) as [PauseCause, ...PauseCause[]]),
+  detail: z.string().max(MAX_PAUSE_DETAIL_CHARS),
+});
+export type Pause = z.infer<typeof pause>;
 
 /** One step of a build as the user sees it on the build's record. */
 export const buildStep = z.object({
@@ -113,16 +118,14 @@ const agentMessages = z.discriminatedUnion("type", [
     /** What its Engine builds for; absent from agents released before platforms were matched. */
     platform: platformSchema.optional(),
     builder: z.enum(BUILDERS).optional(),
+    /** Set when the agent connects paused: the pool gives it nothing before it says `resumed`. */
+    paused: pause.optional(),
   }),
   z.object({ type: z.literal("heartbeat"), holding: z.array(held).max(MAX_CONCURRENCY) }),
   /** The agent is shutting down: it finishes what it runs and takes nothing new. */
   z.object({ type: z.literal("draining") }),
   /** The agent takes nothing new until it says `resumed` (its host is short of disk, say); what it runs goes on. */
-  z.object({
-    type: z.literal("paused"),
-    cause: z.enum(Object.keys(PAUSE_CAUSES) as [PauseCause, ...PauseCause[]]),
-    detail: z.string().max(MAX_PAUSE_DETAIL_CHARS),
-  }),
+  pause.extend({ type: z.literal("paused") }),
   z.object({ type: z.literal("resumed") }),
   /** The agent did not take an assignment; the pool queues the job again at once. */
   z.object({ type: z.literal("refused"), jobId, attempt, reason: z.string().max(200) }),

@@ -135,6 +135,18 @@ describe("agents of the pool", () => {
     expect((await agents()).agents[0]?.state).toBe("ready");
   });
 
+  it("gives nothing to an agent whose hello says it is paused, not even the build already waiting", async () => {
+    const id = await queuedBuild();
+    const agent = await TestAgent.connect();
+    if (!(agent instanceof TestAgent)) throw new Error("no socket");
+    const paused = { cause: "low-disk", detail: "0 bytes free" } as const;
+    agent.send({ type: "hello", name: "builder-1", version: "0.1.0", concurrency: 1, labels: {}, holding: [], paused });
+    await agent.next("welcome");
+    expect((await agents()).agents[0]).toMatchObject({ state: "paused", paused_reason: "low disk (0 bytes free)" });
+    expect((await record(id)).waiting).toBe("every agent that can build it is paused: low disk on builder-1 (0 bytes free)");
+    expect(agent.received.some((message) => message.type === "assign")).toBe(false);
+  });
+
   it("says paused again after a reconnect only if the agent says so: a new connection starts ready", async () => {
     const first = await TestAgent.hello("builder-1");
     first.send({ type: "paused", cause: "low-disk", detail: "x" });

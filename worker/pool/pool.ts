@@ -214,6 +214,8 @@ export class Pool extends DurableObject<Env> {
       case "hello": {
         const { name, version, concurrency, labels } = message;
         this.store.upsertAgent({ id: agentId, name, version, concurrency, labels }, now);
+        // Before dispatching: an agent that comes back short of disk must not be handed a build first.
+        if (message.paused) this.store.setPaused(agentId, message.paused);
         sendTo(this.ctx, agentId, { type: "welcome", agentId, heartbeatMs: this.config.heartbeatMs, leaseMs });
         await this.scheduler.renewHoldings(agentId, message.holding, now);
         return this.scheduler.dispatch();

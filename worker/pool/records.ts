@@ -2,7 +2,7 @@
 import type { FilesSummary } from "../../shared/api";
 import type { JobState } from "../../shared/job";
 import type { Labels } from "../../shared/labels";
-import type { PauseCause } from "../../shared/protocol";
+import type { Pause } from "../../shared/protocol";
 import type { Waiting } from "./dispatch";
 import type { JobEnd, JobLease } from "./jobs";
 
@@ -46,11 +46,7 @@ export interface TenantUsage {
   contextBytes: number;
 }
 
-/** Why an agent takes nothing new for now, as it said. */
-export interface Pause {
-  cause: PauseCause;
-  detail: string;
-}
+export type { Pause };
 
 export interface AgentRecord {
   id: string;

@@ -1,0 +1,92 @@
+/**
+ * `dockify-agent doctor`: checks this host before it takes builds, one line
+ * per check saying what passed and how to fix what failed. The host can take
+ * builds when no check failed (the exit code says so).
+ */
+import Docker from "dockerode";
+import type { BuilderName } from "../../shared/protocol";
+import { ConfigError, loadConfig, type AgentConfig } from "../config";
+import { describeError } from "../errors";
+import { formatCheck, hostCanBuild, type CheckResult } from "./check";
+import { checkBuildKit, checkDisk, checkEngine, checkLimits, engineFacts, type EngineVersion } from "./engine-checks";
+import { cgroupControllers } from "./kernel";
+import { remoteEngine } from "../host/engine-disk";
+import { checkWorker } from "./worker-check";
+
+export interface DoctorOptions {
+  /** The environment the agent would run with (a config file already applied). */
+  env: NodeJS.ProcessEnv;
+  /** Problems found before the settings were read (names in the config file that are not settings). */
+  fileProblems: string[];
+  /** Where the settings came from, for the config line. */
+  source: string;
+  /** The builder the agent uses: BuildKit missing fails the host only when it is the one. */
+  builder: BuilderName;
+  print: (line: string) => void;
+}
+
+function skipped(name: string, because: string): CheckResult {
+  return { name, state: "skip", message: `not checked: ${because}` };
+}
+
+function checkConfig(options: DoctorOptions): { result: CheckResult; config?: AgentConfig } {
+  const warnings: string[] = [];
+  try {
+    const config = loadConfig(options.env, (line) => warnings.push(line));
+    if (options.fileProblems.length) throw new ConfigError([]);
+    if (warnings.length) return { result: { name: "config", state: "warn", message: `settings are valid (${options.source}); ${warnings.join("; ")}` }, config };
+    return { result: { name: "config", state: "ok", message: `settings are valid (${options.source})` }, config };
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    const problems = [...options.fileProblems, ...error.problems].map((line) => line.trim());
+    return { result: { name: "config", state: "fail", message: problems.join("; "), fix: "set these as README's Configuration says (environment or --config file)" } };
+  }
+}
+
+/** Runs every check in order, printing each line as it is known; returns the results. */
+export async function doctor(options: DoctorOptions): Promise<CheckResult[]> {
+  const results: CheckResult[] = [];
+  const report = (result: CheckResult) => {
+    results.push(result);
+    options.print(formatCheck(result));
+  };
+
+  const { result: configResult, config } = checkConfig(options);
+  report(configResult);
+
+  let docker: Docker | undefined;
+  let version: EngineVersion | undefined;
+  try {
+    // dockerode reads DOCKER_HOST itself, and throws here when it is malformed.
+    docker = new Docker();
+  } catch (error) {
+    report({ name: "engine", state: "fail", message: `DOCKER_HOST=${options.env.DOCKER_HOST} is not usable: ${describeError(error)}`, fix: "use unix:///path/docker.sock or tcp://host:port" });
+  }
+  if (docker) {
+    const engine = await checkEngine(docker, options.env);
+    report(engine.result);
+    version = engine.version;
+  }
+
+  const noEngine = "the Docker Engine does not answer";
+  const noConfig = "the settings are invalid";
+  report(docker && version ? await checkBuildKit(docker, version, options.builder) : skipped("buildkit", noEngine));
+  report(config ? await checkWorker(config) : skipped("worker", noConfig));
+  if (!docker || !version) {
+    report(skipped("disk", noEngine));
+    report(skipped("limits", noEngine));
+  } else if (!config) {
+    report(skipped("disk", noConfig));
+    report(skipped("limits", noConfig));
+  } else {
+    const failed = (name: string) => (error: unknown): CheckResult => ({ name, state: "fail", message: `the Engine stopped answering: ${describeError(error)}` });
+    report(await checkDisk(docker, config.disk).catch(failed("disk")));
+    const kernel = remoteEngine(docker) ? undefined : await cgroupControllers();
+    const isolation = config.isolation;
+    report(await engineFacts(docker).then((facts) => checkLimits(isolation, facts, kernel), failed("limits")));
+  }
+
+  const failed = results.filter(({ state }) => state === "fail").length;
+  options.print(hostCanBuild(results) ? "this host can take builds" : `${failed} check(s) failed: this host cannot take builds yet`);
+  return results;
+}
