@@ -1,4 +1,7 @@
-/** The real build agent (`node --import tsx agent/main.ts`, as `npm run agent` runs it) as a child process, its output captured. */
+/**
+ * The real build agent as a child process, its output captured: `node --import tsx agent/main.ts`, as `npm run agent`
+ * runs it, or an installed `dockify-agent start` (harness/package.ts).
+ */
 import { baseEnv, ManagedProcess } from "./managed-process";
 import { REPO_ROOT } from "./run-dir";
 
@@ -12,6 +15,11 @@ export interface AgentOptions {
   labels?: Record<string, string>;
   /** More environment for the agent; wins over the values above. */
   env?: Record<string, string>;
+  /**
+   * Run this command line instead of the repository's agent, e.g. `[installed bin, "start", "--config", file]`. Its
+   * settings are then what the command line and `env` give it: `url`, `token`, `name` and the rest are not set.
+   */
+  command?: readonly [string, ...string[]];
 }
 
 /** `stop()` sends SIGTERM (the agent drains), `kill("SIGKILL")` simulates a crash; `output()` is all it printed. */
@@ -35,6 +43,10 @@ export function startAgent(options: AgentOptions): AgentProcess {
       .join(",");
   }
   Object.assign(env, options.env);
+  if (options.command) {
+    const [command, ...args] = options.command;
+    return ManagedProcess.spawn({ name: `agent-${name}`, command, args, cwd: REPO_ROOT, env: { ...baseEnv(), ...options.env } });
+  }
   // No tsx wrapper process: a signal reaches the agent once, as it would under a service manager.
   return ManagedProcess.spawn({ name: `agent-${name}`, command: process.execPath, args: ["--import", "tsx", "agent/main.ts"], cwd: REPO_ROOT, env });
 }

@@ -18,6 +18,7 @@ import {
   LAST_EVENT_ID_HEADER,
   type LogStreamMessage,
   PASSWORD_HEADER,
+  type AgentList,
   type ErrorBody,
   type Build,
   type buildFields,
@@ -259,6 +260,11 @@ export class ApiClient {
     } catch (error) {
       if (!options.signal?.aborted) throw error;
     }
+  }
+
+  /** `GET /v1/agents`: the agents connected to the tenant's pool. */
+  agents(): Promise<ApiResponse<AgentList | ErrorBody>> {
+    return this.#request("GET", "/v1/agents");
   }
 
   /** `POST /v1/builds/{id}/cancel`: 200 canceled at once, 202 while its agent stops it. */

@@ -4,6 +4,7 @@
  * and run helpers that read Docker's JSON stream line by line and throw on errors,
  * and a look at which build steps run now.
  */
+import { createHash } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import Docker from "dockerode";
 import { pack } from "tar-stream";
@@ -224,4 +225,54 @@ export function runStepsWith(text: string): Array<{ pid: number; command: string
     if (command.includes(text)) found.push({ pid: Number(entry), command });
   }
   return found;
+}
+
+/** Docker's name for this machine's CPU, as images record it. */
+function dockerArchitecture(): string {
+  return ({ x64: "amd64", arm64: "arm64", arm: "arm", ppc64: "ppc64le", s390x: "s390x" } as Record<string, string>)[process.arch] ?? process.arch;
+}
+
+/**
+ * Loads an image as `docker load` takes one (an archive in `docker save`'s
+ * layout), with the creation time its config says: how the tests make an image
+ * that looks as old as a leftover from long ago. One layer holding `files`.
+ */
+export async function loadImage(tag: string, files: Record<string, string>, created: Date): Promise<string> {
+  const layer = pack();
+  for (const [name, content] of Object.entries(files)) layer.entry({ name, mode: 0o644, mtime: created }, content);
+  layer.finalize();
+  const chunks: Buffer[] = [];
+  for await (const chunk of layer) chunks.push(chunk as Buffer);
+  const layerTar = Buffer.concat(chunks);
+  const layerDigest = createHash("sha256").update(layerTar).digest("hex");
+  const config = Buffer.from(
+    JSON.stringify({
+      architecture: dockerArchitecture(),
+      os: "linux",
+      created: created.toISOString(),
+      config: { Labels: { [E2E_LABEL]: "true" } },
+      rootfs: { type: "layers", diff_ids: [`sha256:${layerDigest}`] },
+      history: [{ created: created.toISOString(), created_by: "harness loadImage" }],
+    }),
+  );
+  const configName = `${createHash("sha256").update(config).digest("hex")}.json`;
+  const manifest = Buffer.from(JSON.stringify([{ Config: configName, RepoTags: [tag], Layers: [`${layerDigest}/layer.tar`] }]));
+  const archive = pack();
+  archive.entry({ name: configName }, config);
+  archive.entry({ name: `${layerDigest}/layer.tar` }, layerTar);
+  archive.entry({ name: "manifest.json" }, manifest);
+  archive.finalize();
+  const stream = await docker.loadImage(archive as unknown as NodeJS.ReadableStream, { quiet: true });
+  await readJsonStream(stream, `docker load of ${tag}`);
+  return `sha256:${createHash("sha256").update(config).digest("hex")}`;
+}
+
+/** The local image's id, or undefined when no image has this name. */
+export async function imageId(ref: string): Promise<string | undefined> {
+  try {
+    return (await docker.getImage(ref).inspect()).Id;
+  } catch (error) {
+    if ((error as { statusCode?: number }).statusCode === 404) return undefined;
+    throw error;
+  }
 }

@@ -36,8 +36,9 @@ export interface WorkerHandle {
   /**
    * Stops wrangler and starts it again on the same port with the same persist dir
    * and vars. `hard` kills it with SIGKILL first, like a crash, instead of SIGTERM.
+   * `vars` changes or adds variables from then on, as a redeploy with new ones would.
    */
-  restart(options?: { hard?: boolean }): Promise<void>;
+  restart(options?: { hard?: boolean; vars?: Record<string, string> }): Promise<void>;
 }
 
 /**
@@ -106,13 +107,16 @@ export async function startWorker(options: WorkerOptions = {}): Promise<WorkerHa
   const dir = tempDir("worker");
   const persistDir = options.persistDir ?? join(dir, "state");
   const envFile = join(dir, "secrets.env");
-  writeFileSync(
-    envFile,
-    Object.entries(options.vars ?? {})
-      .map(([key, value]) => envFileLine(key, value))
-      .join(""),
-    { mode: 0o600 },
-  );
+  let vars = options.vars ?? {};
+  const writeEnvFile = () =>
+    writeFileSync(
+      envFile,
+      Object.entries(vars)
+        .map(([key, value]) => envFileLine(key, value))
+        .join(""),
+      { mode: 0o600 },
+    );
+  writeEnvFile();
 
   let port = 0;
   let current: ManagedProcess | undefined;
@@ -137,9 +141,13 @@ export async function startWorker(options: WorkerOptions = {}): Promise<WorkerHa
     stop: async () => {
       await handle.process.stop(10_000);
     },
-    restart: async ({ hard = false } = {}) => {
+    restart: async ({ hard = false, vars: changed } = {}) => {
       if (hard) handle.process.kill("SIGKILL");
       await handle.process.stop(10_000);
+      if (changed) {
+        vars = { ...vars, ...changed };
+        writeEnvFile();
+      }
       // Same port: agents reconnect to the URL they know. It was just released, so a clash is unlikely.
       runs.push(await launch(port, dir, envFile, options, persistDir));
     },
