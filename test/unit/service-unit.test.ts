@@ -11,7 +11,8 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 
 const UNIT = new URL("../../deploy/dockify-agent.service", import.meta.url);
-const INSTALLED_AT = "/usr/local/bin/dockify-agent";
+/** ExecStart names the command, which systemd finds on its search path. */
+const COMMAND = "dockify-agent";
 /** The agent's default DOCKIFY_AGENT_DRAIN_SECONDS (agent/config.ts). */
 const DEFAULT_DRAIN_SECONDS = 600;
 
@@ -44,7 +45,7 @@ describe("deploy/dockify-agent.service", () => {
     writeFileSync(program, "#!/bin/sh\nexit 0\n");
     chmodSync(program, 0o755);
     const copy = join(dir, "dockify-agent.service");
-    writeFileSync(copy, text.replaceAll(INSTALLED_AT, program));
+    writeFileSync(copy, text.replace(`ExecStart=${COMMAND} `, `ExecStart=${program} `));
     const result = spawnSync(SYSTEMD_ANALYZE!, ["verify", copy], { encoding: "utf8" });
     expect({ status: result.status, output: `${result.stdout}${result.stderr}`.trim() }).toEqual({ status: 0, output: "" });
   });
@@ -57,7 +58,7 @@ describe("deploy/dockify-agent.service", () => {
   });
 
   it("runs the installed command's start, with the token from a file", () => {
-    expect(unit.get("ExecStart")).toEqual([`${INSTALLED_AT} start --config /etc/dockify/agent.env`]);
+    expect(unit.get("ExecStart")).toEqual([`${COMMAND} start --config /etc/dockify/agent.env`]);
     expect(unit.get("Environment")).toEqual(["DOCKIFY_AGENT_TOKEN_FILE=/etc/dockify/agent-token"]);
     expect(unit.get("User")).toEqual(["dockify-agent"]);
     expect(unit.get("SupplementaryGroups")).toEqual(["docker"]);
