@@ -34,6 +34,12 @@ function exitOnConfigError(error: unknown): never {
   process.exit(EXIT_CONFIG);
 }
 
+// `dockify-agent doctor | head -3`: a reader that stops reading is not an error of the agent's.
+process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+  if (error.code !== "EPIPE") throw error;
+  process.exit(process.exitCode ?? 0);
+});
+
 const program = new Command("dockify-agent")
   .description("Dockify's build agent: builds and pushes the images a Dockify Worker assigns it, with this host's Docker Engine")
   .version(AGENT_VERSION, "-V, --version", "print the agent's version")

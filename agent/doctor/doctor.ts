@@ -8,9 +8,9 @@ import type { BuilderName } from "../../shared/protocol";
 import { ConfigError, loadConfig, type AgentConfig } from "../config";
 import { describeError } from "../errors";
 import { formatCheck, hostCanBuild, type CheckResult } from "./check";
+import { remoteEngine } from "../host/engine-disk";
 import { checkBuildKit, checkDisk, checkEngine, checkLimits, engineFacts, type EngineVersion } from "./engine-checks";
 import { cgroupControllers } from "./kernel";
-import { remoteEngine } from "../host/engine-disk";
 import { checkWorker } from "./worker-check";
 
 export interface DoctorOptions {
@@ -31,16 +31,21 @@ function skipped(name: string, because: string): CheckResult {
 
 function checkConfig(options: DoctorOptions): { result: CheckResult; config?: AgentConfig } {
   const warnings: string[] = [];
+  const problems = [...options.fileProblems];
+  let config: AgentConfig | undefined;
   try {
-    const config = loadConfig(options.env, (line) => warnings.push(line));
-    if (options.fileProblems.length) throw new ConfigError([]);
-    if (warnings.length) return { result: { name: "config", state: "warn", message: `settings are valid (${options.source}); ${warnings.join("; ")}` }, config };
-    return { result: { name: "config", state: "ok", message: `settings are valid (${options.source})` }, config };
+    config = loadConfig(options.env, (line) => warnings.push(line));
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
-    const problems = [...options.fileProblems, ...error.problems].map((line) => line.trim());
-    return { result: { name: "config", state: "fail", message: problems.join("; "), fix: "set these as README's Configuration says (environment or --config file)" } };
+    problems.push(...error.problems);
   }
+  if (problems.length || !config) {
+    const message = problems.map((line) => line.trim()).join("; ");
+    return { result: { name: "config", state: "fail", message, fix: "set these as README's Configuration says (environment or --config file)" } };
+  }
+  const valid = `settings are valid (${options.source})`;
+  if (warnings.length) return { result: { name: "config", state: "warn", message: `${valid}; ${warnings.join("; ")}` }, config };
+  return { result: { name: "config", state: "ok", message: valid }, config };
 }
 
 /** Runs every check in order, printing each line as it is known; returns the results. */

@@ -197,7 +197,7 @@ export class Pool extends DurableObject<Env> {
     if (this.budgets.isClosing(agentId)) return;
     if (message.type === "hello") {
       const outdated = agentVersionRefusal(message.version, this.config.minAgentVersion);
-      if (outdated) return ws.close(CLOSE.outdatedAgent, outdated);
+      if (outdated) return ws.close(CLOSE.outdatedAgent, outdated.slice(0, 120));
       const forbidden = fleet(this.env).forbiddenAgentLabel(message.labels, tokenName);
       if (forbidden) return ws.close(CLOSE.forbidden, forbidden.slice(0, 120));
     } else if (!this.store.isConnected(agentId)) {
