@@ -19,6 +19,8 @@ import type { CgroupControllers } from "./kernel";
 const ENGINE_TIMEOUT_MS = 10_000;
 /** BuildKit through the Engine's API needs API 1.39 (Engine 18.09) and its `/session` endpoint. */
 export const BUILDKIT_MIN_API = "1.39";
+/** The cgroup controllers the agent's RUN-step limits need: memory for DOCKIFY_AGENT_BUILD_MEMORY, cpu for _CPUS. */
+const LIMIT_CONTROLLERS = ["memory", "cpu"];
 
 export const engineVersion = z.object({
   Version: z.string(),
@@ -160,12 +162,16 @@ export async function engineFacts(docker: Docker): Promise<EngineInfo> {
  */
 export function checkLimits(isolation: BuildIsolation, info: EngineInfo, kernel: CgroupControllers | undefined): CheckResult {
   const { memoryBytes, cpus } = isolation;
-  const cgroup = kernel ? `cgroup v${kernel.version}, controllers ${[...kernel.controllers].filter((name) => ["memory", "cpu"].includes(name)).join(" and ") || "none of memory, cpu"}` : `cgroup v${info.CgroupVersion ?? "?"}`;
+  const present = kernel && [...kernel.controllers].filter((name) => LIMIT_CONTROLLERS.includes(name));
+  const cgroup = kernel ? `cgroup v${kernel.version}, controllers ${present?.join(" and ") || "none of memory, cpu"}` : `cgroup v${info.CgroupVersion ?? "?"}`;
   const failures: string[] = [];
   const warnings: string[] = [];
   if (memoryBytes !== undefined) {
-    if (!info.MemoryLimit || (kernel && !kernel.controllers.has("memory"))) failures.push(`DOCKIFY_AGENT_BUILD_MEMORY=${formatByteSize(memoryBytes)} is not enforced: the kernel has no memory cgroup for the Engine`);
-    else if (!info.SwapLimit) warnings.push("swap is not limited (docker info: SwapLimit false): a RUN step can use as much swap again as its memory");
+    if (!info.MemoryLimit || (kernel && !kernel.controllers.has("memory"))) {
+      failures.push(`DOCKIFY_AGENT_BUILD_MEMORY=${formatByteSize(memoryBytes)} is not enforced: the kernel has no memory cgroup for the Engine`);
+    } else if (!info.SwapLimit) {
+      warnings.push("swap is not limited (docker info: SwapLimit false): a RUN step can use as much swap again as its memory");
+    }
   }
   if (cpus !== undefined && (!info.CpuCfsQuota || (kernel && !kernel.controllers.has("cpu")))) {
     failures.push(`DOCKIFY_AGENT_BUILD_CPUS=${cpus} is not enforced: the kernel has no CFS quota for the Engine`);
@@ -174,7 +180,9 @@ export function checkLimits(isolation: BuildIsolation, info: EngineInfo, kernel:
     const fix = "enable the cgroup controllers (kernel parameters cgroup_enable=memory, or a cgroup v2 host with them delegated to the Engine), or unset the limit";
     return { name: "limits", state: "fail", message: `${failures.join("; ")} (${cgroup})`, fix };
   }
-  if (warnings.length) return { name: "limits", state: "warn", message: `${warnings.join("; ")} (${cgroup})`, fix: "enable swap accounting (kernel parameter swapaccount=1)" };
+  if (warnings.length) {
+    return { name: "limits", state: "warn", message: `${warnings.join("; ")} (${cgroup})`, fix: "enable swap accounting (kernel parameter swapaccount=1)" };
+  }
   if (memoryBytes === undefined && cpus === undefined) {
     return {
       name: "limits",
@@ -183,6 +191,8 @@ export function checkLimits(isolation: BuildIsolation, info: EngineInfo, kernel:
       fix: "set DOCKIFY_AGENT_BUILD_MEMORY and DOCKIFY_AGENT_BUILD_CPUS on a host builds share",
     };
   }
-  const set = [memoryBytes !== undefined && `memory ${formatByteSize(memoryBytes)}`, cpus !== undefined && `${cpus} CPU${cpus === 1 ? "" : "s"}`].filter(Boolean).join(", ");
+  const set = [memoryBytes !== undefined && `memory ${formatByteSize(memoryBytes)}`, cpus !== undefined && `${cpus} CPU${cpus === 1 ? "" : "s"}`]
+    .filter(Boolean)
+    .join(", ");
   return { name: "limits", state: "ok", message: `the kernel enforces the limits for RUN steps (${set}; ${cgroup})` };
 }
