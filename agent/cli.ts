@@ -12,8 +12,6 @@ import { status } from "./status";
 
 const EXIT_CONFIG = 2;
 const EXIT_UNHEALTHY = 1;
-/** The builder main.ts builds with; BuildKit missing fails `doctor` only when it is this one. */
-const BUILDER = "classic";
 
 interface ConfigOption {
   config?: string;
@@ -81,7 +79,7 @@ program
     } catch (error) {
       exitOnConfigError(error);
     }
-    const results = await doctor({ env: process.env, ...context, builder: BUILDER, print: (line) => console.log(line) });
+    const results = await doctor({ env: process.env, ...context, print: (line) => console.log(line) });
     process.exitCode = hostCanBuild(results) ? 0 : EXIT_UNHEALTHY;
   });
 

@@ -10,8 +10,11 @@
  * authors tested them, and npm updates and audits them. So this script fails
  * when the bundle imports a package that `dependencies` does not list: the
  * installed command would fail at its first run.
+ *
+ * Files our code reads beside itself at run time (`new URL("./x", import.meta.url)`)
+ * are not bundled: they are copied to where the bundle looks for them (ASSETS).
  */
-import { readFileSync, rmSync } from "node:fs";
+import { cpSync, readFileSync, rmSync } from "node:fs";
 import { builtinModules } from "node:module";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
@@ -19,6 +22,11 @@ import { build } from "esbuild";
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 /** Output name (dist/NAME.js) → entry point. */
 const ENTRIES = { "dockify-agent": "agent/cli.ts" };
+/**
+ * Read at run time relative to the module that reads them, which in the bundle is dist/NAME.js: source folder → its
+ * place under dist/. The BuildKit builder's protobuf definitions (agent/builders/buildkit/proto.ts loads `./proto/*.proto`).
+ */
+const ASSETS = { "agent/builders/buildkit/proto": "dist/proto" };
 
 const pkg = JSON.parse(readFileSync(`${ROOT}package.json`, "utf8")) as { dependencies: Record<string, string>; engines: { node: string } };
 rmSync(`${ROOT}dist`, { recursive: true, force: true });
@@ -56,4 +64,5 @@ if (missing.size > 0) {
   console.error(`the bundle imports packages that package.json's dependencies do not list: ${[...missing].join(", ")}`);
   process.exit(1);
 }
+for (const [from, to] of Object.entries(ASSETS)) cpSync(`${ROOT}${from}`, `${ROOT}${to}`, { recursive: true });
 for (const [file, { bytes }] of Object.entries(result.metafile.outputs)) console.log(`${file}: ${(bytes / 1024).toFixed(0)} KiB`);

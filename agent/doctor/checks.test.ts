@@ -8,18 +8,27 @@ import Docker from "dockerode";
 import { describe, expect, it } from "vitest";
 import { remoteEngine } from "../host/engine-disk";
 import { formatCheck, hostCanBuild } from "./check";
-import { apiAtLeast, checkBuildKit, checkDisk, checkEngine, checkLimits } from "./engine-checks";
+import { checkBuilder, checkDisk, checkEngine, checkLimits } from "./engine-checks";
 import { cgroupControllers } from "./kernel";
 
 const NO_LIMITS = { network: undefined, memoryBytes: undefined, cpus: undefined };
 const GIB = 1024 ** 3;
 
 describe("the Engine checks", () => {
-  it("find this machine's Engine, its BuildKit and its disk", async () => {
+  it("find this machine's Engine, the builder the agent would use on it, and its disk", async () => {
     const docker = new Docker();
-    const engine = await checkEngine(docker, {});
-    expect(engine.result).toMatchObject({ name: "engine", state: "ok", message: expect.stringMatching(/^Docker Engine \S+ answers at the default socket/) });
-    expect(await checkBuildKit(docker, engine.version!, "buildkit")).toMatchObject({ state: "ok" });
+    const checked = await checkEngine(docker, {});
+    expect(checked.result).toMatchObject({ name: "engine", state: "ok", message: expect.stringMatching(/^Docker Engine \S+ answers at the default socket/) });
+    const engine = checked.engine!;
+    // This machine's Engine has BuildKit (the agent's suite builds with it): chosen by default, and its session opens.
+    expect(await checkBuilder(docker, engine, { builder: undefined, isolation: NO_LIMITS })).toEqual({
+      builder: "buildkit",
+      result: { name: "builder", state: "ok", message: `the agent will build with BuildKit (Engine ${engine.version} (API ${engine.apiVersion}) has BuildKit); POST /session opens a session` },
+    });
+    expect(await checkBuilder(docker, engine, { builder: "classic", isolation: NO_LIMITS })).toMatchObject({
+      builder: "classic",
+      result: { state: "ok", message: "the agent will build with the classic builder (DOCKIFY_AGENT_BUILDER=classic)" },
+    });
     // A threshold far above any disk: the host would take no builds, and the check says how to fix it.
     const full = await checkDisk(docker, { pruneBelow: { bytes: 1024 ** 5 }, stopBelow: { bytes: 1024 ** 5 } });
     expect(full).toMatchObject({ name: "disk", state: "fail", fix: expect.stringContaining("lower DOCKIFY_AGENT_STOP_BELOW") });
@@ -34,19 +43,21 @@ describe("the Engine checks", () => {
     );
   });
 
-  it("call BuildKit missing a failure only when the agent builds with it", async () => {
-    const old = { Version: "18.06.3", ApiVersion: "1.38", Os: "linux", Arch: "amd64" };
+  it("fail the builder when the agent would refuse to start, and warn when the Engine has no BuildKit", async () => {
     const docker = new Docker();
-    expect(await checkBuildKit(docker, old, "classic")).toMatchObject({ state: "warn", message: expect.stringContaining("older than 1.39") });
-    expect(await checkBuildKit(docker, old, "buildkit")).toMatchObject({ state: "fail" });
-  });
-
-  it("compare API versions as numbers", () => {
-    expect(apiAtLeast("1.41", "1.39")).toBe(true);
-    expect(apiAtLeast("1.39", "1.39")).toBe(true);
-    expect(apiAtLeast("1.38", "1.39")).toBe(false);
-    expect(apiAtLeast("2.0", "1.39")).toBe(true);
-    expect(apiAtLeast("1.100", "1.39")).toBe(true);
+    const old = { version: "18.06.3", apiVersion: "1.38", platform: { os: "linux", architecture: "amd64" }, hasBuildKit: false };
+    expect(await checkBuilder(docker, old, { builder: "buildkit", isolation: NO_LIMITS })).toMatchObject({
+      result: { state: "fail", message: expect.stringMatching(/^the agent would refuse to start: DOCKIFY_AGENT_BUILDER: buildkit needs a Linux Engine with API 1\.41/) },
+    });
+    expect(await checkBuilder(docker, old, { builder: undefined, isolation: NO_LIMITS })).toMatchObject({
+      builder: "classic",
+      result: { state: "warn", fix: "upgrade the Docker Engine to 20.10 or newer (API 1.41) for BuildKit" },
+    });
+    const current = { ...old, version: "20.10.24", apiVersion: "1.41", hasBuildKit: true };
+    // BuildKit chosen by the Engine, with a limit it would not enforce: the agent refuses to start, and so the doctor says.
+    expect(await checkBuilder(docker, current, { builder: undefined, isolation: { ...NO_LIMITS, memoryBytes: GIB } })).toMatchObject({
+      result: { state: "fail", message: expect.stringContaining("DOCKIFY_AGENT_BUILD_MEMORY: BuildKit does not limit a RUN step's memory") },
+    });
   });
 
   it("tell an Engine on this host from one elsewhere", () => {
@@ -69,7 +80,7 @@ describe("the limits check", () => {
   const kernel = { version: 2 as const, controllers: new Set(["cpu", "memory", "pids"]) };
 
   it("passes when the kernel enforces what is set", () => {
-    expect(checkLimits({ ...NO_LIMITS, memoryBytes: 2 * GIB, cpus: 1.5 }, enforced, kernel)).toEqual({
+    expect(checkLimits({ ...NO_LIMITS, memoryBytes: 2 * GIB, cpus: 1.5 }, enforced, kernel, "classic")).toEqual({
       name: "limits",
       state: "ok",
       message: "the kernel enforces the limits for RUN steps (memory 2 GiB, 1.5 CPUs; cgroup v2, controllers cpu and memory)",
@@ -77,22 +88,31 @@ describe("the limits check", () => {
   });
 
   it("fails for a limit the kernel would not enforce, from docker info or from the kernel's own list", () => {
-    expect(checkLimits({ ...NO_LIMITS, memoryBytes: GIB }, { ...enforced, MemoryLimit: false }, kernel)).toMatchObject({
+    expect(checkLimits({ ...NO_LIMITS, memoryBytes: GIB }, { ...enforced, MemoryLimit: false }, kernel, "classic")).toMatchObject({
       state: "fail",
       message: expect.stringContaining("DOCKIFY_AGENT_BUILD_MEMORY=1 GiB is not enforced"),
     });
-    expect(checkLimits({ ...NO_LIMITS, cpus: 2 }, enforced, { version: 2, controllers: new Set(["memory"]) })).toMatchObject({
+    expect(checkLimits({ ...NO_LIMITS, cpus: 2 }, enforced, { version: 2, controllers: new Set(["memory"]) }, "classic")).toMatchObject({
       state: "fail",
       message: expect.stringContaining("DOCKIFY_AGENT_BUILD_CPUS=2 is not enforced"),
     });
   });
 
   it("warns when swap is not limited, or when nothing is", () => {
-    expect(checkLimits({ ...NO_LIMITS, memoryBytes: GIB }, { ...enforced, SwapLimit: false }, undefined)).toMatchObject({
+    expect(checkLimits({ ...NO_LIMITS, memoryBytes: GIB }, { ...enforced, SwapLimit: false }, undefined, "classic")).toMatchObject({
       state: "warn",
       fix: "enable swap accounting (kernel parameter swapaccount=1)",
     });
-    expect(checkLimits(NO_LIMITS, enforced, kernel)).toMatchObject({ state: "warn", message: expect.stringContaining("one build can take all of the host") });
+    expect(checkLimits(NO_LIMITS, enforced, kernel, "classic")).toMatchObject({ state: "warn", message: expect.stringContaining("one build can take all of the host") });
+  });
+
+  it("says BuildKit limits nothing", () => {
+    expect(checkLimits(NO_LIMITS, enforced, kernel, "buildkit")).toEqual({
+      name: "limits",
+      state: "warn",
+      message: "BuildKit limits no RUN step's memory or CPU: one build can take all of the host (cgroup v2, controllers cpu and memory)",
+      fix: "on a host builds share, set DOCKIFY_AGENT_BUILDER=classic with DOCKIFY_AGENT_BUILD_MEMORY and _CPUS",
+    });
   });
 });
 

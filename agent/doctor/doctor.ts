@@ -5,11 +5,12 @@
  */
 import Docker from "dockerode";
 import type { BuilderName } from "../../shared/protocol";
+import type { EngineInfo } from "../engine";
 import { ConfigError, loadConfig, type AgentConfig } from "../config";
 import { describeError } from "../errors";
 import { formatCheck, hostCanBuild, type CheckResult } from "./check";
 import { remoteEngine } from "../host/engine-disk";
-import { checkBuildKit, checkDisk, checkEngine, checkLimits, engineFacts, type EngineVersion } from "./engine-checks";
+import { checkBuilder, checkDisk, checkEngine, checkLimits, engineLimitsOf } from "./engine-checks";
 import { cgroupControllers } from "./kernel";
 import { checkWorker } from "./worker-check";
 
@@ -20,8 +21,6 @@ export interface DoctorOptions {
   fileProblems: string[];
   /** Where the settings came from, for the config line. */
   source: string;
-  /** The builder the agent uses: BuildKit missing fails the host only when it is the one. */
-  builder: BuilderName;
   print: (line: string) => void;
 }
 
@@ -60,7 +59,7 @@ export async function doctor(options: DoctorOptions): Promise<CheckResult[]> {
   report(configResult);
 
   let docker: Docker | undefined;
-  let version: EngineVersion | undefined;
+  let engine: EngineInfo | undefined;
   try {
     // dockerode reads DOCKER_HOST itself, and throws here when it is malformed.
     docker = new Docker();
@@ -68,16 +67,23 @@ export async function doctor(options: DoctorOptions): Promise<CheckResult[]> {
     report({ name: "engine", state: "fail", message: `DOCKER_HOST=${options.env.DOCKER_HOST} is not usable: ${describeError(error)}`, fix: "use unix:///path/docker.sock or tcp://host:port" });
   }
   if (docker) {
-    const engine = await checkEngine(docker, options.env);
-    report(engine.result);
-    version = engine.version;
+    const checked = await checkEngine(docker, options.env);
+    report(checked.result);
+    engine = checked.engine;
   }
 
   const noEngine = "the Docker Engine does not answer";
   const noConfig = "the settings are invalid";
-  report(docker && version ? await checkBuildKit(docker, version, options.builder) : skipped("buildkit", noEngine));
+  let builder: BuilderName | undefined;
+  if (!docker || !engine) report(skipped("builder", noEngine));
+  else if (!config) report(skipped("builder", noConfig));
+  else {
+    const checked = await checkBuilder(docker, engine, config);
+    report(checked.result);
+    builder = checked.builder;
+  }
   report(config ? await checkWorker(config) : skipped("worker", noConfig));
-  if (!docker || !version) {
+  if (!docker || !engine) {
     report(skipped("disk", noEngine));
     report(skipped("limits", noEngine));
   } else if (!config) {
@@ -88,7 +94,9 @@ export async function doctor(options: DoctorOptions): Promise<CheckResult[]> {
     report(await checkDisk(docker, config.disk).catch(failed("disk")));
     const kernel = remoteEngine(docker) ? undefined : await cgroupControllers();
     const isolation = config.isolation;
-    report(await engineFacts(docker).then((facts) => checkLimits(isolation, facts, kernel), failed("limits")));
+    const chosen = builder;
+    if (chosen) report(await engineLimitsOf(docker).then((limits) => checkLimits(isolation, limits, kernel, chosen), failed("limits")));
+    else report(skipped("limits", "the agent would refuse to start with these settings (builder)"));
   }
 
   const failed = results.filter(({ state }) => state === "fail").length;

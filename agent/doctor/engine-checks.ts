@@ -1,7 +1,8 @@
 /**
  * The doctor's checks of the Docker Engine this agent builds with: that it
- * answers, that BuildKit is there, the free disk where it keeps its data, and
- * that the kernel enforces the limits set for RUN steps.
+ * answers, the builder the agent will use on it (BuildKit's session opens),
+ * the free disk where it keeps its data, and that the kernel enforces the
+ * limits set for RUN steps.
  */
 import { randomUUID } from "node:crypto";
 import type Docker from "dockerode";
@@ -9,6 +10,8 @@ import { z } from "zod";
 import { formatApproxByteSize, formatByteSize } from "../../shared/byte-size";
 import type { BuilderName } from "../../shared/protocol";
 import type { BuildIsolation } from "../build-isolation";
+import { ConfigError, type AgentConfig } from "../config";
+import { chooseBuilder, inspectEngine, MIN_BUILDKIT_API, type EngineInfo } from "../engine";
 import { describeError } from "../errors";
 import { decide, formatThreshold, thresholdBytes, type DiskThresholds } from "../host/disk-policy";
 import { engineDisk } from "../host/engine-disk";
@@ -17,32 +20,20 @@ import type { CgroupControllers } from "./kernel";
 
 /** A doctor that waits longer than this for the Engine calls it unresponsive: the agent would not fare better. */
 const ENGINE_TIMEOUT_MS = 10_000;
-/** BuildKit through the Engine's API needs API 1.39 (Engine 18.09) and its `/session` endpoint. */
-export const BUILDKIT_MIN_API = "1.39";
 /** The cgroup controllers the agent's RUN-step limits need: memory for DOCKIFY_AGENT_BUILD_MEMORY, cpu for _CPUS. */
 const LIMIT_CONTROLLERS = ["memory", "cpu"];
 
-export const engineVersion = z.object({
-  Version: z.string(),
-  ApiVersion: z.string(),
-  Os: z.string(),
-  Arch: z.string(),
-});
-export type EngineVersion = z.infer<typeof engineVersion>;
-
-const engineInfo = z.object({
+/** What the Engine says its kernel enforces for containers (`docker info`). */
+const engineLimits = z.object({
   MemoryLimit: z.boolean().optional(),
   SwapLimit: z.boolean().optional(),
   CpuCfsQuota: z.boolean().optional(),
   CgroupVersion: z.string().optional(),
 });
-export type EngineInfo = z.infer<typeof engineInfo>;
+export type EngineLimits = z.infer<typeof engineLimits>;
 
 /** @types/dockerode leaves out the options dockerode takes. */
-type WithSignal = {
-  version(options: { abortSignal: AbortSignal }): Promise<unknown>;
-  info(options: { abortSignal: AbortSignal }): Promise<unknown>;
-};
+type WithSignal = { info(options: { abortSignal: AbortSignal }): Promise<unknown> };
 
 export function dockerHostText(env: NodeJS.ProcessEnv): string {
   return env.DOCKER_HOST ? `DOCKER_HOST=${env.DOCKER_HOST}` : "the default socket /var/run/docker.sock";
@@ -62,22 +53,23 @@ function engineFix(error: unknown): string {
   }
 }
 
-export async function checkEngine(docker: Docker, env: NodeJS.ProcessEnv): Promise<{ result: CheckResult; version?: EngineVersion }> {
+/** `promise`, or a rejection once `ms` have passed without it settling. */
+function within<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms / 1000} s`)), ms)));
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
+/** Asks the Engine what the agent asks it at start (engine.ts): its version and platform. */
+export async function checkEngine(docker: Docker, env: NodeJS.ProcessEnv): Promise<{ result: CheckResult; engine?: EngineInfo }> {
   const where = dockerHostText(env);
   try {
-    const version = engineVersion.parse(await (docker as unknown as WithSignal).version({ abortSignal: AbortSignal.timeout(ENGINE_TIMEOUT_MS) }));
-    const message = `Docker Engine ${version.Version} answers at ${where} (API ${version.ApiVersion}, ${version.Os}/${version.Arch})`;
-    return { result: { name: "engine", state: "ok", message }, version };
+    const engine = await within(inspectEngine(docker), ENGINE_TIMEOUT_MS);
+    const platform = engine.platform ? `${engine.platform.os}/${engine.platform.architecture}` : "a platform the pool does not know";
+    return { result: { name: "engine", state: "ok", message: `Docker Engine ${engine.version} answers at ${where} (API ${engine.apiVersion}, ${platform})` }, engine };
   } catch (error) {
     return { result: { name: "engine", state: "fail", message: `no Docker Engine answers at ${where}: ${describeError(error)}`, fix: engineFix(error) } };
   }
-}
-
-/** `1.41` against `1.39`: API versions are major.minor. */
-export function apiAtLeast(version: string, minimum: string): boolean {
-  const [major = 0, minor = 0] = version.split(".").map(Number);
-  const [minMajor = 0, minMinor = 0] = minimum.split(".").map(Number);
-  return major > minMajor || (major === minMajor && minor >= minMinor);
 }
 
 /** Opens a BuildKit session the way a build would (an h2c upgrade of POST /session) and closes it at once. */
@@ -110,23 +102,38 @@ export function probeSession(docker: Docker, timeoutMs = ENGINE_TIMEOUT_MS): Pro
   });
 }
 
-export async function checkBuildKit(docker: Docker, version: EngineVersion, builder: BuilderName): Promise<CheckResult> {
-  const using = `the agent builds with the ${builder === "buildkit" ? "BuildKit" : "classic"} builder`;
-  const missing = (why: string): CheckResult => ({
-    name: "buildkit",
-    state: builder === "buildkit" ? "fail" : "warn",
-    message: `BuildKit is not available: ${why}; ${using}`,
-    fix: "upgrade the Docker Engine to 18.09 or later (23.0 or later makes BuildKit its default)",
-  });
-  if (!apiAtLeast(version.ApiVersion, BUILDKIT_MIN_API)) {
-    return missing(`the Engine's API ${version.ApiVersion} is older than ${BUILDKIT_MIN_API} (Engine 18.09)`);
-  }
+/**
+ * The builder the agent will run, chosen as main.ts chooses it (engine.ts, `chooseBuilder`), and whether it can:
+ * for BuildKit, the Engine opens a session (POST /session) as a build would.
+ */
+export async function checkBuilder(
+  docker: Docker,
+  engine: EngineInfo,
+  config: Pick<AgentConfig, "builder" | "isolation">,
+): Promise<{ result: CheckResult; builder?: BuilderName }> {
+  let choice: { builder: BuilderName; why: string };
   try {
-    await probeSession(docker);
+    choice = chooseBuilder(config.builder, engine, config.isolation);
   } catch (error) {
-    return missing(`POST /session did not open a session: ${describeError(error)}`);
+    if (!(error instanceof ConfigError)) throw error;
+    const problems = error.problems.map((line) => line.trim()).join("; ");
+    return { result: { name: "builder", state: "fail", message: `the agent would refuse to start: ${problems}`, fix: "as each problem says" } };
   }
-  return { name: "buildkit", state: "ok", message: `BuildKit is available (API ${version.ApiVersion}, /session opens); ${using}` };
+  const { builder, why } = choice;
+  if (builder === "buildkit") {
+    try {
+      await probeSession(docker);
+    } catch (error) {
+      const message = `the agent would build with BuildKit (${why}), but POST /session did not open a session: ${describeError(error)}`;
+      return { result: { name: "builder", state: "fail", message, fix: "look at the Engine's log, or set DOCKIFY_AGENT_BUILDER=classic" }, builder };
+    }
+    return { result: { name: "builder", state: "ok", message: `the agent will build with BuildKit (${why}); POST /session opens a session` }, builder };
+  }
+  if (!engine.hasBuildKit) {
+    const message = `the agent will build with the classic builder (${why}), which runs every step afresh: no build cache`;
+    return { result: { name: "builder", state: "warn", message, fix: `upgrade the Docker Engine to 20.10 or newer (API ${MIN_BUILDKIT_API}) for BuildKit` }, builder };
+  }
+  return { result: { name: "builder", state: "ok", message: `the agent will build with the classic builder (${why})` }, builder };
 }
 
 export async function checkDisk(docker: Docker, thresholds: DiskThresholds): Promise<CheckResult> {
@@ -152,18 +159,27 @@ export async function checkDisk(docker: Docker, thresholds: DiskThresholds): Pro
   return { name: "disk", state: "ok", message: `${free}; the agent ${limits}` };
 }
 
-export async function engineFacts(docker: Docker): Promise<EngineInfo> {
-  return engineInfo.parse(await (docker as unknown as WithSignal).info({ abortSignal: AbortSignal.timeout(ENGINE_TIMEOUT_MS) }));
+export async function engineLimitsOf(docker: Docker): Promise<EngineLimits> {
+  return engineLimits.parse(await (docker as unknown as WithSignal).info({ abortSignal: AbortSignal.timeout(ENGINE_TIMEOUT_MS) }));
 }
 
 /**
  * Whether RUN steps will get the memory and CPU limits the operator set: the Engine reports what its kernel enforces
- * (`docker info`), and, when the Engine runs here, the kernel's own list of cgroup controllers says the same.
+ * (`docker info`), and, when the Engine runs here, the kernel's own list of cgroup controllers says the same. BuildKit
+ * applies none (the agent refuses to start with them, see checkBuilder), which is said too.
  */
-export function checkLimits(isolation: BuildIsolation, info: EngineInfo, kernel: CgroupControllers | undefined): CheckResult {
+export function checkLimits(isolation: BuildIsolation, info: EngineLimits, kernel: CgroupControllers | undefined, builder: BuilderName): CheckResult {
   const { memoryBytes, cpus } = isolation;
   const present = kernel && [...kernel.controllers].filter((name) => LIMIT_CONTROLLERS.includes(name));
   const cgroup = kernel ? `cgroup v${kernel.version}, controllers ${present?.join(" and ") || "none of memory, cpu"}` : `cgroup v${info.CgroupVersion ?? "?"}`;
+  if (builder === "buildkit") {
+    return {
+      name: "limits",
+      state: "warn",
+      message: `BuildKit limits no RUN step's memory or CPU: one build can take all of the host (${cgroup})`,
+      fix: "on a host builds share, set DOCKIFY_AGENT_BUILDER=classic with DOCKIFY_AGENT_BUILD_MEMORY and _CPUS",
+    };
+  }
   const failures: string[] = [];
   const warnings: string[] = [];
   if (memoryBytes !== undefined) {

@@ -44,7 +44,7 @@ describe("the metrics listener", () => {
     expect(first.value("dockify_agent_info", { name: "builder-1", version: "1.2.3" })).toBe(1);
     expect(first.value("dockify_agent_connected")).toBe(0);
     expect(first.value("dockify_agent_slots")).toBe(2);
-    for (const outcome of ["succeeded", "failed", "canceled"]) expect(first.value("dockify_agent_builds_total", { outcome })).toBe(0);
+    for (const outcome of ["succeeded", "failed", "canceled", "given-back"]) expect(first.value("dockify_agent_builds_total", { outcome })).toBe(0);
     expect(first.family("process_cpu_user_seconds_total")?.type).toBe("COUNTER");
 
     metrics.registered();

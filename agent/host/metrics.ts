@@ -6,7 +6,7 @@
  * standard `process_*` and `nodejs_*`.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
-import type { JobOutcome } from "../../shared/protocol";
+import type { RunEnd } from "../job-runner";
 import type { PoolClientEvents } from "../pool-client";
 import type { DiskReading } from "./disk-policy";
 
@@ -15,7 +15,8 @@ import type { DiskReading } from "./disk-policy";
  * needs to tell a slowing fleet from a busy one.
  */
 const DURATION_BUCKETS = [0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600];
-const OUTCOMES: ReadonlyArray<JobOutcome["status"]> = ["succeeded", "failed", "canceled"];
+/** How a build ends on an agent: reported with its outcome, or given back to the pool when the Engine failed. */
+const OUTCOMES: ReadonlyArray<RunEnd["status"]> = ["succeeded", "failed", "canceled", "given-back"];
 
 export interface AgentMetricsOptions {
   name: string;
@@ -67,7 +68,7 @@ export class AgentMetrics implements PoolClientEvents {
         this.set(options.paused() ? 1 : 0);
       },
     });
-    this.#builds = new Counter({ name: "dockify_agent_builds_total", help: "Builds that ended on this agent, by outcome.", labelNames: ["outcome"], registers });
+    this.#builds = new Counter({ name: "dockify_agent_builds_total", help: "Builds that ended on this agent, by outcome (given-back: the Engine failed and the pool runs it again).", labelNames: ["outcome"], registers });
     // One histogram for every build that ended, whatever its outcome (builds_total splits those): the host's time.
     this.#durations = new Histogram({
       name: "dockify_agent_build_duration_seconds",
@@ -100,8 +101,8 @@ export class AgentMetrics implements PoolClientEvents {
     this.#connected.set(0);
   }
 
-  jobFinished(outcome: JobOutcome, durationMs: number): void {
-    this.#builds.inc({ outcome: outcome.status });
+  jobFinished(end: RunEnd, durationMs: number): void {
+    this.#builds.inc({ outcome: end.status });
     this.#durations.observe(durationMs / 1000);
   }
 

@@ -1,16 +1,20 @@
 /**
- * What the agent removes when its host runs short of disk: only what it made.
+ * What the agent removes when its host runs short of disk: only what agents made.
  *
- * - Images in its own repository (`dockify-build:<job id>-<attempt>`, the tag
- *   every build gets; builders/classic.ts) created longer ago than its build
- *   time limit. A build that finished removes its tag itself; what is left is
- *   from an agent that was killed or an Engine error. A build cannot still be
- *   using a tag that old: a build that runs past the limit is stopped. Agents
- *   sharing one Engine should share the time limit, then. A tag is the mark,
- *   not a label: a label would be pushed inside every user's image.
+ * - Build tags (`dockify-build:…`, the tag every build gets; build-tags.ts)
+ *   on images created longer ago than this agent's build time limit. A build
+ *   that finished removes its tag itself, and an agent starting removes those
+ *   of its own host's dead processes; what is left is from agents on other
+ *   hosts sharing the Engine, or from agents older than build tags that name
+ *   their process. No build can still be using a tag that old: a build that
+ *   runs past the limit is stopped (agents sharing one Engine should share
+ *   the limit). A tag is the mark, not a label: a label would be pushed
+ *   inside every user's image.
  * - Build cache the Engine's BuildKit has not used for an hour. The cache is
- *   the Engine's, not marked by who made it; what was used within the hour is
- *   what the next builds hit, and is kept.
+ *   the Engine's, not marked by who made it, and is kept under
+ *   DOCKIFY_AGENT_CACHE_BYTES after every build anyway (builders/buildkit/cache.ts);
+ *   on low disk, what was used within the hour is what the next builds hit,
+ *   and is kept.
  *
  * Never forced: an image a container uses stays.
  */
@@ -61,7 +65,8 @@ export async function pruneBuildCache(docker: Docker): Promise<number> {
       {
         path: "/build/prune?",
         method: "POST",
-        options: { _query: { filters: { until: [KEEP_CACHE_USED_WITHIN] } }, _body: {} },
+        // `all`: internal and frontend records (build contexts, `# syntax=` frontends) go too, as the cache bound counts them.
+        options: { _query: { filters: { until: [KEEP_CACHE_USED_WITHIN] }, all: "1" }, _body: {} },
         statusCodes: { 200: true, 500: "server error" },
       },
       (error: unknown, data: unknown) => (error ? reject(daemonError(error)) : resolve(data)),

@@ -7,7 +7,7 @@
  */
 import { statfs } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BUILD_REPOSITORY } from "../../agent/builders/classic";
+import { buildTag } from "../../agent/build-tags";
 import { ok } from "../../harness/api";
 import { buildFromFiles, docker, imageId, loadImage, removeImage } from "../../harness/docker";
 import { scrape } from "../../harness/metrics";
@@ -23,8 +23,13 @@ const LONGEST_TIME_LIMIT = "2147483";
 const GIB = 1024 ** 3;
 
 let stack: Stack;
-const oldLeftover = `${BUILD_REPOSITORY}:${crypto.randomUUID()}-1`;
-const recentLeftover = `${BUILD_REPOSITORY}:${crypto.randomUUID()}-1`;
+/**
+ * Build tags of an agent on another host sharing this Engine: the tags an agent removes at start (those of its own
+ * host's dead processes) are not these, so only the disk guard's age rule can take them.
+ */
+const elsewhere = { host: "0badc0de", pid: 4242, instance: "feedface" };
+const oldLeftover = buildTag(crypto.randomUUID(), 1, elsewhere);
+const recentLeftover = buildTag(crypto.randomUUID(), 1, elsewhere);
 
 beforeAll(async () => {
   stack = await startStack({ agents: 0 });

@@ -87,7 +87,7 @@ describe("the installed dockify-agent", () => {
     const output = lines(doctor.stdout);
     expect(output[0]).toBe(`ok   config: settings are valid (from ${configFile} and the environment)`);
     expect(output).toContainEqual(expect.stringMatching(/^ok   engine: Docker Engine \S+ answers at the default socket \/var\/run\/docker\.sock \(API 1\.\d+, linux\/\w+\)$/));
-    expect(output).toContainEqual(expect.stringMatching(/^ok   buildkit: BuildKit is available \(API 1\.\d+, \/session opens\); the agent builds with the classic builder$/));
+    expect(output).toContainEqual(expect.stringMatching(/^ok   builder: the agent will build with BuildKit \(Engine \S+ \(API 1\.\d+\) has BuildKit\); POST \/session opens a session$/));
     expect(output).toContain(
       `ok   worker: the Worker at ${stack.worker.url} accepts this agent (pool 'default'; it takes agents from version ${AGENT_VERSION}, this is ${AGENT_VERSION})`,
     );
@@ -105,7 +105,7 @@ describe("the installed dockify-agent", () => {
       "FAIL engine: no Docker Engine answers at DOCKER_HOST=unix:///nonexistent/docker.sock: connect ENOENT /nonexistent/docker.sock; " +
         "fix: start the Docker Engine (systemctl start docker), or point DOCKER_HOST at it (unix:///path/docker.sock, tcp://host:2376)",
     );
-    for (const check of ["buildkit", "disk", "limits"]) expect(output).toContain(`skip ${check}: not checked: the Docker Engine does not answer`);
+    for (const check of ["builder", "disk", "limits"]) expect(output).toContain(`skip ${check}: not checked: the Docker Engine does not answer`);
     expect(output.at(-1)).toBe("1 check(s) failed: this host cannot take builds yet");
   });
 
