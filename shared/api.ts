@@ -18,6 +18,8 @@ export const IDEMPOTENCY_HEADER = "Idempotency-Key";
 export const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 /** Registry passwords are bounded like any other field. */
 export const MAX_PASSWORD_CHARS = 4096;
+/** A webhook URL, as browsers and most servers bound a URL. */
+export const MAX_NOTIFY_URL_CHARS = 2048;
 
 // --- Errors -------------------------------------------------------------------
 
@@ -66,14 +68,45 @@ export const buildFields = z.strictObject({
     .regex(/^[^\u0000-\u001f\u007f-\u009f]*$/, "must not contain control characters (newline, tab, escape, …)")
     .optional(),
   labels: labelsText.meta({ description: "k=v,k=v: only an agent with all these labels builds it" }),
+  notify_url: z
+    .string()
+    .max(MAX_NOTIFY_URL_CHARS, `must be at most ${MAX_NOTIFY_URL_CHARS} characters`)
+    .optional()
+    .meta({
+      description:
+        "an https URL the pool POSTs the build's record to when it ends, signed (README, Webhooks); default: the tenant's own from DOCKIFY_WEBHOOKS",
+    }),
 });
 export type BuildFields = z.output<typeof buildFields>;
 
 /** `POST /v1/builds`: the same fields in the query string, except the password, which goes in its header. */
 export const tarballBuildQuery = buildFields.omit({ password: true });
 
+/**
+ * `POST /build`: each text field in the query string (as the seed took them) or in the form, once;
+ * the files in the form. The text fields are checked with `buildFields`; the files by the form's reader.
+ */
+export const seedBuildQuery = buildFields.partial();
+export const seedBuildForm = buildFields.partial().extend({
+  dockerfile: z.file().meta({ description: "the Dockerfile; its upload name must end in Dockerfile (any case), else 418" }),
+  optional_files: z.array(z.file()).optional().meta({ description: "files placed in the context under their upload names" }),
+});
+
+/** Headers every build submission takes. */
+export const submitHeaders = z.object({
+  [PASSWORD_HEADER]: z.string().optional().meta({ description: "the registry login's password (never the query string)" }),
+  [IDEMPOTENCY_HEADER]: z
+    .string()
+    .regex(IDEMPOTENCY_KEY)
+    .optional()
+    .meta({ description: "a retry with the same key answers with the first build instead of starting another" }),
+});
+
 /** A build's id, as every route that names one takes it. */
 export const buildId = z.uuid().meta({ description: "the build's id, as POST answered it" });
+/** Path parameters: `/v1/builds/{id}…` and the seed's `/status/{task_id}`. */
+export const buildIdParams = z.object({ id: buildId });
+export const taskIdParams = z.object({ task_id: z.string().meta({ description: "the task_id POST /build answered" }) });
 
 /** `(created_at ms).(id)` of the last build of a page. */
 export const LIST_CURSOR = /^(\d{1,15})\.([0-9a-f-]{36})$/;
@@ -84,6 +117,12 @@ export const listBuildsQuery = z.strictObject({
 });
 
 // --- Responses ----------------------------------------------------------------
+
+/** A file of the docs or the dashboard, by name. */
+export const pageFileParams = z.object({ file: z.string().meta({ description: "a file name, e.g. app.js" }) });
+
+/** The seed's `GET /`: a teapot pointing at the docs. */
+export const seedTeapot = z.object({ message: z.string() }).meta({ id: "Teapot" });
 
 /** What the submitter sent, for responses: names and sizes, never contents. */
 export const filesSummary = z
@@ -138,7 +177,11 @@ export const build = z
     /** Why a queued build has not started; null once it has. */
     waiting: z.string().nullable(),
     files: filesSummary,
+    /** Where the pool POSTs the record when the build ends; null: nowhere. */
+    notify_url: z.string().nullable(),
     created_at: z.iso.datetime(),
+    /** When an agent first took it; null while it has never started. */
+    started_at: z.iso.datetime().nullable(),
     finished_at: z.iso.datetime().nullable(),
   })
   .meta({ id: "Build" });
@@ -184,6 +227,62 @@ export const agentList = z
   })
   .meta({ id: "AgentList" });
 export type AgentList = z.infer<typeof agentList>;
+// --- Webhooks: what the pool POSTs to a build's notify_url, and `GET /v1/builds/{id}/deliveries` ---
+
+/** The header carrying `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">` (README, Webhooks). */
+export const SIGNATURE_HEADER = "Dockify-Signature";
+/** The delivery's id, also in the body: the same on every attempt, so receivers can drop repeats. */
+export const DELIVERY_HEADER = "Dockify-Delivery";
+export const EVENT_HEADER = "Dockify-Event";
+export const WEBHOOK_EVENTS = ["build.finished"] as const;
+
+/** The body of a webhook request. */
+export const webhookEvent = z
+  .object({
+    /** The delivery's id: the same on every attempt. */
+    id: z.uuid(),
+    type: z.enum(WEBHOOK_EVENTS),
+    /** 1 for the first try; a receiver that saw the id already can drop this one. */
+    attempt: z.number().int().min(1),
+    created_at: z.iso.datetime(),
+    build,
+  })
+  .meta({ id: "WebhookEvent" });
+export type WebhookEvent = z.infer<typeof webhookEvent>;
+
+/** `pending`: will be tried (again); `delivered`: a 2xx answer; `failed`: given up (attempts spent, or the URL refused). */
+export const DELIVERY_STATES = ["pending", "delivered", "failed"] as const;
+
+export const webhookAttempt = z
+  .object({
+    attempt: z.number().int().min(1),
+    at: z.iso.datetime(),
+    duration_ms: z.number().int().min(0),
+    /** The receiver's HTTP status; null when there was no answer (timeout, refused connection, refused URL). */
+    status_code: z.number().int().nullable(),
+    /** Why the attempt failed; null for a 2xx. */
+    error: z.string().nullable(),
+  })
+  .meta({ id: "WebhookAttempt" });
+export type WebhookAttempt = z.infer<typeof webhookAttempt>;
+
+export const webhookDelivery = z
+  .object({
+    id: z.uuid(),
+    event: z.enum(WEBHOOK_EVENTS),
+    url: z.string(),
+    state: z.enum(DELIVERY_STATES),
+    attempts: z.array(webhookAttempt),
+    /** When the next attempt is due; null once delivered or failed. */
+    next_attempt_at: z.iso.datetime().nullable(),
+    created_at: z.iso.datetime(),
+    finished_at: z.iso.datetime().nullable(),
+  })
+  .meta({ id: "WebhookDelivery" });
+export type WebhookDelivery = z.infer<typeof webhookDelivery>;
+
+export const deliveryList = z.object({ deliveries: z.array(webhookDelivery) }).meta({ id: "WebhookDeliveryList" });
+export type DeliveryList = z.infer<typeof deliveryList>;
 
 // --- Live logs: `GET /v1/builds/{id}/logs` as Server-Sent Events ---------------
 
@@ -198,6 +297,15 @@ export const lastEventId = z
   .string()
   .regex(/^\d{1,9}$/, "must be the id of a message of this stream (a line number)")
   .transform(Number);
+
+/** How a client asks for the live log: `?follow=1`, or `Accept: text/event-stream`; resuming with Last-Event-ID. */
+export const followQuery = z.object({
+  [FOLLOW_QUERY]: z.enum(["1", "true", "0", "false"]).optional().meta({ description: "1 (or true): the live log as Server-Sent Events" }),
+});
+export const followHeaders = z.object({
+  Accept: z.string().optional().meta({ description: `${EVENT_STREAM_TYPE}: the live log as Server-Sent Events` }),
+  [LAST_EVENT_ID_HEADER]: z.string().optional().meta({ description: "resume after this message id (a line number)" }),
+});
 
 /** The SSE event names of a live log, in the `event:` field of each message. */
 export const LOG_STREAM_EVENTS = {

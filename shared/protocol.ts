@@ -27,6 +27,10 @@ export const MAX_QUEUED_LOG_BATCHES = 256;
 
 /** The header that carries an assignment's lease token when the agent fetches the job's context. */
 export const LEASE_HEADER = "X-Dockify-Lease";
+/** The headers of the agent's context download. */
+export const contextDownloadHeaders = z.object({
+  [LEASE_HEADER]: z.string().meta({ description: "the lease token of the job's current assignment" }),
+});
 
 /**
  * `GET /agent/ping?version=…&labels=…` with an agent token: whether the Worker
@@ -44,6 +48,11 @@ export const agentPing = z.object({
   min_agent_version: z.string().nullable(),
 });
 export type AgentPing = z.infer<typeof agentPing>;
+/** What a ping asks about: the agent's version and labels, each checked only when given. */
+export const agentPingQuery = z.object({
+  version: z.string().optional().meta({ description: "the agent's version, checked against DOCKIFY_MIN_AGENT_VERSION" }),
+  labels: z.string().optional().meta({ description: "k=v,k=v: labels the agent would declare, checked against its token's grants" }),
+});
 
 /** Close codes the pool uses when it refuses an agent (4000-4999 are ours). */
 export const CLOSE = {

@@ -4,6 +4,8 @@ import type { SettingsVars } from "./settings";
 
 export interface Env extends SettingsVars {
   BUCKET: R2Bucket;
+  /** The static pages (web/): the docs and the dashboard, served through pages.ts. */
+  ASSETS: Fetcher;
   POOL: DurableObjectNamespace<Pool>;
   /** `name=token` pairs, comma-separated; a token may be written `sha256:<hex>`. The name is the tenant. */
   DOCKIFY_API_TOKENS?: string;

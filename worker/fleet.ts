@@ -52,7 +52,7 @@ const grantsSchema = z.record(z.string(), labelsSchema);
 export type Grants = z.infer<typeof grantsSchema>;
 
 /** The JSON of a variable, checked with `schema`; unset or empty is `{}`. */
-function parseJson<T>(variable: string, text: string | undefined, schema: z.ZodType<T>): T {
+export function parseJson<T>(variable: string, text: string | undefined, schema: z.ZodType<T>): T {
   if (text === undefined || text.trim() === "") return schema.parse({});
   let json: unknown;
   try {

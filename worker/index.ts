@@ -4,8 +4,11 @@ import { HTTPException } from "hono/http-exception";
 import type { AppEnv } from "./env";
 import { errorResponse } from "./errors";
 import { agentRoutes } from "./routes/agents";
+import { OPENAPI_PATH, openApiDocument } from "./openapi/document";
+import { route, SECURITY } from "./openapi/describe";
 import { buildRoutes } from "./routes/builds";
 import { poolAgentRoutes } from "./routes/pool-agents";
+import { pageRoutes } from "./routes/pages";
 import { seedRoutes } from "./routes/seed";
 import { MissingSecretKeyError } from "./secrets";
 import { SettingsError } from "./settings";
@@ -19,6 +22,18 @@ app.route("/agent", agentRoutes);
 app.route("/", seedRoutes);
 app.route("/v1", buildRoutes);
 app.route("/v1", poolAgentRoutes);
+app.route("/", pageRoutes);
+
+app.get(
+  OPENAPI_PATH,
+  route({
+    tags: ["docs"],
+    summary: "This document: OpenAPI 3.1, generated from the routes and shared/api.ts",
+    security: SECURITY.none,
+    responses: { 200: { description: "the document", content: { "application/json": { schema: { type: "object" } } } } },
+  }),
+  async (c) => c.json(await openApiDocument(app)),
+);
 
 app.notFound((c) => errorResponse(404, `no route for ${c.req.method} ${c.req.path}`));
 

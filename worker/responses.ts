@@ -42,7 +42,9 @@ export function toBuild(job: PublicJob): Build {
     labels: job.labels,
     waiting: job.waiting?.message ?? null,
     files: job.files,
+    notify_url: job.notifyUrl,
     created_at: new Date(job.createdAt).toISOString(),
+    started_at: job.startedAt === null ? null : new Date(job.startedAt).toISOString(),
     finished_at: job.finishedAt === null ? null : new Date(job.finishedAt).toISOString(),
   };
 }

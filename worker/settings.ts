@@ -19,6 +19,11 @@ export interface SettingsVars {
   DOCKIFY_TENANT_MAX_QUEUED?: string;
   DOCKIFY_TENANT_MAX_CONTEXT_BYTES?: string;
   DOCKIFY_MIN_AGENT_VERSION?: string;
+  DOCKIFY_WEBHOOK_TIMEOUT_SECONDS?: string;
+  DOCKIFY_WEBHOOK_RETRY_SECONDS?: string;
+  DOCKIFY_WEBHOOK_MAX_ATTEMPTS?: string;
+  DOCKIFY_WEBHOOK_ALLOW_HTTP_LOOPBACK?: string;
+  DOCKIFY_WEBHOOK_DOH_URL?: string;
 }
 
 export interface Settings {
@@ -33,6 +38,15 @@ export interface Settings {
   tenantMaxContextBytes: number;
   /** Agents reporting an older version are refused (agent-version.ts); null: any version. */
   minAgentVersion: string | null;
+  /** How long one webhook attempt may take before it counts as failed. */
+  webhookTimeoutMs: number;
+  /** The wait before the first retry of a webhook; each retry after waits three times longer (capped at an hour). */
+  webhookRetryMs: number;
+  webhookMaxAttempts: number;
+  /** Plain http to a loopback address is allowed for notify URLs (wrangler dev and tests only). */
+  webhookAllowHttpLoopback: boolean;
+  /** The DNS-over-HTTPS resolver (JSON API) the pool asks where a notify URL's host points before each attempt. */
+  webhookDohUrl: string;
 }
 
 export class SettingsError extends Error {
@@ -78,6 +92,35 @@ const version = z
     return parsed;
   });
 
+/** `true` or `false`; unset or empty means false. */
+const flag = z
+  .string()
+  .optional()
+  .transform((text, ctx) => {
+    const value = (text ?? "").trim();
+    if (value === "" || value === "false") return false;
+    if (value === "true") return true;
+    ctx.addIssue({ code: "custom", message: `must be true or false (got ${JSON.stringify(text)})` });
+    return z.NEVER;
+  });
+
+/** A URL; unset or empty means `fallback`. */
+function url(fallback: string) {
+  return z
+    .string()
+    .optional()
+    .transform((text, ctx) => {
+      if (text === undefined || text.trim() === "") return fallback;
+      if (!URL.canParse(text.trim())) {
+        ctx.addIssue({ code: "custom", message: `must be a URL (got ${JSON.stringify(text)})` });
+        return z.NEVER;
+      }
+      return text.trim();
+    });
+}
+
+export const DEFAULT_DOH_URL = "https://cloudflare-dns.com/dns-query";
+
 const settingsSchema = z.object({
   DOCKIFY_LEASE_SECONDS: whole("seconds", 30, MAX_TIMER_SECONDS),
   DOCKIFY_HEARTBEAT_SECONDS: whole("seconds", 5, MAX_TIMER_SECONDS),
@@ -89,6 +132,11 @@ const settingsSchema = z.object({
   DOCKIFY_TENANT_MAX_QUEUED: whole("builds", 100),
   DOCKIFY_TENANT_MAX_CONTEXT_BYTES: whole("bytes", 1024 * MIB),
   DOCKIFY_MIN_AGENT_VERSION: version,
+  DOCKIFY_WEBHOOK_TIMEOUT_SECONDS: whole("seconds", 10, 60),
+  DOCKIFY_WEBHOOK_RETRY_SECONDS: whole("seconds", 10, 3600),
+  DOCKIFY_WEBHOOK_MAX_ATTEMPTS: whole("attempts", 8, 20),
+  DOCKIFY_WEBHOOK_ALLOW_HTTP_LOOPBACK: flag,
+  DOCKIFY_WEBHOOK_DOH_URL: url(DEFAULT_DOH_URL),
 });
 
 /** Parsed once per set of variables: a deployed Worker's vars do not change under a running isolate. */
@@ -116,6 +164,11 @@ export function settings(env: SettingsVars): Settings {
     tenantMaxQueued: vars.DOCKIFY_TENANT_MAX_QUEUED,
     tenantMaxContextBytes: vars.DOCKIFY_TENANT_MAX_CONTEXT_BYTES,
     minAgentVersion: vars.DOCKIFY_MIN_AGENT_VERSION,
+    webhookTimeoutMs: vars.DOCKIFY_WEBHOOK_TIMEOUT_SECONDS * 1000,
+    webhookRetryMs: vars.DOCKIFY_WEBHOOK_RETRY_SECONDS * 1000,
+    webhookMaxAttempts: vars.DOCKIFY_WEBHOOK_MAX_ATTEMPTS,
+    webhookAllowHttpLoopback: vars.DOCKIFY_WEBHOOK_ALLOW_HTTP_LOOPBACK,
+    webhookDohUrl: vars.DOCKIFY_WEBHOOK_DOH_URL,
   };
   parsedFor.set(env, result);
   return result;

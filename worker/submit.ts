@@ -12,6 +12,7 @@ import { fleet } from "./fleet";
 import { tenantPoolStub } from "./pool/stub";
 import type { BuildRequest, BuildSpec } from "./requests/build-spec";
 import { seal } from "./secrets";
+import { notifyUrlFor } from "./webhooks/config";
 
 /** A retry must name the same image: a key reused for another build is a client bug, not a retry. */
 function sameBuild(existing: PublicJob, spec: BuildSpec): PublicJob {
@@ -29,6 +30,8 @@ export async function submitBuild(env: Env, tenant: string, { spec, context, fil
   // A reserved label outside the tenant's pool is refused before anything is stored (fleet.ts).
   const refusedLabel = fleet(env).refusedBuildLabel(tenant, spec.labels);
   if (refusedLabel) throw new ApiError(403, refusedLabel, "labels");
+  const notify = notifyUrlFor(env, tenant, spec.notifyUrl);
+  if ("refused" in notify) throw new ApiError(400, `notify_url ${notify.refused}`, "notify_url");
   const pool = tenantPoolStub(env, tenant);
   // A retry of a build already accepted answers with that build, before anything is stored again.
   const retried = spec.idempotencyKey ? await pool.findByIdempotencyKey(tenant, spec.idempotencyKey) : null;
@@ -52,6 +55,7 @@ export async function submitBuild(env: Env, tenant: string, { spec, context, fil
       files,
       contextBytes: context.bytes,
       idempotencyKey: spec.idempotencyKey,
+      notifyUrl: notify.url,
     });
     if ("refused" in enqueued) throw new ApiError(429, enqueued.refused, "tenant");
     // Lost a race with a concurrent retry under the same key: that build stands, this upload goes.

@@ -23,6 +23,11 @@ const LIMITS: Settings = {
   tenantMaxQueued: 10,
   tenantMaxContextBytes: 1024 * 1024,
   minAgentVersion: null,
+  webhookTimeoutMs: 10_000,
+  webhookRetryMs: 10_000,
+  webhookMaxAttempts: 8,
+  webhookAllowHttpLoopback: false,
+  webhookDohUrl: "https://cloudflare-dns.com/dns-query",
 };
 
 const FIELDS = ["user_name", "repo", "tag", "registry", "password", "labels", "dockerfile", "optional_files", "other"];

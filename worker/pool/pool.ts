@@ -11,8 +11,11 @@ import { agentVersionRefusal } from "../agent-version";
 import type { Env } from "../env";
 import { errorResponse, unknownBuild } from "../errors";
 import { DEFAULT_POOL, fleet } from "../fleet";
+import type { WebhookDelivery } from "../../shared/api";
 import { toBuild } from "../responses";
 import { settings, type Settings } from "../settings";
+import { COUNTERS, Counters } from "./counters";
+import { WebhookDeliveries } from "./deliveries";
 import { waitingReason } from "./dispatch";
 import { readFollowRequest, type FollowRequest } from "./follow-request";
 import { Followers, MAX_FOLLOWERS } from "./followers";
@@ -38,6 +41,10 @@ export class Pool extends DurableObject<Env> {
   private readonly followers: Followers;
   /** Each agent socket's frame budget (frame-budget.ts). */
   private readonly budgets: FrameBudgets;
+  /** Counters and histograms for /metrics, in SQLite (counters.ts). */
+  private readonly counters: Counters;
+  /** Webhooks of builds that ended (deliveries.ts). */
+  private readonly deliveries: WebhookDeliveries;
   /** The tail of the agent messages being handled; see webSocketMessage. */
   private inbox: Promise<void> = Promise.resolve();
 
@@ -49,7 +56,19 @@ export class Pool extends DurableObject<Env> {
     this.followers = new Followers(this.logs, (jobId) => toBuild(this.view(this.store.job(jobId)!)));
     this.logs.listen(this.followers);
     this.config = settings(env);
-    this.scheduler = new Scheduler(ctx, env, this.store, this.logs, this.config);
+    this.counters = new Counters(ctx.storage.sql);
+    this.deliveries = new WebhookDeliveries(
+      ctx.storage.sql,
+      env,
+      this.config,
+      this.counters,
+      (jobId) => {
+        const job = this.store.job(jobId);
+        return job && toBuild(this.view(job));
+      },
+      () => this.scheduler.rearm(),
+    );
+    this.scheduler = new Scheduler(ctx, env, this.store, this.logs, this.config, this.counters, this.deliveries);
     this.budgets = new FrameBudgets(this.config.heartbeatMs, (agentId) => this.store.agentConcurrency(agentId));
     this.store.keepOnlyAgents(connectedAgentIds(ctx));
     // The alarm is derived from the rows; re-deriving it on start means a lost alarm cannot strand a job.
@@ -72,8 +91,12 @@ export class Pool extends DurableObject<Env> {
     const existing = job.idempotencyKey ? this.store.jobByIdempotencyKey(job.tenant, job.idempotencyKey) : null;
     if (existing) return { job: this.view(existing), created: false };
     const refused = this.admit(job.tenant, job.contextBytes);
-    if (refused) return { refused };
+    if (refused) {
+      this.counters.add(COUNTERS.submissionRefusals, { reason: "tenant_limit" });
+      return { refused };
+    }
     this.store.insertJob(job, Date.now());
+    this.counters.add(COUNTERS.submitted);
     await this.scheduler.dispatch();
     return { job: this.view(this.store.job(job.id)!), created: true };
   }
@@ -110,6 +133,11 @@ export class Pool extends DurableObject<Env> {
   async logText(id: string, tenant: string): Promise<string | null> {
     const job = this.tenantJob(id, tenant);
     return job && this.logs.read(job);
+  }
+
+  /** The webhook deliveries of the tenant's job, with their attempts; null when the job is not this tenant's. */
+  deliveriesOf(id: string, tenant: string): WebhookDelivery[] | null {
+    return this.tenantJob(id, tenant) && this.deliveries.forJob(id);
   }
 
   /** An agent may read a job's context only with the token of its current, unexpired lease. */
@@ -172,6 +200,9 @@ export class Pool extends DurableObject<Env> {
 
   override async alarm(): Promise<void> {
     await this.scheduler.expireLeases(Date.now());
+    // Started, not awaited: a slow receiver must not hold up the next alarm's lease expiries (deliveries.ts).
+    this.deliveries.sendDue(Date.now());
+    await this.scheduler.rearm();
   }
 
   // --- Live logs -------------------------------------------------------------

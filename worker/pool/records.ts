@@ -20,10 +20,14 @@ export interface NewJob {
   files: FilesSummary;
   contextBytes: number;
   idempotencyKey: string | null;
+  /** Where the pool POSTs the build's record when it ends (webhooks.ts); null: nowhere. */
+  notifyUrl: string | null;
 }
 
 export interface JobRecord extends Omit<NewJob, "idempotencyKey">, JobLease, JobEnd {
   createdAt: number;
+  /** When an agent was first assigned it; null while it has never started. */
+  startedAt: number | null;
   updatedAt: number;
   finishedAt: number | null;
 }
@@ -80,6 +84,7 @@ export function toJob(row: Row): JobRecord {
     sealedPassword: (row.sealed_password as ArrayBuffer | null) ?? null,
     files: JSON.parse(row.files as string) as FilesSummary,
     contextBytes: row.context_bytes as number,
+    notifyUrl: (row.notify_url as string | null) ?? null,
     agentId: (row.agent_id as string | null) ?? null,
     leaseHash: (row.lease_hash as string | null) ?? null,
     leaseExpiresAt: (row.lease_expires_at as number | null) ?? null,
@@ -89,6 +94,7 @@ export function toJob(row: Row): JobRecord {
     digest: (row.digest as string | null) ?? null,
     imageId: (row.image_id as string | null) ?? null,
     createdAt: row.created_at as number,
+    startedAt: (row.started_at as number | null) ?? null,
     updatedAt: row.updated_at as number,
     finishedAt: (row.finished_at as number | null) ?? null,
   };

@@ -10,6 +10,8 @@ import { deleteContext } from "../context/store";
 import type { Env } from "../env";
 import type { Settings } from "../settings";
 import { rearm, type DueTime } from "./alarm";
+import { COUNTERS, HISTOGRAMS, type Counters } from "./counters";
+import type { WebhookDeliveries } from "./deliveries";
 import { hasFreeSlot, plan } from "./dispatch";
 import { openPassword } from "./job-secret";
 import { transition, type JobEvent, type Transition } from "./jobs";
@@ -67,8 +69,10 @@ export class Scheduler {
     private readonly store: PoolStore,
     private readonly logs: BuildLogs,
     private readonly config: Settings,
+    private readonly counters: Counters,
+    private readonly deliveries: WebhookDeliveries,
   ) {
-    this.dueTimes = [() => store.earliestLeaseExpiry()];
+    this.dueTimes = [() => store.earliestLeaseExpiry(), () => deliveries.nextDue()];
   }
 
   /**
@@ -89,6 +93,10 @@ export class Scheduler {
       return { job, result };
     }
     this.store.saveEnd(job.id, result.lease, result.end, now);
+    this.counters.add(COUNTERS.finished, { state: result.lease.state });
+    if (job.startedAt !== null) this.counters.observe(HISTOGRAMS.duration, (now - job.startedAt) / 1000);
+    // Only recorded here; it is sent from the alarm, outside this change (deliveries.ts).
+    if (this.deliveries.create(job, now)) await this.rearm();
     // The end is recorded; R2 trouble must not undo it or stop dispatching.
     await this.logs.archive(job.id);
     try {
@@ -116,6 +124,7 @@ export class Scheduler {
     const applied = await this.apply(jobId, { type: "refused", agentId, attempt, reason, maxAttempts: this.config.maxAttempts });
     if (!applied) return;
     this.store.setRefusing(agentId, true);
+    this.counters.add(COUNTERS.agentRefusals);
     if (!applied.result.end) this.logs.append(jobId, [{ event: { type: "refused", attempt: applied.job.attempt, reason } }]);
     await this.dispatch();
   }
@@ -124,6 +133,7 @@ export class Scheduler {
   async expireLeases(now: number): Promise<void> {
     for (const id of this.store.expiredLeases(now)) {
       const applied = await this.apply(id, { type: "leaseExpired", now, maxAttempts: this.config.maxAttempts });
+      if (applied) this.counters.add(COUNTERS.leaseExpiries);
       if (applied && !applied.result.end) this.logs.append(id, [{ event: { type: "lease-expired", attempt: applied.job.attempt } }]);
     }
     await this.dispatch();
@@ -142,6 +152,7 @@ export class Scheduler {
       const applied = await this.apply(jobId, { type: "assign", agentId, now, leaseMs: this.config.leaseMs, leaseHash: leaseHash(leaseToken) });
       if (!applied) continue;
       const { attempt } = applied.result.lease;
+      if (this.store.markStarted(jobId, now)) this.counters.observe(HISTOGRAMS.timeToStart, (now - applied.job.createdAt) / 1000);
       this.logs.append(jobId, [{ event: { type: "assigned", attempt, agent: names.get(agentId) ?? agentId } }]);
       assigned.push({ jobId, agentId, attempt, leaseToken });
     }

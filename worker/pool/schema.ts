@@ -57,6 +57,39 @@ const MIGRATIONS = [
   // An agent's version, shown with it; a paused agent (short of disk, say) takes nothing new, and waiting builds say why.
   `ALTER TABLE agents ADD COLUMN version TEXT NOT NULL DEFAULT '';
   ALTER TABLE agents ADD COLUMN paused TEXT;`,
+  // Where the pool POSTs a build's record when it ends (deliveries.ts), and each delivery with its attempts; when a
+  // job first started (its wait and its duration); counters and histograms for /metrics, which outlive restarts.
+  `ALTER TABLE jobs ADD COLUMN notify_url TEXT;
+  ALTER TABLE jobs ADD COLUMN started_at INTEGER;
+  CREATE TABLE metric_counters (
+    name TEXT NOT NULL,
+    labels TEXT NOT NULL,
+    value REAL NOT NULL,
+    PRIMARY KEY (name, labels)
+  );
+  CREATE TABLE webhook_deliveries (
+    id TEXT PRIMARY KEY,
+    job_id TEXT NOT NULL,
+    tenant TEXT NOT NULL,
+    url TEXT NOT NULL,
+    event TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER,
+    created_at INTEGER NOT NULL,
+    finished_at INTEGER
+  );
+  CREATE UNIQUE INDEX webhook_deliveries_by_job ON webhook_deliveries (job_id, event);
+  CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE next_attempt_at IS NOT NULL;
+  CREATE TABLE webhook_attempts (
+    delivery_id TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    started_at INTEGER NOT NULL,
+    duration_ms INTEGER NOT NULL,
+    status_code INTEGER,
+    error TEXT,
+    PRIMARY KEY (delivery_id, attempt)
+  );`,
 ];
 
 export function migrate(sql: SqlStorage): void {

@@ -11,10 +11,10 @@ export class PoolStore {
   insertJob(job: NewJob, now: number): void {
     this.sql.exec(
       `INSERT INTO jobs (id, tenant, state, registry, path, tag, user_name, labels, sealed_password, files, context_bytes,
-         idempotency_key, created_at, updated_at)
-       VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         idempotency_key, notify_url, created_at, updated_at)
+       VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       job.id, job.tenant, job.registry, job.path, job.tag, job.userName, JSON.stringify(job.labels), job.sealedPassword,
-      JSON.stringify(job.files), job.contextBytes, job.idempotencyKey, now, now,
+      JSON.stringify(job.files), job.contextBytes, job.idempotencyKey, job.notifyUrl, now, now,
     );
   }
 
@@ -60,6 +60,23 @@ export class PoolStore {
 
   earliestLeaseExpiry(): number | null {
     return this.sql.exec<{ due: number | null }>("SELECT MIN(lease_expires_at) AS due FROM jobs").one().due;
+  }
+
+  /** Records the first assignment's time; false when the job had started before (a later attempt). */
+  markStarted(id: string, now: number): boolean {
+    return this.sql.exec("UPDATE jobs SET started_at = ? WHERE id = ? AND started_at IS NULL", now, id).rowsWritten > 0;
+  }
+
+  /** Queued jobs by age: how many, and when the oldest was submitted. */
+  queueLength(): { queued: number; oldestCreatedAt: number | null } {
+    return this.sql
+      .exec<{ queued: number; oldestCreatedAt: number | null }>("SELECT COUNT(*) AS queued, MIN(created_at) AS oldestCreatedAt FROM jobs WHERE state = 'queued'")
+      .one();
+  }
+
+  /** How many jobs are in each state now. */
+  stateCounts(): { state: string; count: number }[] {
+    return this.sql.exec<{ state: string; count: number }>("SELECT state, COUNT(*) AS count FROM jobs GROUP BY state").toArray();
   }
 
   /** Writes a transition's lease fields. */

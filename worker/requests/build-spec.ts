@@ -22,6 +22,8 @@ export interface BuildSpec {
   labels: Labels;
   idempotencyKey: string | null;
   password?: string;
+  /** The build's own notify_url, not yet checked against the tenant's webhook settings (submit.ts does). */
+  notifyUrl?: string;
 }
 
 /** Adds one text field, refusing a field given twice (in the query and the form, say). */
@@ -53,7 +55,7 @@ export function readBuildSpec(fields: Record<string, string>, headers: Headers, 
   }
   const parsed = buildFields.safeParse(text);
   if (!parsed.success) throw invalidField(parsed.error.issues[0]!, accepted);
-  const { user_name, repo, tag, registry, password, labels } = parsed.data;
+  const { user_name, repo, tag, registry, password, labels, notify_url } = parsed.data;
   const path = `${user_name}/${repo}`;
   const pathProblem = checkRepositoryPath(path);
   if (pathProblem) throw new ApiError(400, `repo: ${user_name}/${repo} ${pathProblem}`, "repo");
@@ -64,5 +66,6 @@ export function readBuildSpec(fields: Record<string, string>, headers: Headers, 
     idempotencyKey: readIdempotencyKey(headers),
     // The seed logged in only when a password was given; an empty one means none.
     password: password || undefined,
+    notifyUrl: notify_url,
   };
 }

@@ -18,7 +18,7 @@ export interface UploadedFile {
 
 const FILE_FIELDS = new Set(["dockerfile", "optional_files"]);
 const FILE_MODE = 0o644;
-const ACCEPTED_FIELDS = "user_name, repo, tag, registry, password, labels, dockerfile and optional_files";
+const ACCEPTED_FIELDS = "user_name, repo, tag, registry, password, labels, notify_url, dockerfile and optional_files";
 /** The Dockerfile's upload name is kept for the response; it goes into the context as `Dockerfile` whatever it is. */
 const MAX_UPLOAD_NAME_BYTES = 255;
 

@@ -11,7 +11,7 @@ import { ApiError } from "../errors";
 import type { Settings } from "../settings";
 
 const TAR_TYPES = new Set(["application/x-tar", "application/tar"]);
-const ACCEPTED_FIELDS = `user_name, repo, tag, registry and labels (the password goes in ${PASSWORD_HEADER})`;
+const ACCEPTED_FIELDS = `user_name, repo, tag, registry, labels and notify_url (the password goes in ${PASSWORD_HEADER})`;
 
 function contentLength(request: Request, limits: Settings): number {
   const header = request.headers.get("Content-Length");
