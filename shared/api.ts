@@ -196,7 +196,7 @@ export const buildList = z
   .meta({ id: "BuildList" });
 export type BuildList = z.infer<typeof buildList>;
 
-// --- Agents: `GET /v1/agents` ------------------------------------------------------
+// --- The tenant's pool: `GET /v1/agents` and `GET /v1/queue` -----------------------
 
 /** What an agent is doing about new builds: taking them, finishing what it runs before it stops, or paused for now. */
 export const AGENT_STATES = ["ready", "draining", "paused"] as const;
@@ -208,13 +208,21 @@ export const agentView = z
     /** The version the agent reported (its package version). */
     version: z.string(),
     labels: labelsSchema,
-    /** Builds it runs at once, and how many it runs now. */
+    /** Builds it runs at once, and how many it runs now (any tenant's). */
     slots: z.number().int(),
     running: z.number().int(),
+    /** The ids of this tenant's builds it runs now. */
+    builds: z.array(z.string()),
     state: z.enum(AGENT_STATES),
     /** Why a paused agent takes no builds, e.g. `low disk (…)`; null unless paused. */
     paused_reason: z.string().nullable(),
+    /** What its Docker Engine builds for, `os/arch[/variant]`; null for agents too old to say. */
+    platform: z.string().nullable(),
+    /** Which of the Engine's builders runs its builds; null for agents too old to say. */
+    builder: z.string().nullable(),
     connected_at: z.iso.datetime(),
+    /** Its hello or last heartbeat. */
+    last_heartbeat_at: z.iso.datetime(),
   })
   .meta({ id: "Agent" });
 export type AgentView = z.infer<typeof agentView>;
@@ -227,6 +235,29 @@ export const agentList = z
   })
   .meta({ id: "AgentList" });
 export type AgentList = z.infer<typeof agentList>;
+
+/**
+ * Why builds wait: `unmatched`, no connected agent could build them; `paused`, every one that could is paused until its
+ * operator or its host acts; `busy`, one could once a slot frees.
+ */
+export const WAITING_KINDS = ["unmatched", "paused", "busy"] as const;
+
+/** The tenant's waiting builds in its pool, grouped by why they wait. */
+export const queueSummary = z
+  .object({
+    pool: z.string(),
+    /** The tenant's builds waiting for an agent. */
+    waiting: z.number().int(),
+    /** How long the tenant's oldest waiting build has waited; null when none waits. */
+    oldest_wait_seconds: z.number().nullable(),
+    oldest_build: z.string().nullable(),
+    reasons: z.array(z.object({ kind: z.enum(WAITING_KINDS), reason: z.string(), builds: z.number().int() })),
+    /** Every tenant's waiting builds in the pool: the queue the tenant's builds stand in. */
+    pool_waiting: z.number().int(),
+  })
+  .meta({ id: "Queue" });
+export type QueueSummary = z.infer<typeof queueSummary>;
+
 // --- Webhooks: what the pool POSTs to a build's notify_url, and `GET /v1/builds/{id}/deliveries` ---
 
 /** The header carrying `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">` (README, Webhooks). */

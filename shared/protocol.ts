@@ -82,6 +82,11 @@ export const platformSchema = z.object({
 });
 export type Platform = z.infer<typeof platformSchema>;
 
+/** A platform as Docker writes it: `os/arch[/variant]`. */
+export function formatPlatform({ os, architecture, variant }: Platform): string {
+  return `${os}/${architecture}${variant ? `/${variant}` : ""}`;
+}
+
 export { BUILDERS, type BuilderName } from "./build-log";
 
 /**

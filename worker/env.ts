@@ -15,6 +15,10 @@ export interface Env extends SettingsVars {
   DOCKIFY_AGENT_TOKEN_LABELS?: string;
   /** JSON `{"<pool>": {"agents": [agent token names], "tenants": [tenant names]}}`; the unlisted share `default` (fleet.ts). */
   DOCKIFY_POOLS?: string;
+  /** The token /metrics asks for (plain or `sha256:<hex>`); unset, /metrics answers 401 to everyone. */
+  DOCKIFY_METRICS_TOKEN?: string;
+  /** JSON: each tenant's webhook signing secret and default notify URL (webhooks/config.ts). */
+  DOCKIFY_WEBHOOKS?: string;
   /** At least 32 characters; registry passwords are sealed with a key derived from it. */
   DOCKIFY_SECRET_KEY?: string;
   /** The key before the last rotation: still opens passwords sealed under it. */

@@ -7,8 +7,9 @@ import { agentRoutes } from "./routes/agents";
 import { OPENAPI_PATH, openApiDocument } from "./openapi/document";
 import { route, SECURITY } from "./openapi/describe";
 import { buildRoutes } from "./routes/builds";
-import { poolAgentRoutes } from "./routes/pool-agents";
+import { metricsRoutes } from "./routes/metrics";
 import { pageRoutes } from "./routes/pages";
+import { poolAgentRoutes } from "./routes/pool-agents";
 import { seedRoutes } from "./routes/seed";
 import { MissingSecretKeyError } from "./secrets";
 import { SettingsError } from "./settings";
@@ -22,6 +23,7 @@ app.route("/agent", agentRoutes);
 app.route("/", seedRoutes);
 app.route("/v1", buildRoutes);
 app.route("/v1", poolAgentRoutes);
+app.route("/", metricsRoutes);
 app.route("/", pageRoutes);
 
 app.get(

@@ -49,17 +49,21 @@ export function toBuild(job: PublicJob): Build {
   };
 }
 
-/** A connected agent as `GET /v1/agents` shows it: no ids, no tokens. */
-export function toAgentView(agent: AgentRecord): AgentView {
+/** A connected agent as `GET /v1/agents` shows it to a tenant: no ids, no tokens, and only that tenant's builds by id. */
+export function toAgentView(agent: AgentRecord, tenantBuilds: readonly string[]): AgentView {
   return {
     name: agent.name,
     version: agent.version,
     labels: agent.labels,
     slots: agent.concurrency,
     running: agent.running,
+    builds: [...tenantBuilds],
     // Shutting down outranks a pause: a draining agent will not take builds again whatever its disk does.
     state: agent.draining ? "draining" : agent.paused ? "paused" : "ready",
     paused_reason: agent.paused ? `${PAUSE_CAUSES[agent.paused.cause]} (${agent.paused.detail})` : null,
+    platform: agent.platform,
+    builder: agent.builder,
     connected_at: new Date(agent.connectedAt).toISOString(),
+    last_heartbeat_at: new Date(agent.lastSeenAt).toISOString(),
   };
 }

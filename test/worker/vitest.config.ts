@@ -21,6 +21,16 @@ export default defineProject({
           DOCKIFY_MAX_DOCKERFILE_BYTES: "65536",
           DOCKIFY_MAX_FILES: "50",
           DOCKIFY_MAX_CONTEXT_ENTRIES: "50",
+          DOCKIFY_METRICS_TOKEN: "metrics-token",
+          // alice may name her own notify_url; bob's builds notify his default one. Nothing here leaves the machine:
+          // names are resolved at a closed loopback port, and loopback receivers are allowed over http (platform.test.ts).
+          DOCKIFY_WEBHOOKS: JSON.stringify({
+            alice: { secret: "alice-webhook-secret-0123456789abcdef" },
+            bob: { secret: "bob-webhook-secret-0123456789abcdef01", url: "https://hooks.bob.example/dockify" },
+          }),
+          DOCKIFY_WEBHOOK_ALLOW_HTTP_LOOPBACK: "true",
+          DOCKIFY_WEBHOOK_DOH_URL: "http://127.0.0.1:9/dns-query",
+          DOCKIFY_WEBHOOK_RETRY_SECONDS: "1",
         },
       },
     }),

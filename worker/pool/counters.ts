@@ -26,6 +26,21 @@ export const HISTOGRAMS = {
   timeToStart: { name: "dockify_build_time_to_start_seconds", buckets: [0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600] },
 } as const;
 
+/** One pool's figures for /metrics: its counters, and what holds now. */
+export interface PoolMetrics {
+  counters: CounterRow[];
+  /** Builds in each state now (ended builds too, while their records are kept). */
+  builds: { state: string; count: number }[];
+  queued: number;
+  /** Of the oldest queued build; 0 when none waits. */
+  oldestWaitSeconds: number;
+  agents: { ready: number; draining: number; paused: number };
+  slots: number;
+  /** Slots of agents that take builds now and do not use them. */
+  freeSlots: number;
+  webhooksPending: number;
+}
+
 export interface CounterRow {
   name: string;
   labels: MetricLabels;

@@ -143,7 +143,10 @@ export class WebhookDeliveries {
       if (this.inFlight.has(delivery.id)) continue;
       // Claimed before the first byte goes out: the alarm, should it fire meanwhile, leaves it alone.
       this.sql.exec("UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id = ?", now + this.config.webhookTimeoutMs + CLAIM_MARGIN_MS, delivery.id);
-      const attempt = this.attempt(delivery).finally(() => this.inFlight.delete(delivery.id));
+      const attempt = this.attempt(delivery)
+        // Recording failed (the object is going away): the claim lapses and the delivery is sent again.
+        .catch((error: unknown) => console.error(`webhook delivery ${delivery.id}: ${String(error)}`))
+        .finally(() => this.inFlight.delete(delivery.id));
       this.inFlight.set(delivery.id, attempt);
     }
   }

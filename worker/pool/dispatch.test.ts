@@ -3,7 +3,22 @@ import { plan, waitingReason, type QueuedJob } from "./dispatch";
 import type { AgentRecord } from "./records";
 
 function agent(id: string, fields: Partial<AgentRecord> = {}): AgentRecord {
-  return { id, name: id, version: "0.1.0", concurrency: 1, labels: {}, draining: false, refusing: false, paused: null, running: 0, connectedAt: 0, ...fields };
+  return {
+    id,
+    name: id,
+    version: "0.1.0",
+    platform: "linux/amd64",
+    builder: "buildkit",
+    lastSeenAt: 0,
+    concurrency: 1,
+    labels: {},
+    draining: false,
+    refusing: false,
+    paused: null,
+    running: 0,
+    connectedAt: 0,
+    ...fields,
+  };
 }
 
 function job(id: string, createdAt: number, labels: Record<string, string> = {}): QueuedJob {

@@ -11,10 +11,11 @@ import { agentVersionRefusal } from "../agent-version";
 import type { Env } from "../env";
 import { errorResponse, unknownBuild } from "../errors";
 import { DEFAULT_POOL, fleet } from "../fleet";
-import type { WebhookDelivery } from "../../shared/api";
-import { toBuild } from "../responses";
+import type { AgentView, QueueSummary, WebhookDelivery } from "../../shared/api";
+import { formatPlatform } from "../../shared/protocol";
+import { toAgentView, toBuild } from "../responses";
 import { settings, type Settings } from "../settings";
-import { COUNTERS, Counters } from "./counters";
+import { COUNTERS, Counters, type PoolMetrics } from "./counters";
 import { WebhookDeliveries } from "./deliveries";
 import { waitingReason } from "./dispatch";
 import { readFollowRequest, type FollowRequest } from "./follow-request";
@@ -140,15 +141,59 @@ export class Pool extends DurableObject<Env> {
     return this.tenantJob(id, tenant) && this.deliveries.forJob(id);
   }
 
+  /** The agents connected to this pool, oldest connection first, each with the tenant's builds it runs. */
+  agentsFor(tenant: string): AgentView[] {
+    const builds = this.store.tenantJobsByAgent(tenant);
+    return this.store
+      .agents()
+      .sort((a, b) => a.connectedAt - b.connectedAt || a.name.localeCompare(b.name))
+      .map((agent) => toAgentView(agent, builds.get(agent.id) ?? []));
+  }
+
+  /** The tenant's waiting builds, grouped by why they wait, and the pool's whole queue. */
+  queueFor(tenant: string, now = Date.now()): QueueSummary {
+    const agents = this.store.agents();
+    const queued = this.store.tenantQueuedJobs(tenant);
+    const reasons = new Map<string, QueueSummary["reasons"][number]>();
+    for (const job of queued) {
+      const { kind, message } = waitingReason(job, agents, this.name);
+      const entry = reasons.get(message) ?? { kind, reason: message, builds: 0 };
+      entry.builds += 1;
+      reasons.set(message, entry);
+    }
+    const oldest = queued[0];
+    return {
+      pool: this.name,
+      waiting: queued.length,
+      oldest_wait_seconds: oldest ? Math.max(0, (now - oldest.createdAt) / 1000) : null,
+      oldest_build: oldest?.id ?? null,
+      reasons: [...reasons.values()].sort((a, b) => b.builds - a.builds),
+      pool_waiting: this.store.queueLength().queued,
+    };
+  }
+
+  /** What /metrics shows of this pool: its counters, and its builds, queue, agents and deliveries now. */
+  metrics(now = Date.now()): PoolMetrics {
+    const agents = this.store.agents();
+    const { queued, oldestCreatedAt } = this.store.queueLength();
+    const taking = agents.filter((agent) => !agent.draining && agent.paused === null);
+    const paused = agents.filter((agent) => !agent.draining && agent.paused !== null).length;
+    return {
+      counters: this.counters.all(),
+      builds: this.store.stateCounts(),
+      queued,
+      oldestWaitSeconds: oldestCreatedAt === null ? 0 : Math.max(0, (now - oldestCreatedAt) / 1000),
+      agents: { ready: taking.length, draining: agents.length - taking.length - paused, paused },
+      slots: agents.reduce((sum, agent) => sum + agent.concurrency, 0),
+      freeSlots: taking.reduce((sum, agent) => sum + Math.max(0, agent.concurrency - agent.running), 0),
+      webhooksPending: this.deliveries.pendingCount(),
+    };
+  }
+
   /** An agent may read a job's context only with the token of its current, unexpired lease. */
   mayFetchContext(jobId: string, leaseToken: string): boolean {
     const job = this.store.job(jobId);
     return job !== null && job.leaseHash === leaseHash(leaseToken) && (job.leaseExpiresAt ?? 0) > Date.now();
-  }
-
-  /** The agents connected to this pool now. */
-  connectedAgents(): AgentRecord[] {
-    return this.store.agents();
   }
 
   private tenantJob(id: string, tenant: string): JobRecord | null {
@@ -244,7 +289,8 @@ export class Pool extends DurableObject<Env> {
     switch (message.type) {
       case "hello": {
         const { name, version, concurrency, labels } = message;
-        this.store.upsertAgent({ id: agentId, name, version, concurrency, labels }, now);
+        const platform = message.platform ? formatPlatform(message.platform) : null;
+        this.store.upsertAgent({ id: agentId, name, version, platform, builder: message.builder ?? null, concurrency, labels }, now);
         // Before dispatching: an agent that comes back short of disk must not be handed a build first.
         if (message.paused) this.store.setPaused(agentId, message.paused);
         sendTo(this.ctx, agentId, { type: "welcome", agentId, heartbeatMs: this.config.heartbeatMs, leaseMs });
@@ -253,6 +299,7 @@ export class Pool extends DurableObject<Env> {
       }
       case "heartbeat":
         this.store.setRefusing(agentId, false);
+        this.store.markSeen(agentId, now);
         await this.scheduler.renewHoldings(agentId, message.holding, now);
         // Also re-arms the alarm for the renewed leases.
         return this.scheduler.dispatch();

@@ -55,8 +55,12 @@ export type { Pause };
 export interface AgentRecord {
   id: string;
   name: string;
-  /** As its hello reported it. */
+  /** As its hello reported them; platform and builder are null for agents too old to say. */
   version: string;
+  platform: string | null;
+  builder: string | null;
+  /** Its hello or its last heartbeat. */
+  lastSeenAt: number;
   concurrency: number;
   labels: Labels;
   draining: boolean;
@@ -105,6 +109,9 @@ export function toAgent(row: Row): AgentRecord {
     id: row.id as string,
     name: row.name as string,
     version: row.version as string,
+    platform: (row.platform as string | null) ?? null,
+    builder: (row.builder as string | null) ?? null,
+    lastSeenAt: (row.last_seen_at as number | null) ?? (row.connected_at as number),
     concurrency: row.concurrency as number,
     labels: JSON.parse(row.labels as string) as Labels,
     draining: row.draining === 1,

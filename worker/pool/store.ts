@@ -97,11 +97,35 @@ export class PoolStore {
     );
   }
 
-  upsertAgent(agent: Pick<AgentRecord, "id" | "name" | "version" | "concurrency" | "labels">, now: number): void {
+  upsertAgent(agent: Pick<AgentRecord, "id" | "name" | "version" | "platform" | "builder" | "concurrency" | "labels">, now: number): void {
     this.sql.exec(
-      "INSERT OR REPLACE INTO agents (id, name, version, concurrency, labels, connected_at) VALUES (?, ?, ?, ?, ?, ?)",
-      agent.id, agent.name, agent.version, agent.concurrency, JSON.stringify(agent.labels), now,
+      `INSERT OR REPLACE INTO agents (id, name, version, platform, builder, concurrency, labels, connected_at, last_seen_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      agent.id, agent.name, agent.version, agent.platform, agent.builder, agent.concurrency, JSON.stringify(agent.labels), now, now,
     );
+  }
+
+  /** A heartbeat: the agent is alive now. */
+  markSeen(id: string, now: number): void {
+    this.sql.exec("UPDATE agents SET last_seen_at = ? WHERE id = ?", now, id);
+  }
+
+  /** The ids of the tenant's jobs each agent holds under a lease now. */
+  tenantJobsByAgent(tenant: string): Map<string, string[]> {
+    const rows = this.sql
+      .exec<{ agent_id: string; id: string }>(
+        "SELECT agent_id, id FROM jobs WHERE tenant = ? AND agent_id IS NOT NULL AND lease_expires_at IS NOT NULL ORDER BY created_at",
+        tenant,
+      )
+      .toArray();
+    const byAgent = new Map<string, string[]>();
+    for (const { agent_id, id } of rows) byAgent.set(agent_id, [...(byAgent.get(agent_id) ?? []), id]);
+    return byAgent;
+  }
+
+  /** The tenant's queued jobs, oldest first. */
+  tenantQueuedJobs(tenant: string): JobRecord[] {
+    return this.sql.exec<Row>("SELECT * FROM jobs WHERE tenant = ? AND state = 'queued' ORDER BY created_at, id", tenant).toArray().map(toJob);
   }
 
   markDraining(id: string): void {
@@ -142,7 +166,8 @@ export class PoolStore {
   agents(): AgentRecord[] {
     return this.sql
       .exec<Row>(
-        `SELECT a.id, a.name, a.version, a.concurrency, a.labels, a.draining, a.refusing, a.paused, a.connected_at,
+        `SELECT a.id, a.name, a.version, a.platform, a.builder, a.last_seen_at, a.concurrency, a.labels, a.draining, a.refusing,
+           a.paused, a.connected_at,
            (SELECT COUNT(*) FROM jobs j WHERE j.agent_id = a.id AND j.lease_expires_at IS NOT NULL) AS running
          FROM agents a`,
       )

@@ -1,23 +1,40 @@
-/** `GET /v1/agents`: the build agents connected to the tenant's pool, with their versions and whether they take builds. */
+/** `GET /v1/agents` and `GET /v1/queue`: the tenant's pool, its connected build agents and why its builds wait. */
 import { Hono } from "hono";
-import type { AgentList } from "../../shared/api";
+import { agentList, queueSummary, type AgentList } from "../../shared/api";
 import { requireApiToken } from "../auth";
 import type { AppEnv } from "../env";
 import { fleet } from "../fleet";
+import { AUTH_ERRORS, errors, json, route, SECURITY } from "../openapi/describe";
 import { tenantPoolStub } from "../pool/stub";
-import { toAgentView } from "../responses";
 
 export const poolAgentRoutes = new Hono<AppEnv>();
 
-poolAgentRoutes.use(requireApiToken);
+// Per path: a `use` without one would run for every /v1 route, which builds.ts already guards.
+poolAgentRoutes.use("/agents", requireApiToken);
+poolAgentRoutes.use("/queue", requireApiToken);
 
-poolAgentRoutes.get("/agents", async (c) => {
-  const tenant = c.get("tenant");
-  const agents = await tenantPoolStub(c.env, tenant).connectedAgents();
-  const list: AgentList = {
-    pool: fleet(c.env).tenantPool(tenant),
-    // Oldest connection first: the order a fleet came up in, stable between calls.
-    agents: agents.sort((a, b) => a.connectedAt - b.connectedAt || a.name.localeCompare(b.name)).map(toAgentView),
-  };
-  return c.json(list);
-});
+poolAgentRoutes.get(
+  "/agents",
+  route({
+    tags: ["pool"],
+    summary: "The build agents connected to the tenant's pool",
+    security: SECURITY.api,
+    responses: { 200: json(agentList, "the agents, oldest connection first"), ...errors(AUTH_ERRORS) },
+  }),
+  async (c) => {
+    const tenant = c.get("tenant");
+    const list: AgentList = { pool: fleet(c.env).tenantPool(tenant), agents: await tenantPoolStub(c.env, tenant).agentsFor(tenant) };
+    return c.json(list);
+  },
+);
+
+poolAgentRoutes.get(
+  "/queue",
+  route({
+    tags: ["pool"],
+    summary: "The tenant's waiting builds, by why they wait, and the pool's whole queue",
+    security: SECURITY.api,
+    responses: { 200: json(queueSummary, "the queue"), ...errors(AUTH_ERRORS) },
+  }),
+  async (c) => c.json(await tenantPoolStub(c.env, c.get("tenant")).queueFor(c.get("tenant"))),
+);
