@@ -23,6 +23,8 @@ import {
   type Build,
   type buildFields,
   type BuildList,
+  type DeliveryList,
+  type QueueSummary,
   type listBuildsQuery,
   type SeedAccepted,
   type SeedStatus,
@@ -262,9 +264,19 @@ export class ApiClient {
     }
   }
 
+  /** `GET /v1/builds/{id}/deliveries`: the build's webhook deliveries with their attempts. */
+  deliveries(id: string): Promise<ApiResponse<DeliveryList | ErrorBody>> {
+    return this.#request("GET", `/v1/builds/${encodeURIComponent(id)}/deliveries`);
+  }
+
   /** `GET /v1/agents`: the agents connected to the tenant's pool. */
   agents(): Promise<ApiResponse<AgentList | ErrorBody>> {
     return this.#request("GET", "/v1/agents");
+  }
+
+  /** `GET /v1/queue`. */
+  queue(): Promise<ApiResponse<QueueSummary | ErrorBody>> {
+    return this.#request("GET", "/v1/queue");
   }
 
   /** `POST /v1/builds/{id}/cancel`: 200 canceled at once, 202 while its agent stops it. */

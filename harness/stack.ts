@@ -99,6 +99,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
           .join(","),
         DOCKIFY_AGENT_TOKENS: [secrets.agentToken, ...Object.entries(options.agentTokens ?? {}).map(([name, token]) => `${name}=${token}`)].join(","),
         DOCKIFY_SECRET_KEY: secrets.secretKey,
+        // Webhook receivers in tests listen on loopback over plain http; never set by default (README, Webhooks).
+        DOCKIFY_WEBHOOK_ALLOW_HTTP_LOOPBACK: "true",
         ...options.vars,
       },
     });
