@@ -161,6 +161,20 @@ export const seedStatus = z
   .meta({ id: "SeedStatus" });
 export type SeedStatus = z.infer<typeof seedStatus>;
 
+/** One step of the Dockerfile as its agent reported it (BuildKit reports them; the classic builder does not). */
+export const buildStepView = z
+  .object({
+    /** As the builder names it, e.g. `[2/3] RUN make`. */
+    name: z.string(),
+    /** Reused from the build cache rather than run. */
+    cached: z.boolean(),
+    started_at: z.iso.datetime().nullable(),
+    duration_ms: z.number().int().nullable(),
+    error: z.string().nullable(),
+  })
+  .meta({ id: "BuildStep" });
+export type BuildStepView = z.infer<typeof buildStepView>;
+
 /** A build's full record, as every v1 route answers it. */
 export const build = z
   .object({
@@ -177,6 +191,8 @@ export const build = z
     /** Why a queued build has not started; null once it has. */
     waiting: z.string().nullable(),
     files: filesSummary,
+    /** The Dockerfile's steps, once a build that its agent reported them for has succeeded; empty otherwise. */
+    steps: z.array(buildStepView),
     /** Where the pool POSTs the record when the build ends; null: nowhere. */
     notify_url: z.string().nullable(),
     created_at: z.iso.datetime(),

@@ -6,16 +6,14 @@
  * anything, "[dockify]" included.
  */
 import { z } from "zod";
-import { formatByteSize } from "./byte-size";
 import { AGENT_FAILURE_STEPS } from "./job";
 
 /** The builders an agent may run its jobs with (agent/builders/); its hello says which one it runs. */
 export const BUILDERS = ["buildkit", "classic"] as const;
 export type BuilderName = (typeof BUILDERS)[number];
-const BUILDER_NAMES: Record<BuilderName, string> = { buildkit: "BuildKit", classic: "classic builder" };
 
-/** Marks Dockify's own lines in the text of a log. */
-export const EVENT_PREFIX = "[dockify]";
+// The text of events lives apart from their schemas, so a browser can show a log without bundling zod.
+export { EVENT_PREFIX, renderEntry, renderEvent } from "./render-event";
 /** The longest line a log entry may hold; longer ones are cut by whoever writes them. */
 export const MAX_LOG_LINE_CHARS = 4096;
 
@@ -76,63 +74,6 @@ export type BuildEvent = z.infer<typeof buildEvent>;
 /** An entry of a log batch: a line of the build's own output, or an event of ours. */
 export const logEntry = z.union([z.string().max(MAX_LOG_LINE_CHARS), z.object({ event: agentEvent })]);
 export type LogEntry = string | { event: BuildEvent };
-
-function describe(event: BuildEvent): string {
-  switch (event.type) {
-    case "limits": {
-      const memory = event.memoryBytes === null ? "no memory limit" : `memory ${formatByteSize(event.memoryBytes)}`;
-      const cpu = event.cpus === null ? "no CPU limit" : `${event.cpus} CPUs`;
-      const network = event.network ?? "default (bridge)";
-      const builder = event.builder ? ` (${BUILDER_NAMES[event.builder]})` : "";
-      return `RUN steps${builder} get network ${network}, ${memory}, ${cpu}; time limit ${event.timeLimitSeconds} s`;
-    }
-    case "image-allowed":
-      return `${event.reference}: this build's credentials may pull it (checked at its registry)`;
-    case "cache-reused":
-      return `${event.reused} of ${event.steps} step(s) reused from the cache`;
-    case "secrets-uncached":
-      return "the Dockerfile mounts a build secret: built without the cache, so no other build can reuse a step that read a secret";
-    case "engine-failed":
-      return `the Docker Engine failed, not the build: ${event.error}; this attempt goes back to the pool to run again`;
-    case "downloading-context":
-      return "downloading the build context";
-    case "pushing":
-      return `pushing ${event.reference}`;
-    case "pushed":
-      return `pushed ${event.reference}@${event.digest}`;
-    case "failed":
-      return `${event.step} failed: ${event.error}`;
-    case "canceled":
-      return "canceled";
-    case "lines-dropped":
-      return `${event.count} log line(s) dropped here: the agent was disconnected from the pool and its send queue was full`;
-    case "lines-skipped":
-      return `${event.count} log line(s) skipped here: the build printed faster than a build log is sent (at most ${event.maxLinesPerSecond} lines a second)`;
-    case "assigned":
-      return `attempt ${event.attempt}: assigned to agent ${event.agent}`;
-    case "refused":
-      return `attempt ${event.attempt}: the agent did not take it (${event.reason}); queued again`;
-    case "lease-expired":
-      return `attempt ${event.attempt}: the agent stopped responding; the job is queued again`;
-    case "withheld":
-      return `withheld: ${event.reason}`;
-    case "lines-not-kept":
-      return (
-        `${event.count} more log line(s) not kept: ` +
-        `a build log keeps at most ${event.maxLines} lines and ${formatByteSize(event.maxBytes)}`
-      );
-  }
-}
-
-/** The event as a line of the log's text (no newline). */
-export function renderEvent(event: BuildEvent): string {
-  return `${EVENT_PREFIX} ${describe(event)}`;
-}
-
-/** A log entry as a line of text (no newline). */
-export function renderEntry(entry: LogEntry): string {
-  return typeof entry === "string" ? entry : renderEvent(entry.event);
-}
 
 /**
  * The fields of events that carry free text (what a daemon, a registry or a user wrote), as opposed to names

@@ -42,6 +42,13 @@ export function toBuild(job: PublicJob): Build {
     labels: job.labels,
     waiting: job.waiting?.message ?? null,
     files: job.files,
+    steps: (job.steps ?? []).map((step) => ({
+      name: step.name,
+      cached: step.cached,
+      started_at: step.startedAt === null ? null : new Date(step.startedAt).toISOString(),
+      duration_ms: step.durationMs,
+      error: step.error ?? null,
+    })),
     notify_url: job.notifyUrl,
     created_at: new Date(job.createdAt).toISOString(),
     started_at: job.startedAt === null ? null : new Date(job.startedAt).toISOString(),

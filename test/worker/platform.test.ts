@@ -80,7 +80,11 @@ describe("GET /metrics", () => {
     expect(running.value("dockify_agent_slots_free", pool)).toBe(1);
     expect(running.histogram("dockify_build_time_to_start_seconds", pool).count).toBe(startsBefore + 1);
 
-    agent.send({ type: "result", jobId: id, attempt: assign.attempt, outcome: { status: "succeeded", digest: `sha256:${"b".repeat(64)}`, imageId: "sha256:x" } });
+    const steps = [
+      { name: "[1/2] FROM base", cached: true, startedAt: 1_700_000_000_000, durationMs: 0 },
+      { name: "[2/2] RUN make", cached: false, startedAt: 1_700_000_000_100, durationMs: 1500 },
+    ];
+    agent.send({ type: "result", jobId: id, attempt: assign.attempt, outcome: { status: "succeeded", digest: `sha256:${"b".repeat(64)}`, imageId: "sha256:x", steps } });
     await expect.poll(async () => (await metrics()).value("dockify_builds_finished_total", { ...pool, state: "succeeded" })).toBe(succeededBefore + 1);
     const after = await metrics();
     const duration = after.histogram("dockify_build_duration_seconds", pool);
@@ -88,6 +92,13 @@ describe("GET /metrics", () => {
     // Cumulative buckets, the last one counting every build.
     expect(duration.buckets["+Inf"]).toBe(duration.count);
     expect(after.value("dockify_agent_slots_free", pool)).toBe(2);
+    // The steps the agent reported are on the record, as the dashboard shows them.
+    const record = await get<Build>(`/v1/builds/${id}`);
+    expect(record.steps).toEqual([
+      { name: "[1/2] FROM base", cached: true, started_at: new Date(1_700_000_000_000).toISOString(), duration_ms: 0, error: null },
+      { name: "[2/2] RUN make", cached: false, started_at: new Date(1_700_000_000_100).toISOString(), duration_ms: 1500, error: null },
+    ]);
+    expect(Date.parse(record.started_at!)).toBeLessThanOrEqual(Date.parse(record.finished_at!));
   });
 
   it("counts lease expiries and refusals, and keeps its counters across a restart of the pool object", async () => {

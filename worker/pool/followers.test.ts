@@ -20,6 +20,7 @@ const RECORD: Build = {
   labels: {},
   waiting: null,
   files: { tarball: { size: 2048 } },
+  steps: [],
   notify_url: null,
   created_at: "2026-01-01T00:00:00.000Z",
   started_at: "2026-01-01T00:00:00.500Z",

@@ -2,7 +2,7 @@
 import type { FilesSummary } from "../../shared/api";
 import type { JobState } from "../../shared/job";
 import type { Labels } from "../../shared/labels";
-import type { Pause } from "../../shared/protocol";
+import type { BuildStep, Pause } from "../../shared/protocol";
 import type { Waiting } from "./dispatch";
 import type { JobEnd, JobLease } from "./jobs";
 
@@ -97,6 +97,7 @@ export function toJob(row: Row): JobRecord {
     error: (row.error as string | null) ?? null,
     digest: (row.digest as string | null) ?? null,
     imageId: (row.image_id as string | null) ?? null,
+    steps: row.steps ? (JSON.parse(row.steps as string) as BuildStep[]) : null,
     createdAt: row.created_at as number,
     startedAt: (row.started_at as number | null) ?? null,
     updatedAt: row.updated_at as number,

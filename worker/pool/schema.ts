@@ -58,10 +58,11 @@ const MIGRATIONS = [
   `ALTER TABLE agents ADD COLUMN version TEXT NOT NULL DEFAULT '';
   ALTER TABLE agents ADD COLUMN paused TEXT;`,
   // Where the pool POSTs a build's record when it ends (deliveries.ts), and each delivery with its attempts; when a
-  // job first started (its wait and its duration); what an agent said of itself and when it last did, for
+  // job first started (its wait and its duration) and the steps its agent reported; what an agent said of itself and when it last did, for
   // GET /v1/agents; counters and histograms for /metrics, which outlive restarts.
   `ALTER TABLE jobs ADD COLUMN notify_url TEXT;
   ALTER TABLE jobs ADD COLUMN started_at INTEGER;
+  ALTER TABLE jobs ADD COLUMN steps TEXT;
   ALTER TABLE agents ADD COLUMN platform TEXT;
   ALTER TABLE agents ADD COLUMN builder TEXT;
   ALTER TABLE agents ADD COLUMN last_seen_at INTEGER;

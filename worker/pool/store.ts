@@ -92,8 +92,8 @@ export class PoolStore {
   saveEnd(id: string, lease: JobLease, fields: JobEnd, now: number): void {
     this.saveLease(id, lease, now);
     this.sql.exec(
-      `UPDATE jobs SET step = ?, error = ?, digest = ?, image_id = ?, finished_at = ?, sealed_password = NULL WHERE id = ?`,
-      fields.step, fields.error, fields.digest, fields.imageId, now, id,
+      `UPDATE jobs SET step = ?, error = ?, digest = ?, image_id = ?, steps = ?, finished_at = ?, sealed_password = NULL WHERE id = ?`,
+      fields.step, fields.error, fields.digest, fields.imageId, fields.steps && JSON.stringify(fields.steps), now, id,
     );
   }
 
