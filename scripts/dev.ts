@@ -96,7 +96,14 @@ const apiToken = firstPlainToken(vars.DOCKIFY_API_TOKENS);
 const agentToken = firstPlainToken(vars.DOCKIFY_AGENT_TOKENS);
 if (!agentToken) throw new Error(`${DEV_VARS} has no plain agent token in DOCKIFY_AGENT_TOKENS`);
 
-const wranglerArgs = ["dev", "--ip", "127.0.0.1", "--port", String(port), "--show-interactive-dev-session=false"];
+const wranglerArgs = [
+  "dev",
+  "--ip", "127.0.0.1",
+  "--port", String(port),
+  "--show-interactive-dev-session=false",
+  // Webhook receivers you run yourself listen on loopback over plain http; never allowed by default (README, Webhooks).
+  "--var", "DOCKIFY_WEBHOOK_ALLOW_HTTP_LOOPBACK:true",
+];
 // A local stack talks to nothing outside this machine: no `request.cf` data from Cloudflare (it fails loudly
 // offline) and no usage metrics. Either can be turned back on by setting the variable.
 const offline = {
@@ -112,5 +119,6 @@ console.log(`
 Dockify is running on ${url}
   API token: ${apiToken ?? `(hashed in ${DEV_VARS}: use the token you hashed)`}
   Try:  curl -H "Authorization: Bearer ${apiToken ?? "$TOKEN"}" -X POST "${url}/build?user_name=alice&repo=web&tag=v1&registry=127.0.0.1:5000" -F dockerfile=@Dockerfile
+  Docs: ${url}/docs   Dashboard: ${url}/dashboard (sign in with the API token)
 Ctrl-C stops the Worker and the agent.
 `);
