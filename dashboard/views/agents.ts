@@ -37,7 +37,7 @@ export function agentsView(main: HTMLElement, signal: AbortSignal): void {
             "tr",
             {},
             h("td", {}, agent.name),
-            h("td", {}, agent.state),
+            h("td", { class: "wrap" }, agent.paused_reason ? `${agent.state}: ${agent.paused_reason}` : agent.state),
             h("td", {}, `${agent.running} of ${agent.slots}`),
             h("td", {}, agent.platform ?? "—"),
             h("td", {}, agent.builder ?? "—"),

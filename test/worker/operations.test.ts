@@ -105,9 +105,14 @@ describe("agents of the pool", () => {
           labels: { arch: "amd64" },
           slots: 2,
           running: 0,
+          builds: [],
           state: "ready",
           paused_reason: null,
+          // Its hello said neither: an agent from before platforms were announced.
+          platform: null,
+          builder: null,
           connected_at: expect.any(String),
+          last_heartbeat_at: expect.any(String),
         },
       ],
     });
