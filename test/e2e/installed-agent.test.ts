@@ -129,7 +129,23 @@ describe("the installed dockify-agent", () => {
 
     expect(ok(await stack.api.agents())).toEqual({
       pool: "default",
-      agents: [{ name: NAME, version: AGENT_VERSION, labels: {}, slots: 1, running: 0, state: "ready", paused_reason: null, connected_at: expect.any(String) }],
+      agents: [
+        {
+          name: NAME,
+          version: AGENT_VERSION,
+          labels: {},
+          slots: 1,
+          running: 0,
+          builds: [],
+          state: "ready",
+          paused_reason: null,
+          // What its hello said of its Engine: this machine's platform, and the builder it chose.
+          platform: expect.stringMatching(/^linux\/[a-z0-9_]+/),
+          builder: expect.stringMatching(/^(buildkit|classic)$/),
+          connected_at: expect.any(String),
+          last_heartbeat_at: expect.any(String),
+        },
+      ],
     });
     const health = await fetch(`${metricsUrl}/healthz`);
     expect(health.status).toBe(200);

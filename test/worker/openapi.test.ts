@@ -20,6 +20,7 @@ interface Operation {
 interface Document {
   openapi: string;
   paths: Record<string, Record<string, Operation>>;
+  webhooks: Record<string, Record<string, Operation>>;
   components: { schemas: Record<string, unknown>; securitySchemes: Record<string, unknown> };
 }
 
@@ -91,6 +92,11 @@ describe("GET /openapi.json", () => {
     const seed = doc.paths["/build"]!.post!;
     expect(Object.keys(seed.requestBody!.content)).toEqual(["multipart/form-data"]);
     expect(doc.paths["/"]!.get!.responses["418"]!.content!["application/json"]!.schema!.$ref).toBe("#/components/schemas/Teapot");
+    // What the pool POSTs to a notify_url, as an OpenAPI 3.1 webhook, with its signature header.
+    const hook = doc.webhooks["build.finished"]!.post!;
+    expect(hook.requestBody!.content["application/json"]).toEqual({ schema: { $ref: "#/components/schemas/WebhookEvent" } });
+    expect(hook.parameters!.map((parameter) => `${parameter.in} ${parameter.name}`)).toContain("header Dockify-Signature");
+    expect(Object.keys(doc.components.schemas)).toContain("WebhookEvent");
   });
 
   it("the list's query is validated with the schema it is described with", async () => {

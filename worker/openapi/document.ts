@@ -4,12 +4,13 @@
  * (describe.ts). Built once per isolate: routes do not change while it runs.
  */
 import type { Hono } from "hono";
-import { generateSpecs, type GenerateSpecOptions } from "hono-openapi";
+import { generateSpecs, resolver, type GenerateSpecOptions } from "hono-openapi";
+import { DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, webhookEvent } from "../../shared/api";
 import type { AppEnv } from "../env";
 
 export const OPENAPI_PATH = "/openapi.json";
 
-const DOCUMENTATION: GenerateSpecOptions["documentation"] = {
+const DOCUMENTATION = {
   info: {
     title: "Dockify",
     version: "1",
@@ -33,19 +34,46 @@ const DOCUMENTATION: GenerateSpecOptions["documentation"] = {
       metricsToken: { type: "http", scheme: "bearer", description: "the metrics token (DOCKIFY_METRICS_TOKEN)" },
     },
   },
-};
+} satisfies Documentation;
+
+/** What the pool POSTs to a build's notify_url (README, Webhooks), as OpenAPI 3.1 describes outgoing calls. */
+type Documentation = NonNullable<GenerateSpecOptions["documentation"]>;
+
+async function webhooks(): Promise<Pick<Documentation, "webhooks" | "components">> {
+  const event = await resolver(webhookEvent).toOpenAPISchema();
+  const header = (name: string, description: string) => ({ in: "header" as const, name, required: true, description, schema: { type: "string" as const } });
+  return {
+    components: { ...DOCUMENTATION.components, schemas: event.components?.schemas },
+    webhooks: {
+      "build.finished": {
+        post: {
+          summary: "A build ended: its record, signed; retried with backoff until a 2xx answer",
+          parameters: [
+            header(SIGNATURE_HEADER, "t=<unix seconds>,v1=<hex HMAC-SHA256 under the tenant's secret of \"<t>.<raw body>\">"),
+            header(DELIVERY_HEADER, "the delivery's id, the same on every attempt: drop repeats by it"),
+            header(EVENT_HEADER, "build.finished"),
+          ],
+          requestBody: { required: true, content: { "application/json": { schema: event.schema } } },
+          responses: { "2XX": { description: "received: the delivery is done" }, default: { description: "anything else: the delivery is retried" } },
+        },
+      },
+      // openapi-types types a 3.1 path item's parameter schemas as 3.0's, which a 3.1 schema from the resolver is not.
+    } as unknown as Documentation["webhooks"],
+  };
+}
 
 let cached: Promise<unknown> | undefined;
 
 /** The document for `app`; every route must describe itself (a test walks `app.routes` to check). */
 export function openApiDocument(app: Hono<AppEnv>): Promise<unknown> {
-  cached ??= generateSpecs(app, {
-    documentation: DOCUMENTATION,
+  cached ??= (async () =>
+    generateSpecs(app, {
+    documentation: { ...DOCUMENTATION, ...(await webhooks()) },
     // Routes validate with our own error shape; hono-openapi's default 400 would describe another one.
     defaultValidationErrorResponse: false,
     // /openapi.json looks like a static file to hono-openapi; it is a route like any other here.
     excludeStaticFile: false,
-  }).catch((error: unknown) => {
+  }))().catch((error: unknown) => {
     cached = undefined;
     throw error;
   });
