@@ -94,7 +94,7 @@ describe("the dashboard in Chromium", () => {
     await expect.poll(() => page.locator("table").first().textContent()).toContain("RUN");
     await shoot("build-succeeded");
     if (process.env.DOCKIFY_UPDATE_DOCS_SCREENSHOT === "1") {
-      await page.setViewportSize({ width: 1000, height: 720 });
+      await page.setViewportSize({ width: 1000, height: 1250 });
       await page.screenshot({ path: join(REPO_ROOT, "docs", "dashboard.png") });
       await page.setViewportSize({ width: 1200, height: 860 });
     }
