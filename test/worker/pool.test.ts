@@ -1,4 +1,4 @@
-import type { Build, SeedAccepted, SeedStatus } from "../../shared/api";
+import type { AgentList, Build, SeedAccepted, SeedStatus } from "../../shared/api";
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { beforeEach, describe, expect, it } from "vitest";
 import { renderEvent } from "../../shared/build-log";
@@ -257,6 +257,12 @@ describe("labels, slots and draining", () => {
     expect(new Set([first.jobId, second.jobId])).toEqual(new Set([a, b]));
     expect(await status(c)).toEqual({ status: "processing" });
     agent.send({ type: "draining" });
+    // The pool takes one socket's frames in order, but the test client in workerd can deliver a later frame first
+    // (a real agent's socket cannot): the result waits until the pool has seen the drain.
+    await waitFor(async () => {
+      const { agents } = await (await call("/v1/agents", { headers: { Authorization: ALICE } })).json<AgentList>();
+      return agents.some((listed) => listed.name === "two-slots" && listed.state === "draining");
+    });
     agent.send({ type: "result", jobId: a, attempt: 1, outcome: { status: "canceled" } });
     await waitFor(async () => (await status(a)).status === "failed");
     await new Promise((resolve) => setTimeout(resolve, 100));
