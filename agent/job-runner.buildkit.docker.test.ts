@@ -362,7 +362,7 @@ describe.skipIf(!hasDocker)("runJob with BuildKit against the Docker Engine", ()
       const { assignment, end, messages, events } = await run({ dockerfile: `FROM ${base}\nRUN true\n`, builder: unreachable });
       expect(end).toEqual({ status: "given-back", reason: expect.stringMatching(/^the Docker Engine failed: .*ENOENT/) });
       expect(events.at(-1)).toEqual({ type: "engine-failed", error: expect.stringMatching(/ENOENT/) });
-      expect(messages.at(-1)).toEqual({ type: "refused", jobId: assignment.jobId, attempt: 1, reason: expect.stringMatching(/^the Docker Engine failed/) });
+      expect(messages.at(-1)).toEqual({ type: "refused", jobId: assignment.jobId, attempt: 1, reason: expect.stringMatching(/^the Docker Engine failed/), givenBack: true });
       expect(messages.some((message) => message.type === "result")).toBe(false);
     },
     TEST_TIMEOUT_MS,

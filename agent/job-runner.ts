@@ -166,7 +166,7 @@ export async function runJob(assignment: Assignment, deps: JobRunnerDeps): Promi
   // A build that started may have left something on the host, finished or not.
   if (job) await builder.cleanUp(job);
   logs.close();
-  if (end.status === "given-back") send({ type: "refused", jobId, attempt, reason: end.reason.slice(0, MAX_REASON_CHARS) });
+  if (end.status === "given-back") send({ type: "refused", jobId, attempt, reason: end.reason.slice(0, MAX_REASON_CHARS), givenBack: true });
   else send({ type: "result", jobId, attempt, outcome: end });
   return end;
 }

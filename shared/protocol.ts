@@ -134,6 +134,8 @@ const agentMessages = z.discriminatedUnion("type", [
     builder: z.enum(BUILDERS).optional(),
     /** Set when the agent connects paused: the pool gives it nothing before it says `resumed`. */
     paused: pause.optional(),
+    /** Set when the agent connects while draining (after a dropped connection): the pool gives it nothing new. */
+    draining: z.boolean().optional(),
   }),
   z.object({ type: z.literal("heartbeat"), holding: z.array(held).max(MAX_CONCURRENCY) }),
   /** The agent is shutting down: it finishes what it runs and takes nothing new. */
@@ -141,8 +143,11 @@ const agentMessages = z.discriminatedUnion("type", [
   /** The agent takes nothing new until it says `resumed` (its host is short of disk, say); what it runs goes on. */
   pause.extend({ type: z.literal("paused") }),
   z.object({ type: z.literal("resumed") }),
-  /** The agent did not take an assignment; the pool queues the job again at once. */
-  z.object({ type: z.literal("refused"), jobId, attempt, reason: z.string().max(200) }),
+  /**
+   * The agent did not take an assignment, or gives back one it started (`givenBack`: its Docker Engine failed, not
+   * the build); the pool queues the job again at once. Only a job given back on its last attempt ends.
+   */
+  z.object({ type: z.literal("refused"), jobId, attempt, reason: z.string().max(200), givenBack: z.boolean().optional() }),
   z.object({ type: z.literal("phase"), jobId, attempt, phase: z.enum(BUILD_PHASES) }),
   z.object({
     type: z.literal("log"),

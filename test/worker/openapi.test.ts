@@ -2,7 +2,7 @@
  * The OpenAPI document against the app itself: every route the app mounts is
  * in it with its method, every operation says who may call it and describes
  * its answers, and the shared shapes are components. (The document is checked
- * against the OpenAPI 3.1 schema with a validator in test/e2e/docs.test.ts:
+ * against the OpenAPI 3.1 schema with a validator in test/e2e/dashboard.test.ts:
  * the validator compiles code at run time, which workerd does not allow.)
  * Then /docs and /dashboard: served by the Worker with their security headers.
  */

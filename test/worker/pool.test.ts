@@ -311,6 +311,20 @@ describe("refused assignments", () => {
 });
 
 describe("what agents send is bounded and scrubbed", () => {
+  it("redacts the password from a success's step names and errors (BuildKit writes ARG values into them)", async () => {
+    const agent = await TestAgent.hello("steps");
+    const id = await submitted(PASSWORD);
+    const { attempt } = await agent.next("assign");
+    const digest = `sha256:${"c".repeat(64)}`;
+    const steps = [{ name: `[2/2] RUN echo ${PASSWORD} > /x`, cached: false, startedAt: 1, durationMs: 5, error: `no ${PASSWORD}` }];
+    agent.send({ type: "result", jobId: id, attempt, outcome: { status: "succeeded", digest, imageId: "sha256:abc", steps } });
+    await waitFor(async () => (await status(id)).status === "success");
+    const record = await (await call(`/v1/builds/${id}`, { headers: { Authorization: ALICE } })).json<Build>();
+    expect(record.steps).toEqual([expect.objectContaining({ name: "[2/2] RUN echo *** > /x", error: "no ***" })]);
+    expect(JSON.stringify(record)).not.toContain(PASSWORD);
+    agent.ws.close();
+  });
+
   it("redacts the password from a failure's error, not only from log lines", async () => {
     const agent = await TestAgent.hello("leaky");
     const id = await submitted(PASSWORD);
@@ -338,6 +352,18 @@ describe("what agents send is bounded and scrubbed", () => {
     expect(log.length).toBeLessThan(4 * 1024 * 1024 + 200);
     expect(log).toMatch(notice);
     agent.ws.close();
+  });
+
+  it("gives nothing to an agent that reconnects while draining, and queues again what it never started", async () => {
+    const id = await submitted();
+    const back = await TestAgent.connect();
+    if (!(back instanceof TestAgent)) throw new Error("no socket");
+    back.send({ type: "hello", name: "draining-back", version: "test", concurrency: 2, labels: {}, holding: [], draining: true });
+    await back.next("welcome");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(back.received.filter((message) => message.type === "assign")).toEqual([]);
+    expect(await status(id)).toEqual({ status: "processing" });
+    back.ws.close();
   });
 
   it("gives a refusing agent nothing more until its next heartbeat", async () => {

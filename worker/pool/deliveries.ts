@@ -30,6 +30,11 @@ import type { JobRecord, Row } from "./records";
 
 /** Attempts one pool has on the wire at once; more wait for a free place. */
 export const MAX_IN_FLIGHT = 16;
+/**
+ * Of those, one tenant's: a tenant whose receiver never answers (each attempt waits out the timeout) fills its own
+ * places, never the other tenants' of the pool.
+ */
+export const MAX_IN_FLIGHT_PER_TENANT = 4;
 /** Backoff grows by this factor from DOCKIFY_WEBHOOK_RETRY_SECONDS, up to MAX_RETRY_MS. */
 const RETRY_FACTOR = 3;
 const MAX_RETRY_MS = 3600_000;
@@ -80,7 +85,8 @@ export function retryDelay(attempt: number, baseMs: number): number {
 
 export class WebhookDeliveries {
   /** Deliveries this object is sending right now. */
-  private readonly inFlight = new Map<string, Promise<void>>();
+  /** The attempts on the wire, by delivery id, with whose they are. */
+  private readonly inFlight = new Map<string, { tenant: string; attempt: Promise<void> }>();
 
   constructor(
     private readonly sql: SqlStorage,
@@ -105,8 +111,26 @@ export class WebhookDeliveries {
   }
 
   /** When the alarm must next wake for a delivery, or null. */
+  /**
+   * When the alarm should next start attempts: the earliest due delivery that could start. One whose tenant (or the
+   * pool) has no free place is left out; an attempt that ends re-arms, and so frees the place and wakes the alarm.
+   * Otherwise a due delivery with no place would set the alarm in the past, again and again, until one ends.
+   */
   nextDue(): number | null {
-    return this.sql.exec<{ due: number | null }>("SELECT MIN(next_attempt_at) AS due FROM webhook_deliveries WHERE state = 'pending'").one().due;
+    if (this.inFlight.size >= MAX_IN_FLIGHT) return null;
+    return this.sql
+      .exec<{ due: number | null }>(
+        "SELECT MIN(next_attempt_at) AS due FROM webhook_deliveries WHERE state = 'pending' AND tenant NOT IN (SELECT value FROM json_each(?))",
+        JSON.stringify(this.fullTenants()),
+      )
+      .one().due;
+  }
+
+  /** Tenants with every place of theirs on the wire. */
+  private fullTenants(): string[] {
+    const counts = new Map<string, number>();
+    for (const { tenant } of this.inFlight.values()) counts.set(tenant, (counts.get(tenant) ?? 0) + 1);
+    return [...counts].filter(([, count]) => count >= MAX_IN_FLIGHT_PER_TENANT).map(([tenant]) => tenant);
   }
 
   pendingCount(): number {
@@ -128,32 +152,38 @@ export class WebhookDeliveries {
     }));
   }
 
-  /** Starts every due delivery there is room for, and returns at once: each attempt records itself when it ends. */
+  /**
+   * Starts every due delivery there is a place for (MAX_IN_FLIGHT, MAX_IN_FLIGHT_PER_TENANT), oldest first, and
+   * returns at once: each attempt records itself when it ends.
+   */
   sendDue(now: number): void {
-    const room = MAX_IN_FLIGHT - this.inFlight.size;
-    if (room <= 0) return;
+    if (this.inFlight.size >= MAX_IN_FLIGHT) return;
     const due = this.sql
       .exec<Row>(
-        "SELECT * FROM webhook_deliveries WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?",
-        now, room,
+        "SELECT * FROM webhook_deliveries WHERE state = 'pending' AND next_attempt_at <= ? AND tenant NOT IN (SELECT value FROM json_each(?)) ORDER BY next_attempt_at LIMIT ?",
+        now, JSON.stringify(this.fullTenants()), MAX_IN_FLIGHT * MAX_IN_FLIGHT_PER_TENANT,
       )
       .toArray()
       .map(toDelivery);
+    const perTenant = new Map<string, number>();
+    for (const { tenant } of this.inFlight.values()) perTenant.set(tenant, (perTenant.get(tenant) ?? 0) + 1);
     for (const delivery of due) {
-      if (this.inFlight.has(delivery.id)) continue;
+      if (this.inFlight.size >= MAX_IN_FLIGHT) break;
+      if (this.inFlight.has(delivery.id) || (perTenant.get(delivery.tenant) ?? 0) >= MAX_IN_FLIGHT_PER_TENANT) continue;
+      perTenant.set(delivery.tenant, (perTenant.get(delivery.tenant) ?? 0) + 1);
       // Claimed before the first byte goes out: the alarm, should it fire meanwhile, leaves it alone.
       this.sql.exec("UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id = ?", now + this.config.webhookTimeoutMs + CLAIM_MARGIN_MS, delivery.id);
       const attempt = this.attempt(delivery)
         // Recording failed (the object is going away): the claim lapses and the delivery is sent again.
         .catch((error: unknown) => console.error(`webhook delivery ${delivery.id}: ${String(error)}`))
         .finally(() => this.inFlight.delete(delivery.id));
-      this.inFlight.set(delivery.id, attempt);
+      this.inFlight.set(delivery.id, { tenant: delivery.tenant, attempt });
     }
   }
 
   /** Waits for the attempts on the wire (tests, and a clean shutdown). */
   async settle(): Promise<void> {
-    await Promise.allSettled([...this.inFlight.values()]);
+    await Promise.allSettled([...this.inFlight.values()].map(({ attempt }) => attempt));
   }
 
   private attemptsOf(deliveryId: string): WebhookAttempt[] {

@@ -2,7 +2,7 @@ import { createParser } from "eventsource-parser";
 import { describe, expect, it } from "vitest";
 import { decodeLogStreamMessage, type Build, type LogStreamMessage } from "../../shared/api";
 import type { LogEntry } from "../../shared/build-log";
-import { CUTOFF_REASON, Followers, MAX_FOLLOWER_QUEUE_BYTES, MAX_FOLLOWERS, type StoredLogs } from "./followers";
+import { CUTOFF_REASON, Followers, MAX_FOLLOWER_QUEUE_BYTES, MAX_FOLLOWERS, MAX_FOLLOWERS_PER_TENANT, STALLED_AFTER_MS, STALLED_REASON, type StoredLogs } from "./followers";
 import { MAX_LOG_BYTES, MAX_LOG_LINES, type LogProgress } from "./log";
 import { sseMessage } from "./sse";
 
@@ -82,6 +82,13 @@ async function read(stream: ReadableStream<Uint8Array>, count = Number.MAX_SAFE_
   return messages;
 }
 
+/** A follower's stream for tenant `alice`, or a failed test if the pool refused it. */
+function followed(followers: Followers, jobId: string, after: number, tenant = "alice"): ReadableStream<Uint8Array> {
+  const stream = followers.follow(jobId, after, tenant);
+  if ("refused" in stream) throw new Error(`refused: ${stream.refused}`);
+  return stream;
+}
+
 function setUp(): { logs: MemoryLogs; followers: Followers } {
   const logs = new MemoryLogs();
   return { logs, followers: new Followers(logs, () => RECORD) };
@@ -91,7 +98,7 @@ describe("Followers", () => {
   it("catches up from storage, then gets each batch pushed, then end", async () => {
     const { logs, followers } = setUp();
     logs.append(followers, ["one", "two"]);
-    const stream = followers.follow(JOB, 0)!;
+    const stream = followed(followers, JOB, 0);
     expect(await read(stream, 2)).toEqual([
       { id: 1, event: "line", data: "one" },
       { id: 2, event: "line", data: "two" },
@@ -108,8 +115,8 @@ describe("Followers", () => {
 
   it("fans one batch out to every follower of the job, and none to another job's", async () => {
     const { logs, followers } = setUp();
-    const streams = [followers.follow(JOB, 0)!, followers.follow(JOB, 0)!];
-    const other = followers.follow("job-2", 0)!;
+    const streams = [followed(followers, JOB, 0), followed(followers, JOB, 0)];
+    const other = followed(followers, "job-2", 0);
     // Each goes live once it has read all there is (nothing yet).
     await Promise.all(streams.map((stream) => read(stream, 0)));
     await new Promise((resolve) => setTimeout(resolve, 0));
@@ -124,7 +131,7 @@ describe("Followers", () => {
     const { logs, followers } = setUp();
     logs.append(followers, Array.from({ length: 1200 }, (_, index) => `line ${index + 1}`));
     logs.received = 1300;
-    const stream = followers.follow(JOB, 100)!;
+    const stream = followed(followers, JOB, 100);
     const first = await read(stream, 10);
     expect(first[0]).toEqual({ id: 101, event: "line", data: "line 101" });
     logs.archive = [...logs.stored, { event: { type: "lines-not-kept", count: 100, maxLines: MAX_LOG_LINES, maxBytes: MAX_LOG_BYTES } }];
@@ -141,18 +148,19 @@ describe("Followers", () => {
 
   it("cuts off a live follower whose client does not read, leaving the others alone", async () => {
     const { logs, followers } = setUp();
-    const slow = followers.follow(JOB, 0)!;
-    const fast = followers.follow(JOB, 0)!;
+    const slow = followed(followers, JOB, 0);
+    const fast = followed(followers, JOB, 0);
     await Promise.all([read(slow, 0), read(fast, 0)]);
     await new Promise((resolve) => setTimeout(resolve, 0));
+    // Batches as large as an agent sends (a message is at most 256 KiB).
     const line = "x".repeat(4000);
-    const batches = Math.ceil(MAX_FOLLOWER_QUEUE_BYTES / (100 * 4000)) + 1;
+    const batches = Math.ceil(MAX_FOLLOWER_QUEUE_BYTES / (60 * 4000)) + 1;
     let fastSeen = 0;
     for (let batch = 0; batch < batches; batch++) {
-      logs.append(followers, Array(100).fill(line));
-      fastSeen += (await read(fast, 100)).length;
+      logs.append(followers, Array(60).fill(line));
+      fastSeen += (await read(fast, 60)).length;
     }
-    expect(fastSeen).toBe(batches * 100);
+    expect(fastSeen).toBe(batches * 60);
     const cut = await read(slow);
     const last = cut.at(-1)!;
     expect(last).toEqual({ id: last.id, event: "cutoff", data: { reason: CUTOFF_REASON, last_event_id: last.id } });
@@ -163,7 +171,7 @@ describe("Followers", () => {
   it("sends live followers a keep-alive comment while nothing happens, and stops once nobody follows", async () => {
     const logs = new MemoryLogs();
     const followers = new Followers(logs, () => RECORD, 20);
-    const stream = followers.follow(JOB, 0)!;
+    const stream = followed(followers, JOB, 0);
     const reader = stream.getReader();
     const { value } = await reader.read();
     expect(new TextDecoder().decode(value)).toBe(": keep-alive\n\n");
@@ -174,12 +182,46 @@ describe("Followers", () => {
     expect(followers.count).toBe(0);
   });
 
-  it(`serves at most ${MAX_FOLLOWERS} followers at once`, async () => {
+  it(`serves at most ${MAX_FOLLOWERS} followers at once, and at most ${MAX_FOLLOWERS_PER_TENANT} of one tenant`, async () => {
     const { followers } = setUp();
-    const streams = Array.from({ length: MAX_FOLLOWERS }, () => followers.follow(JOB, 0));
-    expect(streams.every((stream) => stream !== null)).toBe(true);
-    expect(followers.follow(JOB, 0)).toBeNull();
-    await Promise.all(streams.map((stream) => stream!.cancel()));
+    const tenants = Array.from({ length: MAX_FOLLOWERS / MAX_FOLLOWERS_PER_TENANT }, (_, index) => `tenant-${index}`);
+    const streams = tenants.flatMap((tenant) => Array.from({ length: MAX_FOLLOWERS_PER_TENANT }, () => followed(followers, JOB, 0, tenant)));
+    expect(followers.follow(JOB, 0, "another")).toEqual({ refused: expect.stringMatching(/this pool serves 64 live logs/) });
+    await streams[0]!.cancel();
+    expect(followers.follow(JOB, 0, "tenant-1")).toEqual({ refused: expect.stringMatching(/you follow 16 live logs at once already/) });
+    const more = followers.follow(JOB, 0, "tenant-0");
+    expect(more).toBeInstanceOf(ReadableStream);
+    await Promise.all([...streams.slice(1), more as ReadableStream<Uint8Array>].map((stream) => stream.cancel()));
+    expect(followers.count).toBe(0);
+  });
+
+  it("gives back the slot of a follower whose client stopped reading while it caught up", async () => {
+    const logs = new MemoryLogs();
+    let now = 0;
+    const followers = new Followers(logs, () => RECORD, 5, () => now);
+    logs.append(followers, Array.from({ length: 1000 }, (_, index) => `line ${index + 1} ${"x".repeat(4000)}`));
+    const stream = followed(followers, JOB, 0);
+    const first = await read(stream, 1);
+    expect(first[0]).toMatchObject({ id: 1, event: "line" });
+    // The stream fills its queue from storage; then its client reads no more, and time passes.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(followers.count).toBe(1);
+    now = STALLED_AFTER_MS + 1;
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(followers.count).toBe(0);
+    const rest = await read(stream);
+    expect(rest.at(-1)).toMatchObject({ event: "cutoff", data: { reason: STALLED_REASON } });
+  });
+
+  it("errors the stream and gives back the slot when storage fails while catching up", async () => {
+    const logs = new MemoryLogs();
+    logs.finished = true;
+    logs.archived = async () => {
+      throw new Error("R2 is down");
+    };
+    const followers = new Followers(logs, () => RECORD);
+    const stream = followed(followers, JOB, 0);
+    await expect(read(stream)).rejects.toThrow(/R2 is down/);
     expect(followers.count).toBe(0);
   });
 });

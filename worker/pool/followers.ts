@@ -22,21 +22,35 @@ import { trailerOf, type BuildLogs, type LogListener } from "./log";
 export type StoredLogs = Pick<BuildLogs, "progress" | "entriesAfter" | "archived">;
 import { cutoffMessage, endMessage, entryMessage } from "./sse";
 
-/** What one follower may have queued and unread: a few of the agent's largest batches. */
-export const MAX_FOLLOWER_QUEUE_BYTES = 1024 * 1024;
-/** Followers one pool serves at once: their queues together stay well inside the object's 128 MB. */
+/** What one follower may have queued and unread: two of the agent's largest batches (a message is at most 256 KiB). */
+export const MAX_FOLLOWER_QUEUE_BYTES = 512 * 1024;
+/**
+ * Followers one pool serves at once. Each holds at most its queue plus one batch or one chunk from storage (about
+ * 768 KiB), so together they stay under 48 MiB of the object's 128 MB.
+ */
 export const MAX_FOLLOWERS = 64;
+/** Of those, one tenant's: so that one tenant's followers cannot take every slot of a pool others build in too. */
+export const MAX_FOLLOWERS_PER_TENANT = 16;
+/**
+ * A follower catching up reads only as its client reads; one whose client reads nothing for this long gives its
+ * slot back (it reconnects with Last-Event-ID, as after any cut-off).
+ */
+export const STALLED_AFTER_MS = 60_000;
 /** Well under the idle timeouts of common proxies (60 s for nginx); the object is awake anyway while a stream is open. */
 export const KEEP_ALIVE_MS = 20_000;
 /** An SSE comment: clients ignore it, connections see bytes. */
 const KEEP_ALIVE = ": keep-alive\n\n";
-/** Entries read from storage per pull while catching up. */
-const CHUNK_ENTRIES = 500;
+/** Entries read from storage per pull while catching up: at most 64 lines of 4 KiB, 256 KiB, beyond the queue. */
+const CHUNK_ENTRIES = 64;
 
 export const CUTOFF_REASON = `this client read the live log more slowly than the build wrote it (more than ${MAX_FOLLOWER_QUEUE_BYTES} bytes unread); reconnect with Last-Event-ID to go on`;
+export const STALLED_REASON = `this client read nothing for ${STALLED_AFTER_MS / 1000} s; reconnect with Last-Event-ID to go on`;
 
 interface Follower {
   jobId: string;
+  tenant: string;
+  /** When its client last read (a pull), for cutting off one that stopped reading while catching up. */
+  readAt: number;
   /** The number of the last entry sent. */
   sent: number;
   /** Reading stored entries (as the client pulls), live (pushed as appended), or over. */
@@ -58,24 +72,42 @@ export class Followers implements LogListener {
     /** The build's record for the `end` message. */
     private readonly record: (jobId: string) => Build,
     private readonly keepAliveMs = KEEP_ALIVE_MS,
+    private readonly now: () => number = Date.now,
   ) {}
 
   get count(): number {
     return this.#followers.size;
   }
 
-  /** A stream of the job's log after entry `after`, or null when the pool serves MAX_FOLLOWERS already. */
-  follow(jobId: string, after: number): ReadableStream<Uint8Array> | null {
-    if (this.#followers.size >= MAX_FOLLOWERS) return null;
+  /**
+   * A stream of the job's log after entry `after` for `tenant`, or why not: the pool serves MAX_FOLLOWERS already,
+   * or this tenant MAX_FOLLOWERS_PER_TENANT.
+   */
+  follow(jobId: string, after: number, tenant: string): ReadableStream<Uint8Array> | { refused: string } {
+    if (this.#followers.size >= MAX_FOLLOWERS) {
+      return { refused: `this pool serves ${MAX_FOLLOWERS} live logs at once already; try again later, or read the log without following it` };
+    }
+    if ([...this.#followers].filter((other) => other.tenant === tenant).length >= MAX_FOLLOWERS_PER_TENANT) {
+      return { refused: `you follow ${MAX_FOLLOWERS_PER_TENANT} live logs at once already, the most one tenant may; close one, or read the log without following it` };
+    }
     let follower: Follower;
     return new ReadableStream<Uint8Array>(
       {
         start: (controller) => {
-          follower = { jobId, sent: after, mode: "catching-up", controller };
+          follower = { jobId, tenant, readAt: this.now(), sent: after, mode: "catching-up", controller };
           this.#followers.add(follower);
-          this.#keepAlive ??= setInterval(() => this.#sendKeepAlive(), this.keepAliveMs);
+          this.#keepAlive ??= setInterval(() => this.#tick(), this.keepAliveMs);
         },
-        pull: () => this.#catchUp(follower),
+        pull: async () => {
+          follower.readAt = this.now();
+          try {
+            await this.#catchUp(follower);
+          } catch (error) {
+            // Storage failed under it (R2, a damaged archive line): the stream errors and the slot is given back.
+            this.#drop(follower);
+            throw error;
+          }
+        },
         cancel: () => this.#drop(follower),
       },
       new ByteLengthQueuingStrategy({ highWaterMark: MAX_FOLLOWER_QUEUE_BYTES }),
@@ -167,10 +199,17 @@ export class Followers implements LogListener {
     }
   }
 
-  /** A comment to each live follower that has room for it; one that has not is being cut off by its next batch anyway. */
-  #sendKeepAlive(): void {
+  /**
+   * Every KEEP_ALIVE_MS: a comment to each live follower that has room for it (one that has not is cut off by its
+   * next batch anyway), and a cut-off for each follower catching up whose client has read nothing for STALLED_AFTER_MS.
+   */
+  #tick(): void {
+    const now = this.now();
     for (const follower of this.#followers) {
       if (follower.mode === "live" && (follower.controller.desiredSize ?? 0) > 0) follower.controller.enqueue(encoder.encode(KEEP_ALIVE));
+      if (follower.mode === "catching-up" && now - follower.readAt > STALLED_AFTER_MS) {
+        this.#end(follower, cutoffMessage(follower.sent, STALLED_REASON));
+      }
     }
   }
 }

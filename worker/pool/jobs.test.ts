@@ -91,7 +91,14 @@ describe("transition", () => {
     expect(transition({ ...building, state: "succeeded" }, { type: "cancel" })).toEqual({ ok: false, reason: IGNORED.final });
   });
 
-  const refusal = { type: "refused", agentId: "a1", attempt: 1, reason: "the Docker Engine failed: socket hang up", maxAttempts: 3 } as const;
+  const refusal = {
+    type: "refused",
+    agentId: "a1",
+    attempt: 1,
+    reason: "the Docker Engine failed: socket hang up",
+    maxAttempts: 3,
+    givenBack: true,
+  } as const;
 
   it("queues a refused assignment again at once, keeping the attempt number spent", () => {
     expect(transition(building, refusal)).toEqual({
@@ -108,6 +115,11 @@ describe("transition", () => {
       lease: { state: "failed", agentId: null },
       end: { step: "agent", error: "the build agent gave up on attempt 3 of 3: the Docker Engine failed: socket hang up" },
     });
+  });
+
+  it("queues again, even on the last attempt, an assignment the agent never started (draining, full)", () => {
+    const notTaken = { ...refusal, attempt: 3, reason: "the agent is shutting down", givenBack: false };
+    expect(transition({ ...building, attempt: 3 }, notTaken)).toMatchObject({ ok: true, lease: { state: "queued", attempt: 3 } });
   });
 
   it("ends a job given back after a cancel reached it as canceled, not queued again", () => {

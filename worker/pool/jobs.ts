@@ -46,7 +46,11 @@ export type JobEvent =
    * The agent did not take the assignment (it was shutting down), or gave it back (its Docker Engine failed, not the
    * build): back to the queue at once, not after the lease; on the last attempt the job ends at step `agent`.
    */
-  | { type: "refused"; agentId: string; attempt: number; reason: string; maxAttempts: number }
+  /**
+   * The agent did not take the assignment (shutting down, full), or gives back one it started (`givenBack`: its
+   * Engine failed). Back to the queue at once, not after the lease.
+   */
+  | { type: "refused"; agentId: string; attempt: number; reason: string; maxAttempts: number; givenBack: boolean }
   | { type: "leaseExpired"; now: number; maxAttempts: number }
   | { type: "cancel" }
   /** The pool itself cannot go on with the job (e.g. its secret no longer opens). */
@@ -122,8 +126,9 @@ export function transition(job: JobLease, event: JobEvent): Transition {
     case "refused":
       if (!holds(job, event.agentId, event.attempt)) return { ok: false, reason: IGNORED.notHeld };
       if (job.cancelRequested) return end("canceled", job, { step: "canceled", error: "the build was canceled while it ran" });
-      // Like a lapsed lease, a refusal spends the attempt; without this end, an Engine that keeps failing would loop.
-      if (job.attempt >= event.maxAttempts) {
+      // Like a lapsed lease, a build given back spends the attempt; without this end, an Engine that keeps failing
+      // would loop. One never started (the agent was draining or full) is not the build's fault: it waits for another.
+      if (event.givenBack && job.attempt >= event.maxAttempts) {
         return end("failed", job, { step: "agent", error: `the build agent gave up on attempt ${job.attempt} of ${event.maxAttempts}: ${event.reason}` });
       }
       // The attempt number stays spent, so fencing stays monotonic.

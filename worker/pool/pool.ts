@@ -6,20 +6,19 @@
  * (dispatch.ts).
  */
 import { DurableObject } from "cloudflare:workers";
-import { CLOSE, type AgentMessage } from "../../shared/protocol";
+import { CLOSE, formatPlatform, type AgentMessage, type JobOutcome } from "../../shared/protocol";
 import { agentVersionRefusal } from "../agent-version";
 import type { Env } from "../env";
 import { errorResponse, unknownBuild } from "../errors";
 import { DEFAULT_POOL, fleet } from "../fleet";
 import type { AgentView, QueueSummary, WebhookDelivery } from "../../shared/api";
-import { formatPlatform } from "../../shared/protocol";
 import { toAgentView, toBuild } from "../responses";
 import { settings, type Settings } from "../settings";
 import { COUNTERS, Counters, type PoolMetrics } from "./counters";
 import { WebhookDeliveries } from "./deliveries";
 import { waitingReason } from "./dispatch";
 import { readFollowRequest, type FollowRequest } from "./follow-request";
-import { Followers, MAX_FOLLOWERS } from "./followers";
+import { Followers } from "./followers";
 import { FrameBudgets } from "./frame-budget";
 import { scrubberFor } from "./job-secret";
 import { leaseHash } from "./leases";
@@ -30,6 +29,17 @@ import { Scheduler } from "./scheduler";
 import { acceptAgent, AGENT_TOKEN_NAME_HEADER, attachmentOf, closeQuietly, connectedAgentIds, sendTo } from "./sockets";
 import { SSE_HEADERS } from "./sse";
 import { PoolStore } from "./store";
+
+/**
+ * What an agent reports, with the job's secrets redacted from every text in it: a failure's error, and a success's
+ * step names and errors (BuildKit writes ARG and ENV values into step names).
+ */
+function scrubbedOutcome(outcome: JobOutcome, scrub: (text: string) => string): JobOutcome {
+  if (outcome.status === "failed") return { ...outcome, error: scrub(outcome.error) };
+  if (outcome.status !== "succeeded" || !outcome.steps) return outcome;
+  const steps = outcome.steps.map((step) => ({ ...step, name: scrub(step.name), ...(step.error === undefined ? {} : { error: scrub(step.error) }) }));
+  return { ...outcome, steps };
+}
 
 export class Pool extends DurableObject<Env> {
   private readonly store: PoolStore;
@@ -258,10 +268,8 @@ export class Pool extends DurableObject<Env> {
    */
   private followLog({ id, tenant, after }: FollowRequest): Response {
     if (!this.tenantJob(id, tenant)) return unknownBuild(id, "id").getResponse();
-    const stream = this.followers.follow(id, after);
-    if (!stream) {
-      return errorResponse(503, `this pool serves ${MAX_FOLLOWERS} live logs at once already; try again later, or read the log without following it`, "id");
-    }
+    const stream = this.followers.follow(id, after, tenant);
+    if ("refused" in stream) return errorResponse(503, stream.refused, "id");
     return new Response(stream, { headers: SSE_HEADERS });
   }
 
@@ -291,8 +299,9 @@ export class Pool extends DurableObject<Env> {
         const { name, version, concurrency, labels } = message;
         const platform = message.platform ? formatPlatform(message.platform) : null;
         this.store.upsertAgent({ id: agentId, name, version, platform, builder: message.builder ?? null, concurrency, labels }, now);
-        // Before dispatching: an agent that comes back short of disk must not be handed a build first.
+        // Before dispatching: an agent that comes back short of disk, or shutting down, must not be handed a build first.
         if (message.paused) this.store.setPaused(agentId, message.paused);
+        if (message.draining) this.store.markDraining(agentId);
         sendTo(this.ctx, agentId, { type: "welcome", agentId, heartbeatMs: this.config.heartbeatMs, leaseMs });
         await this.scheduler.renewHoldings(agentId, message.holding, now);
         return this.scheduler.dispatch();
@@ -329,12 +338,12 @@ export class Pool extends DurableObject<Env> {
       case "refused": {
         const { jobId, attempt } = message;
         const scrubber = await scrubberFor(this.env, this.store.job(jobId));
-        return this.scheduler.refused(agentId, jobId, attempt, scrubber.text(message.reason));
+        return this.scheduler.refused(agentId, jobId, attempt, scrubber.text(message.reason), message.givenBack === true);
       }
       case "result": {
         const { jobId, attempt } = message;
         const scrubber = await scrubberFor(this.env, this.store.job(jobId));
-        const outcome = message.outcome.status === "failed" ? { ...message.outcome, error: scrubber.text(message.outcome.error) } : message.outcome;
+        const outcome = scrubbedOutcome(message.outcome, scrubber.text);
         await this.scheduler.apply(jobId, { type: "result", agentId, attempt, outcome });
         return this.scheduler.dispatch();
       }

@@ -120,8 +120,8 @@ export class Scheduler {
    * or ends at step `agent` on its last attempt, and the agent gets nothing more until its next heartbeat says what it
    * runs. `reason` is already scrubbed.
    */
-  async refused(agentId: string, jobId: string, attempt: number, reason: string): Promise<void> {
-    const applied = await this.apply(jobId, { type: "refused", agentId, attempt, reason, maxAttempts: this.config.maxAttempts });
+  async refused(agentId: string, jobId: string, attempt: number, reason: string, givenBack: boolean): Promise<void> {
+    const applied = await this.apply(jobId, { type: "refused", agentId, attempt, reason, maxAttempts: this.config.maxAttempts, givenBack });
     if (!applied) return;
     this.store.setRefusing(agentId, true);
     this.counters.add(COUNTERS.agentRefusals);
