@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { MAX_CONCURRENCY } from "../shared/protocol";
 import { AGENT_VERSION, ConfigError, loadConfig } from "./config";
+import { AllowedFrontends } from "./images/frontends";
 
 const REQUIRED = { DOCKIFY_URL: "http://127.0.0.1:8787", DOCKIFY_AGENT_TOKEN: "t0ken" };
 
@@ -32,6 +33,7 @@ describe("loadConfig", () => {
       buildTimeoutSeconds: 3600,
       builder: undefined,
       cacheBytes: 10 * 1024 ** 3,
+      frontends: AllowedFrontends.NONE,
       disk: { pruneBelow: { percent: 15 }, stopBelow: { percent: 5 } },
       metrics: undefined,
     });
@@ -180,6 +182,17 @@ describe("loadConfig", () => {
       expect(problems({ ...REQUIRED, DOCKIFY_AGENT_CACHE_BYTES: value })).toContain("DOCKIFY_AGENT_CACHE_BYTES: must be a size such as 10g");
     }
   });
+  it("allows no # syntax frontend by default, and only frontends pinned by digest", () => {
+    const digest = `sha256:${"a".repeat(64)}`;
+    expect(loadConfig(REQUIRED).frontends.references).toEqual([]);
+    const { frontends } = loadConfig({ ...REQUIRED, DOCKIFY_AGENT_FRONTENDS: ` 127.0.0.1:5000/tools/frontend@${digest}, docker/dockerfile:1.4@${digest},` });
+    expect(frontends.references).toEqual([`127.0.0.1:5000/tools/frontend@${digest}`, `docker/dockerfile:1.4@${digest}`]);
+    const message = problems({ ...REQUIRED, DOCKIFY_AGENT_FRONTENDS: `docker/dockerfile:1,Bad Name@${digest},alice/f@sha256:abc` });
+    expect(message).toContain('DOCKIFY_AGENT_FRONTENDS: "docker/dockerfile:1" is not pinned by digest: write it as name@sha256:<64 hex digits>');
+    expect(message).toContain('DOCKIFY_AGENT_FRONTENDS: "Bad Name@');
+    expect(message).toContain('DOCKIFY_AGENT_FRONTENDS: "alice/f@sha256:abc" has an invalid digest');
+  });
+
   it("reads the disk thresholds and the metrics address", () => {
     const config = loadConfig({
       ...REQUIRED,

@@ -12,6 +12,7 @@ import { BUILDERS, MAX_CONCURRENCY, type BuilderName } from "../shared/protocol"
 import { MAX_TIMER_SECONDS } from "../shared/timers";
 import type { BuildIsolation } from "./build-isolation";
 import { MIN_CACHE_BYTES } from "./builders/buildkit/cache";
+import { AllowedFrontends } from "./images/frontends";
 import { checkHostSettings, HOST_SETTINGS, hostConfig, hostFields, type HostConfig } from "./host/settings";
 import { readTokenFile, type TokenFileRead } from "./token-file";
 
@@ -34,6 +35,8 @@ export interface AgentConfig extends HostConfig {
   builder: BuilderName | undefined;
   /** The bound on the Engine's BuildKit cache, pruned after each build. */
   cacheBytes: number;
+  /** The `# syntax=` frontends builds may run; none unless the operator names them. */
+  frontends: AllowedFrontends;
 }
 
 export class ConfigError extends Error {
@@ -118,6 +121,14 @@ function labelsFromText(text: string, ctx: z.RefinementCtx<string>): Labels {
   return {};
 }
 
+/** The frontends the operator allows, each pinned by digest. */
+function frontendsFromText(text: string, ctx: z.RefinementCtx<string>): AllowedFrontends {
+  const parsed = AllowedFrontends.parse(text);
+  if (parsed instanceof AllowedFrontends) return parsed;
+  for (const message of parsed.errors) ctx.issues.push({ code: "custom", input: text, message });
+  return AllowedFrontends.NONE;
+}
+
 /** A `docker run -m` size into bytes, refusing what Docker itself would refuse at the first RUN step. */
 function memoryFromText(text: string, ctx: z.RefinementCtx<string>): number {
   const bytes = parseByteSize(text);
@@ -168,6 +179,9 @@ const envFields = z.object({
     .default(DEFAULT_TIMEOUT_SECONDS),
   DOCKIFY_AGENT_BUILDER: z.enum(BUILDERS, { error: `must be ${BUILDERS.join(" or ")} (unset: BuildKit where the Engine has it)` }).optional(),
   DOCKIFY_AGENT_CACHE_BYTES: z.string().default(DEFAULT_CACHE_BYTES).transform(cacheBytesFromText),
+  // None by default: a `# syntax=` frontend is code that writes the build itself, past the agent's image check and its
+  // per-tenant cache-mount namespace (images/frontends.ts). Pinned by digest, so the code vetted is the code that runs.
+  DOCKIFY_AGENT_FRONTENDS: z.string().default("").transform(frontendsFromText),
 });
 
 const HOST_NETWORK_SETTINGS: readonly PropertyKey[] = ["DOCKIFY_AGENT_BUILD_NETWORK", "DOCKIFY_AGENT_ALLOW_HOST_NETWORK"];
@@ -249,6 +263,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, warn: (line: string) => void 
     buildTimeoutSeconds: settings.DOCKIFY_AGENT_BUILD_TIMEOUT_SECONDS,
     builder: settings.DOCKIFY_AGENT_BUILDER,
     cacheBytes: settings.DOCKIFY_AGENT_CACHE_BYTES,
+    frontends: settings.DOCKIFY_AGENT_FRONTENDS,
     ...hostConfig(settings),
   };
 }

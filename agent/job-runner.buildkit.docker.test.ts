@@ -20,6 +20,7 @@ import type { Builder, BuildJob } from "./builders/builder";
 import { BuildKitBuilder } from "./builders/buildkit/buildkit";
 import { parseImageName } from "./docker-name";
 import { CheckedRepositories } from "./images/check-images";
+import { AllowedFrontends } from "./images/frontends";
 import { ImageNotPullable } from "./images/registry-check";
 import { runJob, type RunEnd } from "./job-runner";
 import { Logins } from "./logins";
@@ -74,10 +75,12 @@ describe.skipIf(!hasDocker)("runJob with BuildKit against the Docker Engine", ()
     /** Serve the Dockerfile at `dockerfilePath`, as a current pool does (else the agent reads it out of the context). */
     serveDockerfile?: boolean;
     builder?: Builder;
+    /** DOCKIFY_AGENT_FRONTENDS; default none. */
+    frontends?: AllowedFrontends;
   }
 
   /** Runs a job with a fake `send` that checks every message against the protocol. */
-  async function run({ dockerfile, files = {}, fields = {}, serveDockerfile, builder: using = builder }: Run) {
+  async function run({ dockerfile, files = {}, fields = {}, serveDockerfile, builder: using = builder, frontends = AllowedFrontends.NONE }: Run) {
     const tar = await contextTar({ Dockerfile: dockerfile, ...files });
     const assignment: Assignment = server.assign(
       tar,
@@ -90,6 +93,7 @@ describe.skipIf(!hasDocker)("runJob with BuildKit against the Docker Engine", ()
     const end: RunEnd = await runJob(assignment, {
       builder: using,
       platform: PLATFORM,
+      frontends,
       workerUrl: server.url,
       agentToken: server.agentToken,
       buildTimeoutSeconds: BUILD_TIMEOUT_SECONDS,
@@ -198,7 +202,7 @@ describe.skipIf(!hasDocker)("runJob with BuildKit against the Docker Engine", ()
   );
 
   it(
-    "refuses a private base another build pulled onto the Engine to a build without credentials: by tag, by digest, as # syntax, in COPY --from",
+    "refuses a private base another build pulled onto the Engine to a build without credentials: by tag, by digest, in COPY --from",
     async () => {
       // A build with the login pulls the base; then the Engine holds it, in BuildKit's store and as a local image.
       succeeded((await run({ dockerfile: `FROM ${base}\nRUN echo with-login-${RUN}\n` })).end);
@@ -207,7 +211,6 @@ describe.skipIf(!hasDocker)("runJob with BuildKit against the Docker Engine", ()
       const attempts = [
         { dockerfile: `FROM ${base}\nRUN cat /etc/hostname\n`, named: base, where: "FROM (line 1)" },
         { dockerfile: `FROM ${registryA.host}/private/base@${baseDigest}\n`, named: `${registryA.host}/private/base@${baseDigest}`, where: "FROM (line 1)" },
-        { dockerfile: `# syntax=${base}\nFROM scratch\n`, named: base, where: "# syntax" },
         { dockerfile: `FROM scratch\nCOPY --from=${base} /bin/busybox /busybox\n`, named: base, where: "COPY --from (line 2)" },
       ];
       try {
@@ -224,6 +227,51 @@ describe.skipIf(!hasDocker)("runJob with BuildKit against the Docker Engine", ()
       } finally {
         await removeImage(base);
       }
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    "refuses a # syntax= frontend the operator did not allow, whichever directive BuildKit would honour; an allowed one is checked with the build's logins",
+    async () => {
+      const pinned = `${registryA.host}/private/base@${baseDigest}`;
+      const allowed = AllowedFrontends.parse(pinned);
+      if (!(allowed instanceof AllowedFrontends)) throw new Error(allowed.errors.join("; "));
+      const steps = (logLines: string[]) => logLines.filter((line) => /^#\d+ /.test(line));
+      const refusals = [
+        // With the build's login too: a frontend is refused for what it is, not for where it comes from.
+        { dockerfile: `# syntax=${base}\nFROM ${base}\n`, frontends: AllowedFrontends.NONE, refused: base, where: "# syntax (line 1)" },
+        // Engine 20.10 reads past a key it does not know, and runs the LAST of two syntax directives.
+        { dockerfile: `# syntax=${pinned}\n# note=x\n#syntax = ${base} --opt\nFROM ${base}\n`, frontends: allowed, refused: base, where: "# syntax (line 3)" },
+      ];
+      for (const { dockerfile, frontends, refused, where } of refusals) {
+        const { end, logLines } = await run({ dockerfile, frontends, fields: { logins: [loginA()] } });
+        expect(end).toMatchObject({ status: "failed", step: "build" });
+        const error = end.status === "failed" ? end.error : "";
+        expect(error.startsWith(`${where}: the frontend ${refused} is not allowed on this agent: `), error).toBe(true);
+        expect(error).toContain(frontends === allowed ? `by its digest: ${pinned}` : "pinned by digest (DOCKIFY_AGENT_FRONTENDS)");
+        // Refused before the Engine saw the build.
+        expect(steps(logLines)).toEqual([]);
+      }
+
+      // Allowed, but this build has no login for its registry.
+      const withoutLogin = await run({
+        dockerfile: `# syntax=${pinned}\nFROM scratch\n`,
+        frontends: allowed,
+        fields: { image: imageName(registryB.host, `bob/frontend-${RUN}`, "v1"), auth: loginB() },
+      });
+      expect(withoutLogin.end).toEqual({
+        status: "failed",
+        step: "build",
+        error: `# syntax (line 1): cannot pull ${pinned}: its registry requires a login and no login (this build has none for ${registryA.host})`,
+      });
+      expect(steps(withoutLogin.logLines)).toEqual([]);
+
+      // Allowed and pullable: the Engine runs it (busybox is no frontend, so BuildKit fails it; the agent did not).
+      const runs = await run({ dockerfile: `# syntax=${pinned}\nFROM scratch\n`, frontends: allowed });
+      expect(runs.events).toContainEqual({ type: "image-allowed", reference: pinned });
+      expect(runs.end).toMatchObject({ status: "failed", step: "build", error: expect.stringContaining("frontend gateway.v0") });
+      expect(runs.logLines.some((line) => line.includes(`resolve image config for ${pinned}`))).toBe(true);
     },
     TEST_TIMEOUT_MS,
   );
@@ -341,11 +389,13 @@ describe.skipIf(!hasDocker)("runJob with BuildKit against the Docker Engine", ()
   it(
     "refuses build arguments reserved to the agent",
     async () => {
-      const { end } = await run({ dockerfile: `FROM ${base}\n`, fields: { options: { buildArgs: { BUILDKIT_CACHE_MOUNT_NS: "alice", OK: "1" } } } });
+      // BUILDKIT_SYNTAX would pick the frontend as a # syntax= line does.
+      const buildArgs = { BUILDKIT_CACHE_MOUNT_NS: "alice", OK: "1", BUILDKIT_SYNTAX: base };
+      const { end } = await run({ dockerfile: `FROM ${base}\n`, fields: { options: { buildArgs } } });
       expect(end).toEqual({
         status: "failed",
         step: "build",
-        error: "build argument(s) BUILDKIT_CACHE_MOUNT_NS refused: names starting with BUILDKIT_ are reserved to the agent",
+        error: "build argument(s) BUILDKIT_CACHE_MOUNT_NS, BUILDKIT_SYNTAX refused: names starting with BUILDKIT_ are reserved to the agent",
       });
     },
     TEST_TIMEOUT_MS,

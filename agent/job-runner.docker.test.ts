@@ -18,6 +18,7 @@ import { startRegistry, type Registry } from "../harness/registry";
 import type { BuildIsolation } from "./build-isolation";
 import { buildTag } from "./build-tags";
 import { ClassicBuilder } from "./builders/classic";
+import { AllowedFrontends } from "./images/frontends";
 import { runJob } from "./job-runner";
 
 const DOCKER_SOCKET = "/var/run/docker.sock";
@@ -164,6 +165,7 @@ describe.skipIf(!hasDocker)("runJob against the Docker Engine", () => {
       // A builder of its own per run: the reference lock is the process's, so concurrent runs still share it.
       builder: new ClassicBuilder({ docker: client, isolation: { ...NO_NETWORK, ...isolation } }),
       platform: { os: "linux", architecture: "amd64" },
+      frontends: AllowedFrontends.NONE,
       workerUrl,
       agentToken: AGENT_TOKEN,
       buildTimeoutSeconds: timeoutSeconds,

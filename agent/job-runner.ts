@@ -21,6 +21,7 @@ import { isEngineFailure } from "./engine-failure";
 import { describeError } from "./errors";
 import { checkDockerfileImages } from "./images/check-images";
 import { dockerfileFromContext, downloadDockerfile } from "./images/dockerfile-source";
+import type { AllowedFrontends } from "./images/frontends";
 import { jobRedactor, type Redact } from "./job-secrets";
 import { LogStreamer, truncateLine } from "./log-streamer";
 import { jobLogins } from "./logins";
@@ -28,7 +29,10 @@ import { JobTimeLimit } from "./time-limit";
 
 const CANCELED: JobOutcome = { status: "canceled" };
 const UNKNOWN_ERROR = "unknown error";
-/** Build arguments that change how BuildKit treats the build (whose cache mounts, which frontend) are the agent's alone. */
+/**
+ * Build arguments that change how BuildKit treats the build are the agent's alone: BUILDKIT_CACHE_MOUNT_NS (whose
+ * cache mounts), BUILDKIT_SYNTAX (which frontend runs it, as a `# syntax=` line would) and any later ones.
+ */
 const RESERVED_ARG_PREFIX = "BUILDKIT_";
 /** The protocol's bound on a refusal's reason. */
 const MAX_REASON_CHARS = 200;
@@ -41,6 +45,8 @@ export interface JobRunnerDeps {
   builder: Builder;
   /** What the agent's Engine builds for: the platform a build targets unless it names one. */
   platform: Platform;
+  /** The `# syntax=` frontends the operator allows (DOCKIFY_AGENT_FRONTENDS). */
+  frontends: AllowedFrontends;
   /** The Worker's base URL, without a trailing slash. */
   workerUrl: string;
   agentToken: string;
@@ -107,6 +113,7 @@ export async function runJob(assignment: Assignment, deps: JobRunnerDeps): Promi
       dockerfile,
       buildArgs: options.buildArgs,
       platform: targetPlatform(options.platform, deps.platform),
+      frontends: deps.frontends,
       logins,
       signal,
       onAllowed: (reference) => logs.event({ type: "image-allowed", reference }),

@@ -78,6 +78,7 @@ const client: PoolClient = new PoolClient({
     runJob(assignment, {
       builder,
       platform,
+      frontends: config.frontends,
       workerUrl: config.workerUrl,
       agentToken: config.token,
       buildTimeoutSeconds: config.buildTimeoutSeconds,

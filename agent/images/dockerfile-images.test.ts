@@ -45,7 +45,7 @@ describe("imagesInDockerfile", () => {
     expect(images("FROM --platform=$BUILDPLATFORM base-$TARGETARCH:1\n")).toEqual(["base-amd64:1"]);
   });
 
-  it("names the # syntax frontend and images mounted by RUN", () => {
+  it("names images mounted by RUN, and the # syntax frontend apart from the images", () => {
     const dockerfile = [
       "# syntax = 127.0.0.1:5000/frontend:1",
       "# escape=\\",
@@ -53,7 +53,8 @@ describe("imagesInDockerfile", () => {
       "RUN --mount=type=cache,target=/c,from=b --mount=type=bind,source=/x,from=alice/data:1,target=/d make",
       "RUN --mount=type=secret,id=token cat /run/secrets/token",
     ].join("\n");
-    expect(images(dockerfile)).toEqual(["127.0.0.1:5000/frontend:1", "base", "alice/data:1"]);
+    expect(images(dockerfile)).toEqual(["base", "alice/data:1"]);
+    expect(readDockerfile(dockerfile, {}, AMD64).frontends).toEqual([{ reference: "127.0.0.1:5000/frontend:1", where: "# syntax (line 1)" }]);
   });
 
   it("tells whether a RUN step mounts a secret", () => {
@@ -65,8 +66,9 @@ describe("imagesInDockerfile", () => {
   });
 
   it("reads # syntax only at the very top, as a directive", () => {
-    expect(images("FROM a\n# syntax=evil/frontend\n")).toEqual(["a"]);
-    expect(images("# a comment\n# syntax=evil/frontend\nFROM a\n")).toEqual(["a"]);
+    const frontends = (dockerfile: string) => readDockerfile(dockerfile, {}, AMD64).frontends;
+    expect(frontends("FROM a\n# syntax=evil/frontend\n")).toEqual([]);
+    expect(frontends("# a comment\n# syntax=evil/frontend\nFROM a\n")).toEqual([]);
   });
 
   it("joins continuation lines, skipping comments inside them, with either escape character", () => {

@@ -1,9 +1,10 @@
 /**
  * Every image a Dockerfile makes the builder fetch, read the way BuildKit's
- * Dockerfile frontend reads it: the `# syntax=` directive (the frontend itself
- * is an image), each `FROM` with the global `ARG`s and the build's arguments
- * expanded, `COPY --from=<image>` and `RUN --mount=…,from=<image>`. Stage
- * names and `scratch` are not images.
+ * Dockerfile frontend reads it: each `FROM` with the global `ARG`s and the
+ * build's arguments expanded, `COPY --from=<image>` and
+ * `RUN --mount=…,from=<image>`; stage names and `scratch` are not images. And
+ * apart from them, the frontends its `# syntax=` directives name
+ * (directives.ts), which are not images the build uses but code that runs it.
  *
  * This is a check before the build, not the build's own parser: where the two
  * could read a line differently, it errs on the side of naming more images
@@ -11,21 +12,18 @@
  * compares what its build actually resolved against what was checked here.
  */
 import type { Platform } from "../../shared/protocol";
+import { DEFAULT_ESCAPE, DockerfileError, escapeDirective, syntaxDirectives, type SyntaxDirective } from "./directives";
+
+export { DockerfileError } from "./directives";
 
 /** An image the Dockerfile names, as written once its variables are expanded. */
 export interface NamedImage {
   reference: string;
-  /** Where it is named, for messages: `FROM (line 3)`, `# syntax`. */
+  /** Where it is named, for messages: `FROM (line 3)`, `COPY --from (line 5)`. */
   where: string;
 }
 
-/** BuildKit's default escape character; `# escape=`` changes it. */
-const DEFAULT_ESCAPE = "\\";
-const DIRECTIVE = /^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$/;
 const SCRATCH = "scratch";
-
-/** A Dockerfile whose images cannot be told; its message names the line. */
-export class DockerfileError extends Error {}
 
 interface Instruction {
   keyword: string;
@@ -34,28 +32,14 @@ interface Instruction {
   line: number;
 }
 
-/** Parser directives sit at the very top: the first line that is not one ends them. */
-function readDirectives(lines: readonly string[]): { directives: Map<string, string>; bodyStart: number } {
-  const directives = new Map<string, string>();
-  let index = 0;
-  for (; index < lines.length; index++) {
-    const match = DIRECTIVE.exec(lines[index]!.trim());
-    if (!match) break;
-    const key = match[1]!.toLowerCase();
-    // A directive given twice is invalid to BuildKit; the first is what we check, the build then fails anyway.
-    if (!directives.has(key)) directives.set(key, match[2]!);
-  }
-  return { directives, bodyStart: index };
-}
-
 /**
  * Logical instructions: continuation lines joined, comment lines dropped. Heredoc bodies (`RUN <<EOF`) are read as
  * lines like any other on purpose: the Engine's built-in frontend has no heredocs, so skipping a "body" could hide a
  * real FROM from the check, while reading a body line as an instruction can only name an image too many.
  */
-function readInstructions(lines: readonly string[], start: number, escape: string): Instruction[] {
+function readInstructions(lines: readonly string[], escape: string): Instruction[] {
   const instructions: Instruction[] = [];
-  let index = start;
+  let index = 0;
   while (index < lines.length) {
     const line = index + 1;
     let text = lines[index++]!.trimEnd();
@@ -188,6 +172,8 @@ function platformArgs(platform: Platform): Map<string, string> {
 export interface DockerfileReading {
   /** The images it names, each once, in order. */
   images: NamedImage[];
+  /** The frontends its `# syntax=` directives name: none for the Engine's built-in Dockerfile frontend. */
+  frontends: SyntaxDirective[];
   /** Some RUN step mounts a build secret (`--mount=type=secret`). */
   mountsSecrets: boolean;
 }
@@ -198,15 +184,14 @@ export function imagesInDockerfile(dockerfile: string, buildArgs: Readonly<Recor
 }
 
 /**
- * Reads `dockerfile`: the images it names and whether it mounts secrets. `buildArgs` override the defaults of the
- * `ARG`s they name; `platform` is the build's target (the Engine's own unless the build asks for another). Throws a
- * sentence naming the line when an image cannot be told (a `FROM` that expands to nothing).
+ * Reads `dockerfile`: the images it names, its frontends and whether it mounts secrets. `buildArgs` override the
+ * defaults of the `ARG`s they name; `platform` is the build's target (the Engine's own unless the build asks for
+ * another). Throws a DockerfileError naming the line when an image cannot be told (a `FROM` that expands to nothing)
+ * or its directives are ones the Engine refuses.
  */
 export function readDockerfile(dockerfile: string, buildArgs: Readonly<Record<string, string>>, platform: Platform): DockerfileReading {
   const lines = dockerfile.replace(/^\uFEFF/, "").split(/\r?\n/);
-  const { directives, bodyStart } = readDirectives(lines);
-  const escape = directives.get("escape") ?? DEFAULT_ESCAPE;
-  if (escape !== "\\" && escape !== "`") throw new DockerfileError(`the escape directive must be \\ or \`, not ${escape}`);
+  const escape = escapeDirective(lines);
   const images: NamedImage[] = [];
   let mountsSecrets = false;
   const seen = new Set<string>();
@@ -215,10 +200,9 @@ export function readDockerfile(dockerfile: string, buildArgs: Readonly<Record<st
     seen.add(reference);
     images.push({ reference, where });
   };
-  const syntax = directives.get("syntax");
-  if (syntax) add(syntax, "# syntax");
 
-  const instructions = readInstructions(lines, bodyStart, escape);
+  // Directive lines are comments to the instructions' reader.
+  const instructions = readInstructions(lines, escape);
   const globals = platformArgs(platform);
   // A FROM names only stages above it; COPY --from and RUN --mount may name any stage of the file. A stage name
   // cannot hold '/' or ':', so reading one as a stage never hides a private registry's image.
@@ -272,5 +256,5 @@ export function readDockerfile(dockerfile: string, buildArgs: Readonly<Record<st
         break;
     }
   }
-  return { images, mountsSecrets };
+  return { images, frontends: syntaxDirectives(dockerfile), mountsSecrets };
 }
