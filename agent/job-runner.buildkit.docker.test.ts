@@ -334,6 +334,21 @@ describe.skipIf(!hasDocker)("runJob with BuildKit against the Docker Engine", ()
   );
 
   it(
+    "redacts the password BuildKit writes into a step's name from the steps on the build's record",
+    async () => {
+      // BuildKit names a RUN step with its build arguments filled in: `[2/2] RUN echo <the value> > /x`.
+      const dockerfile = `FROM ${base}\nARG PW\nRUN echo $PW-${RUN} > /x\n`;
+      const { end, messages } = await run({ dockerfile, fields: { options: { buildArgs: { PW: ALICE.password } } } });
+      const outcome = succeeded(end);
+      expect(outcome.steps?.map(({ name }) => name)).toContain(`[2/2] RUN echo ***-${RUN} > /x`);
+      const result = messages.find((message) => message.type === "result");
+      expect(JSON.stringify(result)).not.toContain(ALICE.password);
+      expect(JSON.stringify(messages)).not.toContain(ALICE.password);
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
     "runs several builds at once on one Engine, each session kept alive past BuildKit's health checks",
     async () => {
       const runs = await Promise.all(

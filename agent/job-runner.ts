@@ -13,7 +13,8 @@
  */
 import type { Readable } from "node:stream";
 import type { AgentFailureStep } from "../shared/job";
-import type { AgentMessage, Assignment, JobOutcome, Platform } from "../shared/protocol";
+import { MAX_LOG_LINE_CHARS } from "../shared/build-log";
+import { MAX_STEP_NAME_CHARS, type AgentMessage, type Assignment, type BuildStep, type JobOutcome, type Platform } from "../shared/protocol";
 import { limitsEvent } from "./build-isolation";
 import type { Builder, BuildJob } from "./builders/builder";
 import { openJobDownload } from "./context";
@@ -153,7 +154,7 @@ export async function runJob(assignment: Assignment, deps: JobRunnerDeps): Promi
     inEngine = true;
     const pushed = await builder.publish(job, built.imageId);
     inEngine = false;
-    end = { status: "succeeded", digest: pushed[0]!.digest, imageId: built.imageId, pushed, ...(built.steps && { steps: built.steps }) };
+    end = { status: "succeeded", digest: pushed[0]!.digest, imageId: built.imageId, pushed, ...(built.steps && { steps: reportedSteps(built.steps, redact) }) };
   } catch (error) {
     // The limit is checked first: its abort also breaks the context download, which would look like the context's fault.
     if (timeLimit.exceeded) end = failure(step, timeLimit.message, redact);
@@ -176,6 +177,19 @@ export async function runJob(assignment: Assignment, deps: JobRunnerDeps): Promi
   if (end.status === "given-back") send({ type: "refused", jobId, attempt, reason: end.reason.slice(0, MAX_REASON_CHARS), givenBack: true });
   else send({ type: "result", jobId, attempt, outcome: end });
   return end;
+}
+
+/**
+ * The steps as they go on the build's record: BuildKit writes the build's arguments and environment into a step's
+ * name (`RUN echo $TOKEN` is named with the token's value), so every name and error is redacted, then cut to the
+ * record's limits (cut first, a secret across the cut would keep its first part).
+ */
+export function reportedSteps(steps: readonly BuildStep[], redact: Redact): BuildStep[] {
+  return steps.map(({ name, error, ...step }) => ({
+    ...step,
+    name: redact(name).slice(0, MAX_STEP_NAME_CHARS),
+    ...(error !== undefined && { error: redact(error).slice(0, MAX_LOG_LINE_CHARS) }),
+  }));
 }
 
 function message(error: unknown, redact: Redact): string {

@@ -104,10 +104,13 @@ const pause = z.object({
 });
 export type Pause = z.infer<typeof pause>;
 
+/** The cap on a step's name in the build's record. */
+export const MAX_STEP_NAME_CHARS = 512;
+
 /** One step of a build as the user sees it on the build's record. */
 export const buildStep = z.object({
   /** As the builder names it, e.g. `[2/3] RUN make`. */
-  name: z.string().max(512),
+  name: z.string().max(MAX_STEP_NAME_CHARS),
   /** Reused from the builder's cache rather than run. */
   cached: z.boolean(),
   /** Milliseconds since the epoch; null when the builder did not say. */

@@ -7,7 +7,6 @@
  * for X`, `resolve image config for X`), so the builder can stop a build that
  * reaches for an image nobody checked.
  */
-import { MAX_LOG_LINE_CHARS } from "../../../shared/build-log";
 import { MAX_REPORTED_STEPS, type BuildStep } from "../../../shared/protocol";
 import type { Trace, Vertex } from "./trace";
 
@@ -17,8 +16,6 @@ const FROM_STEP = /^\[[^\]]*?\d+\/\d+\] FROM /;
 /** The vertexes in which BuildKit resolves an image reference (a FROM's, a `# syntax=` frontend's). */
 const RESOLVES = [/^\[internal\] load metadata for (\S+)$/, /^resolve image config for (\S+)$/];
 const CANCELED = "context canceled";
-/** The cap on a step's name in the build's record. */
-const MAX_STEP_NAME_CHARS = 512;
 
 interface Shown {
   index: number;
@@ -88,18 +85,21 @@ export class PlainProgress {
     for (const shown of this.#vertexes.values()) this.#flushPartial(shown);
   }
 
-  /** The Dockerfile's steps as they ran, in the order they were shown. */
+  /**
+   * The Dockerfile's steps as they ran, in the order they were shown: names and errors whole, since they carry the
+   * build's arguments and must be redacted before they are cut to the record's limits (job-runner.ts).
+   */
   steps(): BuildStep[] {
     return [...this.#vertexes.values()]
       .filter((shown) => shown.index > 0 && STEP_NAME.test(shown.name))
       .sort((a, b) => a.index - b.index)
       .slice(0, MAX_REPORTED_STEPS)
       .map((shown) => ({
-        name: shown.name.slice(0, MAX_STEP_NAME_CHARS),
+        name: shown.name,
         cached: shown.cached,
         startedAt: shown.started,
         durationMs: shown.started !== null && shown.completed !== null ? Math.max(0, shown.completed - shown.started) : null,
-        ...(shown.error && { error: shown.error.slice(0, MAX_LOG_LINE_CHARS) }),
+        ...(shown.error && { error: shown.error }),
       }));
   }
 
