@@ -44,6 +44,16 @@ export function daemonError(error: unknown): Error {
   return isEngineFailure(error) ? new EngineFailure(message) : new Error(message);
 }
 
+/** The HTTP status of the daemon's answer that `error` reports, if it is one. */
+export function daemonStatus(error: unknown): number | undefined {
+  return daemonFailure.safeParse(error).data?.statusCode;
+}
+
+/** True when the daemon answered that what was asked for does not exist. */
+export function isNotFound(error: unknown): boolean {
+  return daemonStatus(error) === HTTP_NOT_FOUND;
+}
+
 /** Removes a local tag (and the layers only it used). Returns why it could not, or undefined. */
 export async function removeImage(docker: Docker, reference: string): Promise<string | undefined> {
   try {
@@ -51,7 +61,7 @@ export async function removeImage(docker: Docker, reference: string): Promise<st
     return undefined;
   } catch (error) {
     // Nothing to remove: the build never tagged it.
-    if (daemonFailure.safeParse(error).data?.statusCode === HTTP_NOT_FOUND) return undefined;
+    if (isNotFound(error)) return undefined;
     return daemonError(error).message;
   }
 }

@@ -1,26 +1,23 @@
 /**
  * Failures of the Docker Engine itself, as opposed to a Dockerfile's or a
- * registry's: the daemon answering 5xx, its connection refused or reset, a
- * BuildKit session it dropped, an image removed from under a running build.
- * Building again (on this Engine later, or on another agent) can succeed, so
- * the agent gives such an attempt back to the pool rather than reporting the
- * user's build as failed.
+ * registry's. Building again (on this Engine later, or on another agent) can
+ * succeed, so the agent gives such an attempt back to the pool rather than
+ * reporting the user's build as failed.
+ *
+ * Only what the build cannot say for itself counts: the connection to the
+ * daemon refused, reset or broken (Node's errno codes), the daemon answering
+ * 5xx before the build's stream starts, and conditions the agent recognises
+ * where they happen and raises as EngineFailure (BuildKit dropping the
+ * build's session: session.ts; the image a build made gone before its push:
+ * publish.ts). Never the text of an error: a failed step's message holds the
+ * step's command and the build's output, which the user writes, and a
+ * `RUN echo "socket hang up" && exit 1` must fail as the build it is, not
+ * run again up to DOCKIFY_MAX_ATTEMPTS times with the blame on the host.
  */
-import { describeError } from "./errors";
 
 /** Node's codes for a connection to the daemon that failed or broke. */
 const CONNECTION_CODES: ReadonlySet<string> = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE", "ENOENT", "ETIMEDOUT", "EHOSTUNREACH", "ECONNABORTED"]);
-
-/** What the daemon says when the trouble is its own. */
-const ENGINE_MESSAGES = [
-  // BuildKit lost the build's session (the daemon's side of it, or ours under load).
-  /no active session for/i,
-  // An image the build was using vanished: something else on the Engine removed it mid-build.
-  /(?:unable to find|no such) image:? sha256:[0-9a-f]+/i,
-  /socket hang up/i,
-  /connection reset by peer/i,
-  /Cannot connect to the Docker daemon/i,
-];
+const HTTP_SERVER_ERROR = 500;
 
 /** The HTTP status dockerode attaches to a daemon's answer. */
 function statusCode(error: unknown): number | undefined {
@@ -43,9 +40,7 @@ export class EngineFailure extends Error {}
 export function isEngineFailure(error: unknown): boolean {
   if (error instanceof EngineFailure) return true;
   const status = statusCode(error);
-  if (status !== undefined && status >= 500) return true;
+  if (status !== undefined && status >= HTTP_SERVER_ERROR) return true;
   const code = errnoCode(error);
-  if (code && CONNECTION_CODES.has(code)) return true;
-  const message = describeError(error);
-  return ENGINE_MESSAGES.some((pattern) => pattern.test(message));
+  return code !== undefined && CONNECTION_CODES.has(code);
 }

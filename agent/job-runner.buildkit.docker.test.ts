@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { renderEntry, type AgentEvent } from "../shared/build-log";
 import { agentMessage, type AgentMessage, type Assignment, type JobOutcome } from "../shared/protocol";
 import { buildBaseImage, pullImage, pushImage, removeImage, tagImage } from "../harness/docker";
+import { startDockerProxy } from "../harness/docker-proxy";
 import { contextTar, imageName, startJobServer, type ContextFile, type JobServer } from "../harness/job-server";
 import { startRegistry, type Registry } from "../harness/registry";
 import { registryDigest, registryFile, registryImageText } from "../harness/registry-image";
@@ -19,6 +20,7 @@ import { Readable } from "node:stream";
 import type { Builder, BuildJob } from "./builders/builder";
 import { BuildKitBuilder } from "./builders/buildkit/buildkit";
 import { parseImageName } from "./docker-name";
+import { EngineFailure } from "./engine-failure";
 import { CheckedRepositories } from "./images/check-images";
 import { AllowedFrontends } from "./images/frontends";
 import { ImageNotPullable } from "./images/registry-check";
@@ -429,6 +431,70 @@ describe.skipIf(!hasDocker)("runJob with BuildKit against the Docker Engine", ()
       expect(events.at(-1)).toEqual({ type: "engine-failed", error: expect.stringMatching(/ENOENT/) });
       expect(messages.at(-1)).toEqual({ type: "refused", jobId: assignment.jobId, attempt: 1, reason: expect.stringMatching(/^the Docker Engine failed/), givenBack: true });
       expect(messages.some((message) => message.type === "result")).toBe(false);
+    },
+    TEST_TIMEOUT_MS,
+  );
+  it(
+    "fails a build whose failing RUN says what an Engine failure would say: the build's own words never make it the Engine's",
+    async () => {
+      const words = "socket hang up; connection reset by peer; no active session for x; unable to find image sha256:0123456789abcdef";
+      const { end, messages } = await run({ dockerfile: `FROM ${base}\nRUN echo "${words}" ${RUN} && exit 1\n` });
+      expect(end).toMatchObject({ status: "failed", step: "build", error: expect.stringContaining("socket hang up") });
+      expect(messages.some((message) => message.type === "refused")).toBe(false);
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    "gives the attempt back when the build's session is lost mid-build (its connection to the Engine cut)",
+    async () => {
+      const proxy = await startDockerProxy();
+      try {
+        const proxied = new BuildKitBuilder({ docker: proxy.docker, isolation: { network: "none", memoryBytes: undefined, cpus: undefined }, cacheBytes: 10 * 1024 ** 3 });
+        const running = run({
+          // The secret is asked for through the session after the first step: by then the session is gone.
+          dockerfile: `FROM ${base}\nRUN echo lost-${RUN} && sleep 3\nRUN --mount=type=secret,id=token,required=true cat /run/secrets/token\n`,
+          fields: { secrets: [{ id: "token", value: `token-${RUN}` }] },
+          builder: proxied,
+        });
+        const deadline = Date.now() + 30_000;
+        while (!proxy.requests().some((line) => line.startsWith("POST /build")) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+        await new Promise((resolve) => setTimeout(resolve, 1_000));
+        expect(proxy.cut(/^POST \/session/)).toBe(1);
+        const { end, messages, events } = await running;
+        expect(end).toEqual({ status: "given-back", reason: expect.stringMatching(/^the Docker Engine failed: BuildKit lost the build's session: /) });
+        expect(events).toContainEqual({ type: "engine-failed", error: expect.stringMatching(/^BuildKit lost the build's session/) });
+        expect(messages.at(-1)).toMatchObject({ type: "refused", reason: expect.stringMatching(/^the Docker Engine failed/) });
+      } finally {
+        await proxy.stop();
+      }
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    "tells the Engine's failure when the image a build made is gone before its push",
+    async () => {
+      const job: BuildJob = {
+        jobId: "0d1c2b3a-4f5e-4d6c-8b7a-9f8e7d6c5b4a",
+        attempt: 1,
+        image: imageName(registryA.host, `bk/${RUN}`, "vanished"),
+        alsoPush: [],
+        auth: loginA(),
+        logins: new Logins([loginA()]),
+        options: { dockerfile: "Dockerfile", buildArgs: {}, noCache: false },
+        secrets: new Map(),
+        cacheNamespace: `dockify-job-${RUN}`,
+        checked: new CheckedRepositories([]),
+        signal: new AbortController().signal,
+        log: { write: () => {} },
+        event: () => {},
+        status: () => {},
+      };
+      const gone = `sha256:${randomBytes(32).toString("hex")}`;
+      const publish = builder.publish(job, gone);
+      await expect(publish).rejects.toThrow(EngineFailure);
+      await expect(publish).rejects.toThrow(`the image this build made (${gone}) is gone from the Docker Engine: something removed it before its push`);
     },
     TEST_TIMEOUT_MS,
   );

@@ -295,12 +295,14 @@ describe.skipIf(!hasDocker)("runJob against the Docker Engine", () => {
   );
 
   it(
-    "fails at step build with Docker's message when a RUN exits non-zero",
+    "fails at step build with Docker's message when a RUN exits non-zero, even one whose words say the Engine failed",
     async () => {
-      const { job, outcome, messages, logLines, events } = await run({ dockerfile: "FROM scratch\nCOPY bin/ /bin/\nRUN echo about to fail && exit 1\n" });
-      expect(outcome).toEqual({ status: "failed", step: "build", error: expect.stringMatching(/returned a non-zero code: 1/) });
+      // The message holds the command: words an Engine failure would use must not send the build back to the pool.
+      const words = "about to fail: socket hang up, connection reset by peer";
+      const { job, outcome, messages, logLines, events } = await run({ dockerfile: `FROM scratch\nCOPY bin/ /bin/\nRUN echo ${words} && exit 1\n` });
+      expect(outcome).toEqual({ status: "failed", step: "build", error: expect.stringMatching(/socket hang up.*returned a non-zero code: 1/) });
       expectReportShape(messages, outcome);
-      expect(logLines).toContain("about to fail");
+      expect(logLines).toContain(words);
       expect(events.at(-1)).toEqual({ type: "failed", step: "build", error: outcome.status === "failed" && outcome.error });
       expect(messages.some((message) => message.type === "phase" && message.phase === "pushing")).toBe(false);
       await expectLocalNamesGone(job);

@@ -8,10 +8,16 @@
  * it starts. So a build is tagged only with a name of its own attempt
  * (build-tags.ts), and only the job holding the reference's lock puts the
  * reference on its image, pushes it and takes the reference off again.
+ *
+ * The image is the agent's own, under a tag of its attempt: the daemon
+ * answering that it does not exist means something else on the Engine removed
+ * it after the build, which is the Engine's failure (engine-failure.ts), not
+ * the build's.
  */
 import type Docker from "dockerode";
 import { formatRepository } from "../../shared/reference";
-import { daemonError, holdingReference, readProgress, removeImage } from "../docker";
+import { daemonError, holdingReference, isNotFound, readProgress, removeImage } from "../docker";
+import { EngineFailure } from "../engine-failure";
 import { pushedDigest } from "../docker-stream";
 import type { BuildJob, Pushed } from "./builder";
 
@@ -23,6 +29,12 @@ const NO_DIGEST = "the push ended without reporting the pushed digest";
 const ANONYMOUS = {};
 
 type ImageRef = BuildJob["image"];
+
+/** The daemon's error about the build's own image: its vanishing is the Engine's failure. */
+function aboutBuiltImage(error: unknown, imageId: string): Error {
+  if (!isNotFound(error)) return daemonError(error);
+  return new EngineFailure(`the image this build made (${imageId}) is gone from the Docker Engine: something removed it before its push (${daemonError(error).message})`);
+}
 
 /** Pushes every reference of the job in turn; returns each with its digest, the job's own first. */
 export async function publishAll(docker: Docker, job: BuildJob, imageId: string): Promise<Pushed[]> {
@@ -42,7 +54,7 @@ function publishOne(docker: Docker, job: BuildJob, image: ImageRef, imageId: str
     await docker
       .getImage(imageId)
       .tag({ repo: formatRepository(image), tag: image.tag })
-      .catch((error: unknown) => Promise.reject(daemonError(error)));
+      .catch((error: unknown) => Promise.reject(aboutBuiltImage(error, imageId)));
     try {
       const digest = await push(docker, job, image);
       await checkPushed(docker, image, imageId, digest);
@@ -82,7 +94,7 @@ async function checkPushed(docker: Docker, image: ImageRef, imageId: string, dig
   const { RepoDigests } = await docker
     .getImage(imageId)
     .inspect()
-    .catch((error: unknown) => Promise.reject(daemonError(error)));
+    .catch((error: unknown) => Promise.reject(aboutBuiltImage(error, imageId)));
   if (!RepoDigests.some((name) => name.endsWith(`@${digest}`))) {
     const moved = `the tag ${image.reference} was changed on the Docker Engine during the push`;
     throw new Error(`the push sent another image than this job built (${digest}): ${moved}`);

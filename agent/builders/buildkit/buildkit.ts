@@ -17,6 +17,8 @@ import type Docker from "dockerode";
 import type { BuildIsolation } from "../../build-isolation";
 import { buildTag, type BuildOwner } from "../../build-tags";
 import { daemonError, readProgress, removeImage } from "../../docker";
+import { EngineFailure } from "../../engine-failure";
+import { describeError } from "../../errors";
 import { ImageNotPullable } from "../../images/registry-check";
 import type { Builder, BuildJob, BuildResult, Pushed } from "../builder";
 import { publishAll } from "../publish";
@@ -84,6 +86,8 @@ export class BuildKitBuilder implements Builder {
       });
     } catch (error) {
       if (refused) throw new ImageNotPullable(refused);
+      // A cancel or the time limit may close the session's connection too; that is no failure of the Engine's.
+      if (session.lost && !job.signal.aborted) throw new EngineFailure(`BuildKit lost the build's session: ${describeError(error)}`);
       throw error;
     } finally {
       progress.finish();

@@ -15,6 +15,10 @@
  *   health service, which is why builds through it stall under load.
  *
  * A session is opened per build and closed once the build's stream has ended.
+ * Its connection closing before that (`lost`) is the daemon dropping it or
+ * the connection to the daemon breaking: the Engine's failure, never the
+ * build's, and told by the connection itself rather than by the message the
+ * build then fails with (which a build's own output could imitate).
  */
 import { randomUUID } from "node:crypto";
 import type { Socket } from "node:net";
@@ -35,6 +39,8 @@ export interface SessionServices {
 export class BuildSession {
   readonly #server: grpc.Server;
   readonly #socket: Socket;
+  #closing = false;
+  #lost = false;
 
   private constructor(
     readonly id: string,
@@ -43,6 +49,14 @@ export class BuildSession {
   ) {
     this.#server = server;
     this.#socket = socket;
+    socket.once("close", () => {
+      if (!this.#closing) this.#lost = true;
+    });
+  }
+
+  /** The session's connection closed before `close()`: the daemon dropped it, or the way to the daemon broke. */
+  get lost(): boolean {
+    return this.#lost;
   }
 
   /** Opens a session on the Engine and serves it until `close()`. */
@@ -73,6 +87,7 @@ export class BuildSession {
 
   /** Ends the session: the daemon sees the connection close. */
   close(): void {
+    this.#closing = true;
     this.#server.forceShutdown();
     this.#socket.destroy();
   }
