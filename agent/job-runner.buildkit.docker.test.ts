@@ -48,7 +48,15 @@ describe.skipIf(!hasDocker)("runJob with BuildKit against the Docker Engine", ()
   let base: string;
   let baseDigest: string;
   // The operator's network: none, since these RUN steps need none.
-  const builder = new BuildKitBuilder({ docker, isolation: { network: "none", memoryBytes: undefined, cpus: undefined }, cacheBytes: 10 * 1024 ** 3 });
+  /** What the builders say on the agent's own output, outside any job. */
+  const builderLines: string[] = [];
+  const builderStatus = (line: string) => builderLines.push(line);
+  const builder = new BuildKitBuilder({
+    docker,
+    isolation: { network: "none", memoryBytes: undefined, cpus: undefined },
+    cacheBytes: 10 * 1024 ** 3,
+    status: builderStatus,
+  });
   const loginA = () => ({ ...ALICE, serveraddress: registryA.host });
   const loginB = () => ({ ...BOB, serveraddress: registryB.host });
 
@@ -147,7 +155,7 @@ describe.skipIf(!hasDocker)("runJob with BuildKit against the Docker Engine", ()
       expect(coldOutcome.pushed).toEqual([{ reference: cold.assignment.image.reference, digest: coldOutcome.digest }]);
       expect(warm.ms).toBeLessThan(cold.ms / 2);
       // Cleanup after each build (the tag removed, the cache pruned to its bound) went without a word to the operator.
-      expect([...cold.statusLines, ...warm.statusLines]).toEqual([]);
+      expect([...cold.statusLines, ...warm.statusLines, ...builderLines]).toEqual([]);
     },
     TEST_TIMEOUT_MS,
   );
@@ -425,6 +433,7 @@ describe.skipIf(!hasDocker)("runJob with BuildKit against the Docker Engine", ()
         docker: new Docker({ socketPath: "/nonexistent/docker.sock" }),
         isolation: { network: undefined, memoryBytes: undefined, cpus: undefined },
         cacheBytes: 10 * 1024 ** 3,
+        status: builderStatus,
       });
       const { assignment, end, messages, events } = await run({ dockerfile: `FROM ${base}\nRUN true\n`, builder: unreachable });
       expect(end).toEqual({ status: "given-back", reason: expect.stringMatching(/^the Docker Engine failed: .*ENOENT/) });
@@ -450,7 +459,12 @@ describe.skipIf(!hasDocker)("runJob with BuildKit against the Docker Engine", ()
     async () => {
       const proxy = await startDockerProxy();
       try {
-        const proxied = new BuildKitBuilder({ docker: proxy.docker, isolation: { network: "none", memoryBytes: undefined, cpus: undefined }, cacheBytes: 10 * 1024 ** 3 });
+        const proxied = new BuildKitBuilder({
+          docker: proxy.docker,
+          isolation: { network: "none", memoryBytes: undefined, cpus: undefined },
+          cacheBytes: 10 * 1024 ** 3,
+          status: builderStatus,
+        });
         const running = run({
           // The secret is asked for through the session after the first step: by then the session is gone.
           dockerfile: `FROM ${base}\nRUN echo lost-${RUN} && sleep 3\nRUN --mount=type=secret,id=token,required=true cat /run/secrets/token\n`,

@@ -48,7 +48,7 @@ function builderFor(engine: EngineInfo): Builder {
     const { builder, why } = chooseBuilder(config.builder, engine, config.isolation);
     status(`building with ${builder === "buildkit" ? "BuildKit" : "the classic builder"} (${why})`);
     return builder === "buildkit"
-      ? new BuildKitBuilder({ docker, isolation: config.isolation, cacheBytes: config.cacheBytes })
+      ? new BuildKitBuilder({ docker, isolation: config.isolation, cacheBytes: config.cacheBytes, status })
       : new ClassicBuilder({ docker, isolation: config.isolation });
   } catch (error) {
     console.error(error instanceof ConfigError ? error.message : describeError(error));

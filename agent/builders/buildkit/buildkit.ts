@@ -43,6 +43,8 @@ export interface BuildKitBuilderOptions {
   cacheBytes: number;
   /** Whose tags this builder's builds carry: this process, unless a test says otherwise. */
   owner?: BuildOwner;
+  /** The agent's own output, for what goes wrong in upkeep no job waits for (a cache prune run after the builds that asked). */
+  status: (line: string) => void;
 }
 
 export class BuildKitBuilder implements Builder {
@@ -55,7 +57,7 @@ export class BuildKitBuilder implements Builder {
   constructor(options: BuildKitBuilderOptions) {
     this.#docker = options.docker;
     this.isolation = options.isolation;
-    this.#cache = new CacheBound(options.docker, options.cacheBytes);
+    this.#cache = new CacheBound(options.docker, options.cacheBytes, options.status);
     this.#owner = options.owner;
   }
 

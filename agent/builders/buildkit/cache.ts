@@ -29,16 +29,24 @@ interface PruneAnswer {
   SpaceReclaimed?: number;
 }
 
-/** One prune at a time per agent: builds ending together share the next one rather than queue up their own. */
+/**
+ * One prune at a time per agent: builds ending together share the next one rather than queue up their own. A build
+ * that ends while a prune runs gets that prune's answer and one more prune after it, which no caller awaits: what it
+ * could not do goes to `status`, the agent's own output.
+ */
 export class CacheBound {
   readonly #docker: Docker;
+  readonly #bound: number;
   readonly #bytes: string;
+  readonly #status: (line: string) => void;
   #running: Promise<PruneAnswer> | undefined;
   #again = false;
 
-  constructor(docker: Docker, bytes: number) {
+  constructor(docker: Docker, bytes: number, status: (line: string) => void) {
     this.#docker = docker;
+    this.#bound = bytes;
     this.#bytes = keepStorage(bytes);
+    this.#status = status;
   }
 
   /** Prunes the cache down to the bound; resolves with what went. Rejects with the daemon's message. */
@@ -51,7 +59,7 @@ export class CacheBound {
       this.#running = undefined;
       if (this.#again) {
         this.#again = false;
-        void this.enforce().catch(() => undefined);
+        this.enforce().catch((error: unknown) => this.#status(`could not prune the build cache down to ${formatByteSize(this.#bound)}: ${(error as Error).message}`));
       }
     });
     return this.#running;
