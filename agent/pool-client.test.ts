@@ -320,6 +320,26 @@ describe("PoolClient", () => {
     expect(client.running).toBe(0);
   });
 
+  it("says it is draining in the hello of a reconnect, before the pool could assign it anything", async () => {
+    const pool = await startPool();
+    const jobs = fakeJobs();
+    const { client } = startAgent(pool, jobs.runJob);
+    await pool.until(() => pool.frames("hello").length);
+    pool.welcome();
+    const job = assignment();
+    pool.send(job);
+    await pool.until(() => pool.frames("phase").length);
+    const drained = client.drain(5_000);
+    await pool.until(() => pool.frames("draining").length);
+
+    pool.current.terminate();
+    await pool.until(() => pool.frames("hello").length === 2);
+    expect(pool.frames("hello")[0]?.draining).toBeUndefined();
+    expect(pool.frames("hello")[1]).toMatchObject({ draining: true, holding: [{ jobId: job.jobId, attempt: 1 }] });
+    jobs.finish(job.jobId, { status: "canceled" });
+    expect(await drained).toBe(true);
+  });
+
   it("waits the longest delay, and prints the pool's reason, when its version is refused (4426)", async () => {
     const pool = await startPool();
     const { statusLines } = startAgent(pool, fakeJobs().runJob);

@@ -63,6 +63,8 @@ export class PoolClient {
   readonly #socket: AgentSocket;
   readonly #runs = new Map<string, Run>();
   #accepting = true;
+  /** Shutting down (see `drain`): said in the hello of every connection from then on. */
+  #draining = false;
   /** Why the agent takes nothing new for now (see `pause`), or undefined. */
   #pause: Pause | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
@@ -94,6 +96,7 @@ export class PoolClient {
   /** Takes no more jobs and waits for the running ones, up to `timeoutMs`; true when all finished. */
   async drain(timeoutMs: number): Promise<boolean> {
     this.#accepting = false;
+    this.#draining = true;
     // Tells the pool to stop assigning here, rather than letting refused assignments wait out their lease.
     this.#socket.send({ type: "draining" });
     let timer: NodeJS.Timeout | undefined;
@@ -148,6 +151,8 @@ export class PoolClient {
       ...(platform && { platform }),
       ...(builder && { builder }),
       ...(this.#pause && { paused: this.#pause }),
+      // In the hello itself: a pool registers the connection with it, before it could assign anything here.
+      ...(this.#draining && { draining: true }),
     };
   }
 
@@ -169,8 +174,8 @@ export class PoolClient {
     this.#options.status(`registered as agent ${agentId}; heartbeat every ${heartbeatMs} ms`);
     clearInterval(this.#heartbeat);
     this.#heartbeat = setInterval(() => this.#socket.send({ type: "heartbeat", holding: this.#holding() }), heartbeatMs);
-    // A reconnect registers afresh: say again that this agent is shutting down (a pause went with the hello).
-    if (!this.#accepting) this.#socket.send({ type: "draining" });
+    // Said in the hello too; again here for pools released before the hello carried it.
+    if (this.#draining) this.#socket.send({ type: "draining" });
     this.#options.events?.registered?.();
   }
 
