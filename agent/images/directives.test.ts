@@ -33,6 +33,17 @@ describe("syntaxDirectives", () => {
     expect(frontends('{"SYNTAX": "a/upper", "\u017Fyntax": "a/long-s"}')).toEqual(["a/upper", "a/long-s"]);
   });
 
+  it("reads a directive line of a million spaces without backtracking over them (the test's timeout would end a quadratic read)", () => {
+    const spaces = " ".repeat(1_000_000);
+    const dockerfile = `# a=b${spaces}c${spaces}\n# syntax=x/${spaces}y\n# escape=\\${spaces}!\nFROM x\n`;
+    expect(frontends(dockerfile)).toEqual(["x/"]);
+    expect(escapeOf(dockerfile)).toBe("\\");
+  });
+
+  it("takes a value of nothing but spaces as a directive that names nothing, as Go does", () => {
+    expect(frontends("# syntax=  \n# syntax=after/blank\nFROM x\n")).toEqual(["after/blank"]);
+  });
+
   it("keeps a carriage return inside a line as Go's regexp does, so the lines after it are still read", () => {
     expect(frontends("# foo=a\rb\n# syntax=after/cr\nFROM x\n")).toEqual(["after/cr"]);
   });

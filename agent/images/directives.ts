@@ -43,20 +43,38 @@ const ESCAPE = "escape";
 const BYTE_ORDER_MARK = "\uFEFF";
 const SHEBANG = "#!";
 
-/** Go's `unicode.IsSpace`, which the newer parsers trim with. */
-const UNICODE_SPACE = "\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000";
-/** Go's regexp `\s`, which every BuildKit's directive pattern uses. */
-const GO_SPACE = "\\t\\n\\f\\r ";
+/** One character of Go's `unicode.IsSpace`, which the newer parsers trim with. */
+const UNICODE_SPACE = /[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]/;
+/** One character of Go's regexp `\s`, which every BuildKit's directive pattern uses. */
+const GO_SPACE = /[\t\n\f\r ]/;
+const KEY = /^[a-zA-Z][a-zA-Z0-9]*/;
 
-/** `key = value` after the comment prefix; `s`: Go's `.` matches CR and every other character of a line. */
-function keyValue(space: string): RegExp {
-  return new RegExp(`^([a-zA-Z][a-zA-Z0-9]*)[${space}]*=[${space}]*(.+?)[${space}]*$`, "s");
+function trimStart(text: string, space: RegExp): string {
+  let start = 0;
+  while (start < text.length && space.test(text[start]!)) start++;
+  return text.slice(start);
 }
-const UNICODE_KEY_VALUE = keyValue(UNICODE_SPACE);
-const GO_KEY_VALUE = keyValue(GO_SPACE);
-const LEADING_UNICODE_SPACE = new RegExp(`^[${UNICODE_SPACE}]+`);
 
-const trimStart = (text: string) => text.replace(LEADING_UNICODE_SPACE, "");
+/** By hand: a regexp such as `\s+$` takes quadratic time in JavaScript on a line of many spaces. */
+function trimEnd(text: string, space: RegExp): string {
+  let end = text.length;
+  while (end > 0 && space.test(text[end - 1]!)) end--;
+  return text.slice(0, end);
+}
+
+/**
+ * `key = value` after the comment prefix, as Go's `^([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$` matches it with `space`
+ * for `\s` (and `.` matching a CR: Go's `.` takes every character of a line). Read by hand, not with that pattern,
+ * whose lazy `(.+?)\s*$` takes quadratic time in a JavaScript regexp on a long run of spaces. A value of nothing but
+ * spaces still makes the line a directive, as in Go, with an empty value here (Go's is one space, naming nothing).
+ */
+function keyValue(text: string, space: RegExp): { key: string; value: string } | undefined {
+  const key = KEY.exec(text)?.[0];
+  if (!key) return undefined;
+  const afterKey = trimStart(text.slice(key.length), space);
+  if (!afterKey.startsWith("=") || afterKey.length === 1) return undefined;
+  return { key: key.toLowerCase(), value: trimEnd(trimStart(afterKey.slice(1), space), space) };
+}
 
 /** Lines as Go's bufio.Scanner gives them: split at LF, one CR before it dropped. */
 function scannerLines(text: string): string[] {
@@ -78,11 +96,12 @@ export function syntaxDirectives(dockerfile: string): SyntaxDirective[] {
   const lines = scannerLines(body);
   const afterShebang = lines[0]?.startsWith(SHEBANG) ? 1 : 0;
   for (let index = afterShebang; index < lines.length; index++) {
-    const line = trimStart(lines[index]!);
+    const line = trimStart(lines[index]!, UNICODE_SPACE);
     const prefix = line.startsWith("//") ? 2 : line.startsWith("#") ? 1 : 0;
-    const match = prefix ? UNICODE_KEY_VALUE.exec(trimStart(line.slice(prefix))) : null;
-    if (!match) break;
-    if (match[1]!.toLowerCase() === SYNTAX) found.push({ reference: frontendOf(match[2]!), where: `# syntax (line ${index + 1})` });
+    const directive = prefix ? keyValue(trimStart(line.slice(prefix), UNICODE_SPACE), UNICODE_SPACE) : undefined;
+    if (!directive) break;
+    // An empty frontend is no image to run: BuildKit fails such a build itself.
+    if (directive.key === SYNTAX && directive.value) found.push({ reference: frontendOf(directive.value), where: `# syntax (line ${index + 1})` });
   }
   const withoutShebang = afterShebang ? lines.slice(1).join("\n") : body;
   for (const text of new Set([body, withoutShebang])) {
@@ -106,36 +125,30 @@ function jsonSyntax(text: string): string[] {
 }
 
 interface ParserReading {
-  /** The `#` and the spaces after it, before the key. */
-  prefix: RegExp;
-  keyValue: RegExp;
+  /** The spaces that may follow the `#`. */
+  afterHash: RegExp;
   known: ReadonlySet<string>;
 }
 
 /** BuildKit v0.8's parser (Engine 20.10): `^#\s*key\s*=\s*value\s*$` on the line, left-trimmed. */
-const V08_PARSER: ParserReading = { prefix: new RegExp(`^#[${GO_SPACE}]*`), keyValue: GO_KEY_VALUE, known: new Set([SYNTAX, ESCAPE]) };
+const V08_PARSER: ParserReading = { afterHash: GO_SPACE, known: new Set([SYNTAX, ESCAPE]) };
 /** BuildKit v0.11 and later: the `#` cut off, then Unicode spaces trimmed; `check` is a known key too. */
-const CURRENT_PARSER: ParserReading = {
-  prefix: new RegExp(`^#[${UNICODE_SPACE}]*`),
-  keyValue: GO_KEY_VALUE,
-  known: new Set([SYNTAX, ESCAPE, "check"]),
-};
+const CURRENT_PARSER: ParserReading = { afterHash: UNICODE_SPACE, known: new Set([SYNTAX, ESCAPE, "check"]) };
 
 /** The escape character one parser takes from the top of the file; throws where that parser refuses the file. */
 function parserEscape(lines: readonly string[], reading: ParserReading): string {
   const seen = new Set<string>();
   let escape = DEFAULT_ESCAPE;
   for (const [index, raw] of lines.entries()) {
-    const line = trimStart(raw);
-    const prefix = reading.prefix.exec(line);
-    const match = prefix ? reading.keyValue.exec(line.slice(prefix[0].length)) : null;
-    const key = match?.[1]!.toLowerCase();
-    if (!match || !key || !reading.known.has(key)) break;
+    const line = trimStart(raw, UNICODE_SPACE);
+    const directive = line.startsWith("#") ? keyValue(trimStart(line.slice(1), reading.afterHash), GO_SPACE) : undefined;
+    if (!directive || !reading.known.has(directive.key)) break;
+    const { key, value } = directive;
     if (seen.has(key)) throw new DockerfileError(`line ${index + 1}: only one ${key} parser directive can be used`);
     seen.add(key);
     if (key !== ESCAPE) continue;
-    if (!ESCAPES.has(match[2]!)) throw new DockerfileError(`line ${index + 1}: the escape directive must be \\ or \`, not ${match[2]}`);
-    escape = match[2]!;
+    if (!ESCAPES.has(value)) throw new DockerfileError(`line ${index + 1}: the escape directive must be \\ or \`, not ${value || "empty"}`);
+    escape = value;
   }
   return escape;
 }
