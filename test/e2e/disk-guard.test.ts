@@ -35,7 +35,11 @@ beforeAll(async () => {
   stack = await startStack({ agents: 0 });
   // What an agent killed mid-build leaves: its build's tag. One from long ago, one from a moment ago.
   await loadImage(oldLeftover, { "left.txt": "left over by a crashed agent\n" }, new Date("2020-01-01T00:00:00Z"));
-  await buildFromFiles(recentLeftover, { Dockerfile: "FROM scratch\nCOPY left.txt /\n", "left.txt": "left over just now\n" });
+  // Content of its own, so the classic builder cannot reuse a layer another run on this Engine may be removing.
+  await buildFromFiles(recentLeftover, {
+    Dockerfile: "FROM scratch\nCOPY left.txt /\n",
+    "left.txt": `left over just now (${crypto.randomUUID()})\n`,
+  });
 });
 
 afterAll(async () => {
