@@ -20,6 +20,14 @@ export const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 export const MAX_PASSWORD_CHARS = 4096;
 /** A webhook URL, as browsers and most servers bound a URL. */
 export const MAX_NOTIFY_URL_CHARS = 2048;
+/** Carries each upload part's SHA-256 (RFC 9530): `Content-Digest: sha-256=:<base64>:`. */
+export const CONTENT_DIGEST_HEADER = "Content-Digest";
+/** R2's smallest part; every part of an upload but its last has the upload's part size, at least this. */
+export const MIN_PART_BYTES = 5 * 1024 * 1024;
+/** The part size when a client names none. */
+export const DEFAULT_PART_BYTES = 16 * 1024 * 1024;
+/** As R2's multipart uploads: an upload has at most this many parts. */
+export const MAX_PARTS = 10_000;
 
 // --- Errors -------------------------------------------------------------------
 
@@ -111,6 +119,25 @@ export const taskIdParams = z.object({ task_id: z.string().meta({ description: "
 /** `(created_at ms).(id)` of the last build of a page. */
 export const LIST_CURSOR = /^(\d{1,15})\.([0-9a-f-]{36})$/;
 
+/** `POST /v1/builds?upload=<id>&…`: a build whose context is a completed chunked upload, no body. */
+export const uploadBuildQuery = tarballBuildQuery.extend({
+  upload: z.uuid().meta({ description: "the id of a chunked upload that has been completed (state ready)" }),
+});
+
+/** `POST /v1/uploads`: a chunked upload of `size` bytes (a tar, gzip-compressed or not), sent in parts of `part_size`. */
+export const createUploadRequest = z
+  .strictObject({
+    size: z.number().int().min(1).meta({ description: "the whole upload's bytes, as they will be sent" }),
+    part_size: z.number().int().min(MIN_PART_BYTES).optional().meta({
+      description: `bytes of every part but the last (default ${DEFAULT_PART_BYTES}); at most DOCKIFY_MAX_PART_BYTES, and at most ${MAX_PARTS} parts`,
+    }),
+  })
+  .meta({ id: "CreateUpload" });
+export type CreateUploadRequest = z.infer<typeof createUploadRequest>;
+
+/** A part's number in `PUT /v1/uploads/{id}/parts/{number}`, from 1. */
+export const partNumber = z.coerce.number().int().min(1).max(MAX_PARTS);
+
 export const listBuildsQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(100).default(20),
   cursor: z.string().regex(LIST_CURSOR, "must be the next_cursor of an earlier page").optional(),
@@ -132,6 +159,7 @@ export const filesSummary = z
       optional_files: z.record(z.string(), z.object({ size: z.number().int() })),
     }),
     z.object({ tarball: z.object({ size: z.number().int() }) }),
+    z.object({ upload: z.object({ id: z.string(), size: z.number().int() }) }),
   ])
   .meta({ id: "FilesSummary" });
 export type FilesSummary = z.infer<typeof filesSummary>;
@@ -399,3 +427,40 @@ export function decodeLogStreamMessage(message: { id?: string; event?: string; d
   const data = message.event === LOG_STREAM_EVENTS.line ? message.data : (JSON.parse(message.data) as unknown);
   return logStreamMessage.parse({ id: Number(message.id), event: message.event, data });
 }
+
+// --- Chunked uploads ------------------------------------------------------------
+
+/** open: taking parts; checking: completed, its tar being checked and re-packed; ready: a build may name it. */
+export const UPLOAD_STATES = ["open", "checking", "ready"] as const;
+export type UploadState = (typeof UPLOAD_STATES)[number];
+
+/** A part the Worker has stored: its size and SHA-256 (base64, as in Content-Digest), to resume an upload. */
+export const uploadPart = z
+  .object({ number: z.number().int(), size: z.number().int(), sha256: z.string() })
+  .meta({ id: "UploadPart" });
+export type UploadPart = z.infer<typeof uploadPart>;
+
+export const upload = z
+  .object({
+    id: z.string(),
+    state: z.enum(UPLOAD_STATES),
+    size: z.number().int(),
+    part_size: z.number().int(),
+    part_count: z.number().int(),
+    parts_received: z.number().int(),
+    received_bytes: z.number().int(),
+    /** Bytes of the checked context, once ready. */
+    context_bytes: z.number().int().nullable(),
+    created_at: z.iso.datetime(),
+    /** When an upload left as it is gets deleted (each part, and completing it, moves this on). */
+    expires_at: z.iso.datetime(),
+  })
+  .meta({ id: "Upload" });
+export type Upload = z.infer<typeof upload>;
+
+/** One upload with the parts received so far: what a client resuming it re-sends is whatever is missing. */
+export const uploadDetail = upload.extend({ parts: z.array(uploadPart) }).meta({ id: "UploadDetail" });
+export type UploadDetail = z.infer<typeof uploadDetail>;
+
+export const uploadList = z.object({ uploads: z.array(upload) }).meta({ id: "UploadList" });
+export type UploadList = z.infer<typeof uploadList>;

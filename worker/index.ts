@@ -11,6 +11,7 @@ import { metricsRoutes } from "./routes/metrics";
 import { pageRoutes } from "./routes/pages";
 import { poolAgentRoutes } from "./routes/pool-agents";
 import { seedRoutes } from "./routes/seed";
+import { uploadRoutes } from "./routes/uploads";
 import { MissingSecretKeyError } from "./secrets";
 import { SettingsError } from "./settings";
 
@@ -23,6 +24,7 @@ app.route("/agent", agentRoutes);
 app.route("/", seedRoutes);
 app.route("/v1", buildRoutes);
 app.route("/v1", poolAgentRoutes);
+app.route("/v1", uploadRoutes);
 app.route("/", metricsRoutes);
 app.route("/", pageRoutes);
 

@@ -1,8 +1,9 @@
 /** The API's answers about a job, built here and typed by shared/api.ts: the seed's shapes and the fuller v1 record. */
-import type { AgentView, Build, SeedAccepted, SeedStatus } from "../shared/api";
+import type { AgentView, Build, SeedAccepted, SeedStatus, Upload, UploadDetail } from "../shared/api";
 import { PAUSE_CAUSES } from "../shared/protocol";
 import { formatReference, imageUrl } from "../shared/reference";
-import type { AgentRecord, PublicJob } from "./pool/records";
+import type { AgentRecord, PublicJob, UploadPartRecord, UploadRecord } from "./pool/records";
+import { partCount } from "./pool/uploads";
 
 /** The seed's answer to an accepted build: names and sizes of the files, never their contents. */
 export function toSeedAccepted(job: PublicJob): SeedAccepted {
@@ -73,4 +74,35 @@ export function toAgentView(agent: AgentRecord, tenantBuilds: readonly string[])
     connected_at: new Date(agent.connectedAt).toISOString(),
     last_heartbeat_at: new Date(agent.lastSeenAt).toISOString(),
   };
+}
+
+/** What has arrived of an upload. */
+export interface Received {
+  parts: number;
+  bytes: number;
+}
+
+export function received(parts: readonly UploadPartRecord[]): Received {
+  return { parts: parts.length, bytes: parts.reduce((total, part) => total + part.size, 0) };
+}
+
+/** An upload as a listing shows it. */
+export function uploadView(upload: UploadRecord, arrived: Received): Upload {
+  return {
+    id: upload.id,
+    state: upload.state,
+    size: upload.size,
+    part_size: upload.partSize,
+    part_count: partCount(upload),
+    parts_received: arrived.parts,
+    received_bytes: arrived.bytes,
+    context_bytes: upload.contextBytes,
+    created_at: new Date(upload.createdAt).toISOString(),
+    expires_at: new Date(upload.expiresAt).toISOString(),
+  };
+}
+
+/** One upload with its parts, for a client that resumes it. */
+export function uploadDetailView(upload: UploadRecord, parts: readonly UploadPartRecord[]): UploadDetail {
+  return { ...uploadView(upload, received(parts)), parts: parts.map(({ number, size, sha256 }) => ({ number, size, sha256 })) };
 }

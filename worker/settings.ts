@@ -24,6 +24,11 @@ export interface SettingsVars {
   DOCKIFY_WEBHOOK_MAX_ATTEMPTS?: string;
   DOCKIFY_WEBHOOK_ALLOW_HTTP_LOOPBACK?: string;
   DOCKIFY_WEBHOOK_DOH_URL?: string;
+  DOCKIFY_MAX_CONTEXT_BYTES?: string;
+  DOCKIFY_MAX_PART_BYTES?: string;
+  DOCKIFY_UPLOAD_EXPIRY_SECONDS?: string;
+  DOCKIFY_TENANT_MAX_UPLOADS?: string;
+  DOCKIFY_BODY_IDLE_SECONDS?: string;
 }
 
 export interface Settings {
@@ -47,6 +52,15 @@ export interface Settings {
   webhookAllowHttpLoopback: boolean;
   /** The DNS-over-HTTPS resolver (JSON API) the pool asks where a notify URL's host points before each attempt. */
   webhookDohUrl: string;
+  /** The largest context, as the tar the agent receives (after decompression). */
+  maxContextBytes: number;
+  /** The largest part of a chunked upload. */
+  maxPartBytes: number;
+  /** An upload with no new part (nor a build) for this long is abandoned and deleted. */
+  uploadExpiryMs: number;
+  tenantMaxUploads: number;
+  /** A request body that sends nothing for this long is answered 408. */
+  bodyIdleMs: number;
 }
 
 export class SettingsError extends Error {
@@ -59,6 +73,16 @@ export class SettingsError extends Error {
 }
 
 const MIB = 1024 * 1024;
+const GIB = 1024 * MIB;
+/** R2's smallest multipart part (all but the last) and its largest single object or part. */
+export const R2_MIN_PART_BYTES = 5 * MIB;
+export const R2_MAX_PART_BYTES = 5 * GIB;
+export const R2_MAX_PARTS = 10_000;
+/**
+ * The part the Worker gathers in memory while it writes a checked context to R2 (part-writer.ts): the one
+ * buffer a context costs the Worker, whatever its size, and 10,000 of them make the largest context it can write.
+ */
+export const CONTEXT_PART_BYTES = 8 * MIB;
 
 /** A whole number of `unit` from `min` to `max`; unset or empty means `fallback`. */
 function whole(unit: string, fallback: number, max = Number.MAX_SAFE_INTEGER, min = 1) {
@@ -130,7 +154,18 @@ const settingsSchema = z.object({
   DOCKIFY_MAX_DOCKERFILE_BYTES: whole("bytes", MIB),
   DOCKIFY_MAX_CONTEXT_ENTRIES: whole("entries", 10_000),
   DOCKIFY_TENANT_MAX_QUEUED: whole("builds", 100),
-  DOCKIFY_TENANT_MAX_CONTEXT_BYTES: whole("bytes", 1024 * MIB),
+  // Room for the largest context twice: a chunked upload's parts and the checked context exist together while it is checked.
+  DOCKIFY_TENANT_MAX_CONTEXT_BYTES: whole("bytes", 16 * GIB),
+  // Bounds what one build stores in R2 and sends to an agent, and what a gzip bomb may decompress to.
+  DOCKIFY_MAX_CONTEXT_BYTES: whole("bytes", 8 * GIB, CONTEXT_PART_BYTES * R2_MAX_PARTS),
+  // Each part is one request: well under the platform's 100 MB request body on the Free and Pro plans.
+  DOCKIFY_MAX_PART_BYTES: whole("bytes", 64 * MIB, R2_MAX_PART_BYTES, R2_MIN_PART_BYTES),
+  // A day: an interrupted upload can be resumed the next morning; R2 would drop unfinished uploads after 7.
+  DOCKIFY_UPLOAD_EXPIRY_SECONDS: whole("seconds", 86_400, MAX_TIMER_SECONDS),
+  // Keeps a tenant's listing short and its abandoned uploads few.
+  DOCKIFY_TENANT_MAX_UPLOADS: whole("uploads", 10),
+  // Long enough for a slow link's next packet, short enough that a stalled client does not hold a request for long.
+  DOCKIFY_BODY_IDLE_SECONDS: whole("seconds", 30, MAX_TIMER_SECONDS),
   DOCKIFY_MIN_AGENT_VERSION: version,
   DOCKIFY_WEBHOOK_TIMEOUT_SECONDS: whole("seconds", 10, 60),
   DOCKIFY_WEBHOOK_RETRY_SECONDS: whole("seconds", 10, 3600),
@@ -169,6 +204,11 @@ export function settings(env: SettingsVars): Settings {
     webhookMaxAttempts: vars.DOCKIFY_WEBHOOK_MAX_ATTEMPTS,
     webhookAllowHttpLoopback: vars.DOCKIFY_WEBHOOK_ALLOW_HTTP_LOOPBACK,
     webhookDohUrl: vars.DOCKIFY_WEBHOOK_DOH_URL,
+    maxContextBytes: vars.DOCKIFY_MAX_CONTEXT_BYTES,
+    maxPartBytes: vars.DOCKIFY_MAX_PART_BYTES,
+    uploadExpiryMs: vars.DOCKIFY_UPLOAD_EXPIRY_SECONDS * 1000,
+    tenantMaxUploads: vars.DOCKIFY_TENANT_MAX_UPLOADS,
+    bodyIdleMs: vars.DOCKIFY_BODY_IDLE_SECONDS * 1000,
   };
   parsedFor.set(env, result);
   return result;

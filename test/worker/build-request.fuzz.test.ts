@@ -9,25 +9,16 @@ import { describe, expect, it } from "vitest";
 import { checkContextPath } from "../../shared/context-path";
 import { checkRegistry, checkRepositoryPath, checkTag } from "../../shared/reference";
 import { readSeedForm } from "../../worker/requests/seed-form";
-import type { Settings } from "../../worker/settings";
+import { settings, type Settings } from "../../worker/settings";
+import { repackContext } from "../../shared/context/repack";
 import { ApiError } from "../../worker/errors";
 
 const LIMITS: Settings = {
-  leaseMs: 30_000,
-  heartbeatMs: 5_000,
-  maxAttempts: 3,
+  ...settings({}),
   maxRequestBytes: 1024 * 1024,
   maxFiles: 5,
   maxDockerfileBytes: 1024,
   maxContextEntries: 100,
-  tenantMaxQueued: 10,
-  tenantMaxContextBytes: 1024 * 1024,
-  minAgentVersion: null,
-  webhookTimeoutMs: 10_000,
-  webhookRetryMs: 10_000,
-  webhookMaxAttempts: 8,
-  webhookAllowHttpLoopback: false,
-  webhookDohUrl: "https://cloudflare-dns.com/dns-query",
 };
 
 const FIELDS = ["user_name", "repo", "tag", "registry", "password", "labels", "dockerfile", "optional_files", "other"];
@@ -49,7 +40,12 @@ async function outcome(request: Request): Promise<"ok" | "refused"> {
     if (!("dockerfile" in files)) throw new Error("a seed build lists its files");
     for (const name of Object.keys(files.optional_files)) expect(checkContextPath(name)).toBeNull();
     expect(files.dockerfile.size).toBeGreaterThan(0);
-    expect(context.bytes).toBeGreaterThan(files.dockerfile.size);
+    if (context.kind !== "request") throw new Error("a seed build carries its context");
+    expect(context.reservedBytes).toBeGreaterThan(files.dockerfile.size);
+    // What the form packs passes the same check every context passes.
+    let packed = 0;
+    for await (const chunk of repackContext(context.chunks(), { maxEntries: LIMITS.maxContextEntries })) packed += chunk.length;
+    expect(packed).toBe(context.reservedBytes);
     return "ok";
   } catch (error) {
     if (!(error instanceof ApiError)) throw error;

@@ -24,20 +24,23 @@ describe("request limits", () => {
 
 describe("tenant limits", () => {
   it("refuses a build past the tenant's context bytes with 429, without touching other tenants", async () => {
-    const first = await submit({ files: [{ name: "a.bin", content: "a".repeat(3 * MiB) }] }, CAROL);
+    // Three of 7 MiB fit carol's 24 MiB (this project's DOCKIFY_TENANT_MAX_CONTEXT_BYTES); a fourth does not.
+    const seven = (name: string) => ({ files: [{ name, content: name[0]!.repeat(7 * MiB) }] });
+    const first = await submit(seven("a.bin"), CAROL);
     expect(first.status).toBe(200);
+    for (const name of ["b.bin", "c.bin"]) expect((await submit(seven(name), CAROL)).status).toBe(200);
     const before = await storedContexts();
-    const second = await submit({ files: [{ name: "b.bin", content: "b".repeat(2 * MiB) }] }, CAROL);
-    expect(second.status).toBe(429);
-    const body = await second.json<ErrorBody>();
+    const fourth = await submit(seven("d.bin"), CAROL);
+    expect(fourth.status).toBe(429);
+    const body = await fourth.json<ErrorBody>();
     expect(body.field).toBe("tenant");
     expect(body.error).toMatch(/DOCKIFY_TENANT_MAX_CONTEXT_BYTES/);
     expect(await storedContexts()).toEqual(before);
-    expect((await submit({ files: [{ name: "b.bin", content: "b".repeat(2 * MiB) }] }, BOB)).status).toBe(200);
+    expect((await submit(seven("d.bin"), BOB)).status).toBe(200);
     // Canceling frees the room again.
     const { task_id } = await first.json<SeedAccepted>();
     await call(`/v1/builds/${task_id}/cancel`, { method: "POST", headers: { Authorization: CAROL } });
-    expect((await submit({ files: [{ name: "b.bin", content: "b".repeat(2 * MiB) }] }, CAROL)).status).toBe(200);
+    expect((await submit(seven("d.bin"), CAROL)).status).toBe(200);
   });
 
   it("refuses a build past the tenant's queued builds with 429", async () => {

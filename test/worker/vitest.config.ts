@@ -8,7 +8,7 @@ export default defineProject({
       wrangler: { configPath: "./wrangler.toml" },
       miniflare: {
         bindings: {
-          DOCKIFY_API_TOKENS: "alice=alice-token,bob=bob-token,carol=carol-token,dave=dave-token",
+          DOCKIFY_API_TOKENS: "alice=alice-token,bob=bob-token,carol=carol-token,dave=dave-token,erin=erin-token",
           DOCKIFY_AGENT_TOKENS: "agent-token,gpu=gpu-token,dave-fleet=dave-agent-token",
           DOCKIFY_AGENT_TOKEN_LABELS: JSON.stringify({ gpu: { gpu: "true" }, "dave-fleet": { tenant: "dave" } }),
           // dave has a pool of his own (pools.test.ts); everyone else shares the default pool.
@@ -16,7 +16,7 @@ export default defineProject({
           DOCKIFY_SECRET_KEY: "test-secret-key-with-enough-entropy-0123456789",
           // Small enough for limits.test.ts to reach with the tenant carol; no other test comes near.
           DOCKIFY_TENANT_MAX_QUEUED: "20",
-          DOCKIFY_TENANT_MAX_CONTEXT_BYTES: "4194304",
+          DOCKIFY_TENANT_MAX_CONTEXT_BYTES: "25165824",
           DOCKIFY_MAX_REQUEST_BYTES: "8388608",
           DOCKIFY_MAX_DOCKERFILE_BYTES: "65536",
           DOCKIFY_MAX_FILES: "50",
@@ -31,6 +31,10 @@ export default defineProject({
           DOCKIFY_WEBHOOK_ALLOW_HTTP_LOOPBACK: "true",
           DOCKIFY_WEBHOOK_DOH_URL: "http://127.0.0.1:9/dns-query",
           DOCKIFY_WEBHOOK_RETRY_SECONDS: "1",
+          // Small enough for a gzip bomb of a few KiB to pass, large enough for uploads of a few 5 MiB parts.
+          DOCKIFY_MAX_CONTEXT_BYTES: "16777216",
+          // A stalled body is answered within a test's patience.
+          DOCKIFY_BODY_IDLE_SECONDS: "1",
         },
       },
     }),

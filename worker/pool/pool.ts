@@ -29,6 +29,9 @@ import { Scheduler } from "./scheduler";
 import { acceptAgent, AGENT_TOKEN_NAME_HEADER, attachmentOf, closeQuietly, connectedAgentIds, sendTo } from "./sockets";
 import { SSE_HEADERS } from "./sse";
 import { PoolStore } from "./store";
+import { Uploads, type CheckStart, type Result } from "./uploads";
+import type { UploadPartRecord, UploadRecord } from "./records";
+import { received, type Received } from "../responses";
 
 /**
  * What an agent reports, with the job's secrets redacted from every text in it: a failure's error, and a success's
@@ -56,6 +59,8 @@ export class Pool extends DurableObject<Env> {
   private readonly counters: Counters;
   /** Webhooks of builds that ended (deliveries.ts). */
   private readonly deliveries: WebhookDeliveries;
+  /** Contexts before a build takes them: chunked uploads and requests still writing (uploads.ts). */
+  private readonly uploads: Uploads;
   /** The tail of the agent messages being handled; see webSocketMessage. */
   private inbox: Promise<void> = Promise.resolve();
 
@@ -79,7 +84,10 @@ export class Pool extends DurableObject<Env> {
       },
       () => this.scheduler.rearm(),
     );
-    this.scheduler = new Scheduler(ctx, env, this.store, this.logs, this.config, this.counters, this.deliveries);
+    this.uploads = new Uploads(ctx.storage.sql, env.BUCKET, this.config, (tenant, except) => this.store.tenantUsage(tenant, except));
+    this.scheduler = new Scheduler(ctx, env, this.store, this.logs, this.config, this.counters, this.deliveries, [
+      () => this.uploads.earliestDue(),
+    ]);
     this.budgets = new FrameBudgets(this.config.heartbeatMs, (agentId) => this.store.agentConcurrency(agentId));
     this.store.keepOnlyAgents(connectedAgentIds(ctx));
     // The alarm is derived from the rows; re-deriving it on start means a lost alarm cannot strand a job.
@@ -96,20 +104,94 @@ export class Pool extends DurableObject<Env> {
   /**
    * Stores a new job, or answers with the one this tenant already submitted
    * under the same idempotency key, or refuses it over the tenant's limits
-   * (checked again here, where concurrent submissions are serialized).
+   * (checked again here, where concurrent submissions are serialized). The
+   * job takes over its context from the upload row `upload` (the request's
+   * own, or a completed chunked upload) in the same step: from now on the
+   * job's end deletes the context, and no sweep does.
    */
-  async enqueue(job: NewJob): Promise<{ job: PublicJob; created: boolean } | { refused: string }> {
+  async enqueue(job: NewJob, upload: string): Promise<{ job: PublicJob; created: boolean } | { refused: string; status: 409 | 429 }> {
     const existing = job.idempotencyKey ? this.store.jobByIdempotencyKey(job.tenant, job.idempotencyKey) : null;
     if (existing) return { job: this.view(existing), created: false };
-    const refused = this.admit(job.tenant, job.contextBytes);
+    const source = this.uploads.row(upload);
+    if (!source || source.tenant !== job.tenant || (source.kind === "parts" && source.state !== "ready")) {
+      return { refused: `the context was deleted before the build could take it (upload '${upload}')`, status: 409 };
+    }
+    const refused = overLimit(this.store.tenantUsage(job.tenant, upload), job.contextBytes, this.config);
     if (refused) {
       this.counters.add(COUNTERS.submissionRefusals, { reason: "tenant_limit" });
-      return { refused };
+      return { refused, status: 429 };
     }
-    this.store.insertJob(job, Date.now());
+    this.store.insertJob({ ...job, contextKey: source.contextKey }, Date.now());
+    this.uploads.forget(upload);
     this.counters.add(COUNTERS.submitted);
     await this.scheduler.dispatch();
     return { job: this.view(this.store.job(job.id)!), created: true };
+  }
+
+  // --- Uploads: contexts before a build takes them (uploads.ts) --------------
+
+  /** Records the intent to write a build's context before the first byte goes to R2; the sweep removes it if no build comes. */
+  async beginContextWrite(id: string, tenant: string, contextKey: string, bytes: number): Promise<void> {
+    this.uploads.beginRequest(id, tenant, contextKey, bytes, Date.now());
+    await this.scheduler.rearm();
+  }
+
+  /** A request still writing or checking a context says it is alive; false: stop, the row is gone or superseded. */
+  renewUpload(id: string, attempt: number | null): boolean {
+    return this.uploads.renew(id, attempt, Date.now());
+  }
+
+  recordMultipart(id: string, attempt: number | null, multipartId: string): boolean {
+    return this.uploads.recordMultipart(id, attempt, multipartId);
+  }
+
+  /** The request that wrote a context removed it from R2 itself (refused): the row goes too. */
+  async forgetUpload(id: string): Promise<void> {
+    this.uploads.forget(id);
+    await this.scheduler.rearm();
+  }
+
+  async createUpload(tenant: string, size: number, partSize: number | undefined): Promise<Result<UploadRecord>> {
+    const created = this.uploads.create(tenant, size, partSize, Date.now());
+    await this.scheduler.rearm();
+    return created;
+  }
+
+  uploadOf(id: string, tenant: string): { upload: UploadRecord; parts: UploadPartRecord[] } | null {
+    const upload = this.uploads.tenantUpload(id, tenant);
+    return upload && { upload, parts: this.uploads.parts(id) };
+  }
+
+  listUploads(tenant: string): { upload: UploadRecord; received: Received }[] {
+    return this.uploads.list(tenant).map((upload) => ({ upload, received: received(this.uploads.parts(upload.id)) }));
+  }
+
+  partTarget(id: string, tenant: string, number: number): Result<{ bytes: number }> {
+    return this.uploads.partTarget(id, tenant, number);
+  }
+
+  async recordPart(id: string, tenant: string, part: UploadPartRecord): Promise<Result<UploadPartRecord>> {
+    const recorded = this.uploads.recordPart(id, tenant, part, Date.now());
+    await this.scheduler.rearm();
+    return recorded;
+  }
+
+  async beginCheck(id: string, tenant: string): Promise<Result<CheckStart | { ready: UploadRecord }>> {
+    const started = this.uploads.beginCheck(id, tenant, Date.now());
+    await this.scheduler.rearm();
+    return started;
+  }
+
+  async finishCheck(id: string, attempt: number, contextBytes: number): Promise<Result<UploadRecord>> {
+    const finished = this.uploads.finishCheck(id, attempt, contextBytes, Date.now());
+    await this.scheduler.rearm();
+    return finished;
+  }
+
+  async deleteUpload(id: string, tenant: string): Promise<boolean> {
+    const deleted = await this.uploads.delete(id, tenant);
+    await this.scheduler.rearm();
+    return deleted;
   }
 
   findByIdempotencyKey(tenant: string, key: string): PublicJob | null {
@@ -200,10 +282,11 @@ export class Pool extends DurableObject<Env> {
     };
   }
 
-  /** An agent may read a job's context only with the token of its current, unexpired lease. */
-  mayFetchContext(jobId: string, leaseToken: string): boolean {
+  /** Where the job's context is, for an agent with the token of its current, unexpired lease; null for anyone else. */
+  contextFor(jobId: string, leaseToken: string): string | null {
     const job = this.store.job(jobId);
-    return job !== null && job.leaseHash === leaseHash(leaseToken) && (job.leaseExpiresAt ?? 0) > Date.now();
+    const leased = job !== null && job.leaseHash === leaseHash(leaseToken) && (job.leaseExpiresAt ?? 0) > Date.now();
+    return leased ? job.contextKey : null;
   }
 
   private tenantJob(id: string, tenant: string): JobRecord | null {
@@ -254,7 +337,9 @@ export class Pool extends DurableObject<Env> {
   }
 
   override async alarm(): Promise<void> {
-    await this.scheduler.expireLeases(Date.now());
+    const now = Date.now();
+    await this.uploads.sweep(now);
+    await this.scheduler.expireLeases(now);
     // Started, not awaited: a slow receiver must not hold up the next alarm's lease expiries (deliveries.ts).
     this.deliveries.sendDue(Date.now());
     await this.scheduler.rearm();

@@ -1,8 +1,9 @@
 /** What the pool keeps about jobs and agents, and how a SQLite row becomes one. */
-import type { FilesSummary } from "../../shared/api";
+import type { FilesSummary, UploadState } from "../../shared/api";
 import type { JobState } from "../../shared/job";
 import type { Labels } from "../../shared/labels";
 import type { BuildStep, Pause } from "../../shared/protocol";
+import { contextKey } from "../context/keys";
 import type { Waiting } from "./dispatch";
 import type { JobEnd, JobLease } from "./jobs";
 
@@ -18,6 +19,8 @@ export interface NewJob {
   sealedPassword: ArrayBuffer | null;
   /** What the submitter sent, for the response: names and sizes, never contents. */
   files: FilesSummary;
+  /** Where the checked context is in R2; the job deletes it when it ends. */
+  contextKey: string;
   contextBytes: number;
   idempotencyKey: string | null;
   /** Where the pool POSTs the build's record when it ends (webhooks.ts); null: nowhere. */
@@ -46,11 +49,66 @@ export function publicJob(job: JobRecord, waiting: Waiting | null): PublicJob {
 /** What a tenant holds right now, for its limits. */
 export interface TenantUsage {
   queued: number;
-  /** Bytes of the contexts stored for its unfinished builds. */
+  /** Bytes stored for it: contexts of unfinished builds, and uploads (as declared until checked, then as checked). */
   contextBytes: number;
 }
 
 export type { Pause };
+
+/**
+ * A context on its way to a build: `request` while the request that submits a build writes it (a crash leaves the
+ * row, and the sweep the bytes); `parts` for a chunked upload, until a build takes its checked context.
+ */
+export type UploadKind = "request" | "parts";
+
+export interface UploadRecord {
+  id: string;
+  tenant: string;
+  kind: UploadKind;
+  state: UploadState;
+  /** Declared bytes: the request's length, or the upload's size. */
+  size: number;
+  partSize: number;
+  contextKey: string;
+  /** The R2 multipart upload writing `contextKey`, while one is open. */
+  multipartId: string | null;
+  /** Bytes of the checked context, once ready. */
+  contextBytes: number | null;
+  /** Fences the request that checks it: only the latest may finish. */
+  checkAttempt: number;
+  /** While checking: when the checking request stops counting as alive unless it renews. */
+  lockExpiresAt: number | null;
+  createdAt: number;
+  updatedAt: number;
+  /** When the sweep deletes it, unless renewed. */
+  expiresAt: number;
+}
+
+export interface UploadPartRecord {
+  number: number;
+  size: number;
+  /** Base64, as the part's Content-Digest said it. */
+  sha256: string;
+}
+
+export function toUpload(row: Row): UploadRecord {
+  return {
+    id: row.id as string,
+    tenant: row.tenant as string,
+    kind: row.kind as UploadKind,
+    state: row.state as UploadState,
+    size: row.size as number,
+    partSize: row.part_size as number,
+    contextKey: row.context_key as string,
+    multipartId: (row.multipart_id as string | null) ?? null,
+    contextBytes: (row.context_bytes as number | null) ?? null,
+    checkAttempt: row.check_attempt as number,
+    lockExpiresAt: (row.lock_expires_at as number | null) ?? null,
+    createdAt: row.created_at as number,
+    updatedAt: row.updated_at as number,
+    expiresAt: row.expires_at as number,
+  };
+}
 
 export interface AgentRecord {
   id: string;
@@ -87,6 +145,8 @@ export function toJob(row: Row): JobRecord {
     labels: JSON.parse(row.labels as string) as Labels,
     sealedPassword: (row.sealed_password as ArrayBuffer | null) ?? null,
     files: JSON.parse(row.files as string) as FilesSummary,
+    // Jobs from before contexts could live elsewhere have none recorded.
+    contextKey: (row.context_key as string | null) ?? contextKey(row.id as string),
     contextBytes: row.context_bytes as number,
     notifyUrl: (row.notify_url as string | null) ?? null,
     agentId: (row.agent_id as string | null) ?? null,

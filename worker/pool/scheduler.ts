@@ -71,8 +71,10 @@ export class Scheduler {
     private readonly config: Settings,
     private readonly counters: Counters,
     private readonly deliveries: WebhookDeliveries,
+    /** Due times of other work the pool's alarm drives (uploads to sweep). */
+    otherDueTimes: readonly DueTime[] = [],
   ) {
-    this.dueTimes = [() => store.earliestLeaseExpiry(), () => deliveries.nextDue()];
+    this.dueTimes = [() => store.earliestLeaseExpiry(), () => deliveries.nextDue(), ...otherDueTimes];
   }
 
   /**
@@ -100,7 +102,7 @@ export class Scheduler {
     // The end is recorded; R2 trouble must not undo it or stop dispatching.
     await this.logs.archive(job.id);
     try {
-      await deleteContext(this.env.BUCKET, job.id);
+      await deleteContext(this.env.BUCKET, job.contextKey);
     } catch (error) {
       console.error(`job ${job.id}: could not delete its context from R2: ${String(error)}`);
     }

@@ -95,6 +95,34 @@ const MIGRATIONS = [
     error TEXT,
     PRIMARY KEY (delivery_id, attempt)
   );`,
+  // Contexts that are being written, or uploaded in parts, before a build owns them: each row is the intent to clean
+  // up what R2 holds for it if no build comes (the alarm sweeps expired rows). A job records where its context is.
+  `CREATE TABLE uploads (
+    id TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    state TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    part_size INTEGER NOT NULL,
+    context_key TEXT NOT NULL,
+    multipart_id TEXT,
+    context_bytes INTEGER,
+    check_attempt INTEGER NOT NULL DEFAULT 0,
+    lock_expires_at INTEGER,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+  );
+  CREATE INDEX uploads_by_tenant ON uploads (tenant, created_at);
+  CREATE INDEX uploads_by_expiry ON uploads (expires_at);
+  CREATE TABLE upload_parts (
+    upload_id TEXT NOT NULL,
+    number INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    PRIMARY KEY (upload_id, number)
+  );
+  ALTER TABLE jobs ADD COLUMN context_key TEXT;`,
 ];
 
 export function migrate(sql: SqlStorage): void {

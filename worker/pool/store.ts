@@ -10,11 +10,11 @@ export class PoolStore {
 
   insertJob(job: NewJob, now: number): void {
     this.sql.exec(
-      `INSERT INTO jobs (id, tenant, state, registry, path, tag, user_name, labels, sealed_password, files, context_bytes,
-         idempotency_key, notify_url, created_at, updated_at)
-       VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO jobs (id, tenant, state, registry, path, tag, user_name, labels, sealed_password, files, context_key,
+         context_bytes, idempotency_key, notify_url, created_at, updated_at)
+       VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       job.id, job.tenant, job.registry, job.path, job.tag, job.userName, JSON.stringify(job.labels), job.sealedPassword,
-      JSON.stringify(job.files), job.contextBytes, job.idempotencyKey, job.notifyUrl, now, now,
+      JSON.stringify(job.files), job.contextKey, job.contextBytes, job.idempotencyKey, job.notifyUrl, now, now,
     );
   }
 
@@ -28,12 +28,19 @@ export class PoolStore {
     return row ? toJob(row) : null;
   }
 
-  tenantUsage(tenant: string): TenantUsage {
-    return this.sql.exec<{ queued: number; contextBytes: number }>(
+  /** What the tenant holds now; `exceptUpload` leaves out the upload a new job is about to take over. */
+  tenantUsage(tenant: string, exceptUpload: string | null = null): TenantUsage {
+    const jobs = this.sql.exec<{ queued: number; contextBytes: number }>(
       `SELECT COALESCE(SUM(state = 'queued'), 0) AS queued, COALESCE(SUM(context_bytes), 0) AS contextBytes
        FROM jobs WHERE tenant = ? AND finished_at IS NULL`,
       tenant,
     ).one();
+    const uploads = this.sql.exec<{ bytes: number }>(
+      `SELECT COALESCE(SUM(CASE WHEN state = 'ready' THEN context_bytes ELSE size END), 0) AS bytes
+       FROM uploads WHERE tenant = ? AND id IS NOT ?`,
+      tenant, exceptUpload,
+    ).one();
+    return { queued: jobs.queued, contextBytes: jobs.contextBytes + uploads.bytes };
   }
 
   /** A tenant's jobs, newest first, after the cursor `(createdAt, id)` of the last one seen. */

@@ -26,3 +26,5 @@ export function tenantPoolStub(env: Env, tenant: string) {
 export function agentPoolStub(env: Env, tokenName: string) {
   return poolStub(env, fleet(env).agentPool(tokenName));
 }
+
+export type PoolStub = ReturnType<typeof poolStub>;

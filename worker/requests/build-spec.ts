@@ -6,7 +6,6 @@
 import { buildFields, IDEMPOTENCY_HEADER, IDEMPOTENCY_KEY, PASSWORD_HEADER, type FilesSummary } from "../../shared/api";
 import type { Labels } from "../../shared/labels";
 import { checkRepositoryPath, type ImageName } from "../../shared/reference";
-import type { ContextSource } from "../context/store";
 import { ApiError, invalidField } from "../errors";
 
 /** A validated build request: what it names, its context (not yet stored), and what the response says of the files. */
@@ -15,6 +14,24 @@ export interface BuildRequest {
   context: ContextSource;
   files: FilesSummary;
 }
+
+/**
+ * Where a build's context comes from: a tar this request carries (packed from the seed's form, or its body), to be
+ * checked and stored, or a chunked upload that has been completed, checked and stored already.
+ */
+export type ContextSource =
+  | {
+      kind: "request";
+      /** At most this many bytes will be stored before the check has its real size: counted against the tenant's limit. */
+      reservedBytes: number;
+      /** The tar (gzip-compressed or not), read once. */
+      chunks: () => AsyncIterable<Uint8Array>;
+      /** Reads and drops what is left of the request after a refusal. */
+      drain: () => Promise<void>;
+      /** The request body's own 400/408, if it had one. */
+      failure: () => ApiError | null;
+    }
+  | { kind: "upload"; uploadId: string; contextBytes: number };
 
 export interface BuildSpec {
   image: ImageName;

@@ -6,8 +6,10 @@
  */
 import type { FilesSummary } from "../../shared/api";
 import { checkContextPath, DOCKERFILE_PATH, isDockerfilePath } from "../../shared/context-path";
-import { addField, readBuildSpec, type BuildRequest } from "./build-spec";
-import { filesContext, type ContextSource } from "../context/store";
+import { BLOCK, END_OF_ARCHIVE, padding } from "../../shared/tar/header";
+import { packFiles, type FileEntry } from "../../shared/tar/writer";
+import { addField, readBuildSpec, type BuildRequest, type ContextSource } from "./build-spec";
+import { RequestBody } from "./body";
 import { ApiError } from "../errors";
 import type { Settings } from "../settings";
 
@@ -74,24 +76,40 @@ function checkOptionalFiles(form: FormData, limits: Settings): UploadedFile[] {
   });
 }
 
-async function readForm(request: Request): Promise<FormData> {
+/** The form, read within the body deadline (requests/body.ts): a stalled upload is a 408, a short one a 400. */
+async function readForm(request: Request, limits: Settings): Promise<FormData> {
   const contentType = request.headers.get("Content-Type") ?? "";
   if (!contentType.toLowerCase().startsWith("multipart/form-data")) {
     throw new ApiError(415, "send the build as multipart/form-data (curl -F dockerfile=@Dockerfile ...)", "Content-Type");
   }
+  if (!request.body) throw new ApiError(400, "the request has no body: send the multipart form", "body");
+  const length = request.headers.get("Content-Length");
+  const declared = length === null ? null : Number(length);
+  const body = new RequestBody(request.body, Number.isSafeInteger(declared) ? declared : null, limits.bodyIdleMs);
   try {
-    return await request.formData();
+    return await new Request(request.url, { method: "POST", headers: request.headers, body: body.stream() }).formData();
   } catch {
-    throw new ApiError(400, "the multipart body could not be read: it is malformed or was cut off", "body");
+    throw body.failure ?? new ApiError(400, "the multipart body could not be read: it is malformed or was cut off", "body");
   }
 }
 
-/** The Dockerfile (as `Dockerfile`) and the optional files, packed into the context tar in this order. */
+/**
+ * The Dockerfile (as `Dockerfile`) and the optional files, packed into a tar in this order, which is then checked
+ * and stored like any other context. The form is in memory already (at most DOCKIFY_MAX_REQUEST_BYTES).
+ */
 function seedContext(dockerfile: File, files: UploadedFile[]): ContextSource {
-  return filesContext([
+  const entries: FileEntry[] = [
     { name: DOCKERFILE_PATH, size: dockerfile.size, mode: FILE_MODE, body: () => dockerfile.stream() },
     ...files.map(({ name, file }) => ({ name, size: file.size, mode: FILE_MODE, body: () => file.stream() })),
-  ]);
+  ];
+  const tarBytes = entries.reduce((total, { size }) => total + BLOCK + size + padding(size), END_OF_ARCHIVE.length);
+  return {
+    kind: "request",
+    reservedBytes: tarBytes,
+    chunks: () => packFiles(entries, Math.floor(Date.now() / 1000)),
+    drain: async () => undefined,
+    failure: () => null,
+  };
 }
 
 function summarizeFiles(dockerfile: File, files: UploadedFile[]): FilesSummary {
@@ -102,7 +120,7 @@ function summarizeFiles(dockerfile: File, files: UploadedFile[]): FilesSummary {
 }
 
 export async function readSeedForm(request: Request, limits: Settings): Promise<BuildRequest> {
-  const form = await readForm(request);
+  const form = await readForm(request, limits);
   const spec = readBuildSpec(collectText(new URL(request.url), form), request.headers, ACCEPTED_FIELDS);
   const dockerfile = checkDockerfile(form, limits);
   const files = checkOptionalFiles(form, limits);

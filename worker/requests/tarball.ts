@@ -1,17 +1,19 @@
 /**
- * Reads `POST /v1/builds`: the build context as a tar body (its Content-Length
- * stated, as R2 needs), the image and labels as query parameters, the registry
- * password only in a header. The tarball itself is checked as it streams into
- * R2 (context/tar-inspector.ts).
+ * Reads `POST /v1/builds`: the build context as a tar body (gzip-compressed
+ * or not, with its Content-Length stated), the image and labels as query
+ * parameters, the registry password only in a header. Or, with `upload=<id>`
+ * and no body, a build whose context is a completed chunked upload. The tar is
+ * checked and re-packed as it streams into R2 (context/store.ts).
  */
 import { PASSWORD_HEADER } from "../../shared/api";
 import { addField, readBuildSpec, type BuildRequest } from "./build-spec";
-import { tarballContext } from "../context/store";
+import { RequestBody } from "./body";
 import { ApiError } from "../errors";
 import type { Settings } from "../settings";
 
-const TAR_TYPES = new Set(["application/x-tar", "application/tar"]);
-const ACCEPTED_FIELDS = `user_name, repo, tag, registry, labels and notify_url (the password goes in ${PASSWORD_HEADER})`;
+/** Whether it is compressed is read from the data (gzip's magic bytes), so either type names either. */
+const TAR_TYPES = new Set(["application/x-tar", "application/tar", "application/gzip", "application/x-gzip", "application/x-tar+gzip"]);
+const ACCEPTED_FIELDS = `user_name, repo, tag, registry, labels, notify_url and upload (the password goes in ${PASSWORD_HEADER})`;
 
 function contentLength(request: Request, limits: Settings): number {
   const header = request.headers.get("Content-Length");
@@ -24,16 +26,39 @@ function contentLength(request: Request, limits: Settings): number {
   return length;
 }
 
-export function readTarballRequest(request: Request, limits: Settings): BuildRequest {
-  const contentType = (request.headers.get("Content-Type") ?? "").split(";")[0]!.trim().toLowerCase();
-  if (!TAR_TYPES.has(contentType)) {
-    throw new ApiError(415, "send the context as an uncompressed tar with Content-Type: application/x-tar", "Content-Type");
-  }
+/** The query's fields, with `upload` taken out: the build fields go through readBuildSpec. */
+export function readQuery(request: Request): { fields: Record<string, string>; upload: string | undefined } {
   const fields: Record<string, string> = {};
   for (const [key, value] of new URL(request.url).searchParams) addField(fields, key, value);
   if ("password" in fields) throw new ApiError(400, `send the password in the ${PASSWORD_HEADER} header, not in the URL`, "password");
-  const spec = readBuildSpec(fields, request.headers, ACCEPTED_FIELDS);
+  const { upload, ...rest } = fields;
+  return { fields: rest, upload };
+}
+
+export function readBuildQuery(request: Request): { spec: BuildRequest["spec"]; upload: string | undefined } {
+  const { fields, upload } = readQuery(request);
+  return { spec: readBuildSpec(fields, request.headers, ACCEPTED_FIELDS), upload };
+}
+
+/** A build whose context is the request's body. */
+export function readTarballRequest(request: Request, spec: BuildRequest["spec"], limits: Settings): BuildRequest {
+  const contentType = (request.headers.get("Content-Type") ?? "").split(";")[0]!.trim().toLowerCase();
+  if (!TAR_TYPES.has(contentType)) {
+    throw new ApiError(415, "send the context as a tar (gzip-compressed or not) with Content-Type: application/x-tar", "Content-Type");
+  }
   const bytes = contentLength(request, limits);
   if (!request.body) throw new ApiError(400, "the request has no body: send the context tar", "body");
-  return { spec, context: tarballContext(request.body, bytes, limits.maxContextEntries), files: { tarball: { size: bytes } } };
+  const body = new RequestBody(request.body, bytes, limits.bodyIdleMs);
+  return {
+    spec,
+    context: {
+      kind: "request",
+      // What the tar may grow to when gunzipped is not reserved here: the check caps it, and the pool counts the real size.
+      reservedBytes: bytes,
+      chunks: () => body.chunks(),
+      drain: () => body.drain(),
+      failure: () => body.failure,
+    },
+    files: { tarball: { size: bytes } },
+  };
 }

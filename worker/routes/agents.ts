@@ -54,10 +54,11 @@ agentRoutes.get(
   async (c) => {
     const id = c.req.param("id");
     const leaseToken = c.req.header(LEASE_HEADER) ?? "";
-    if (!(await agentPoolStub(c.env, c.get("agentTokenName")).mayFetchContext(id, leaseToken))) {
+    const key = await agentPoolStub(c.env, c.get("agentTokenName")).contextFor(id, leaseToken);
+    if (key === null) {
       throw new ApiError(403, `job '${id}' is not leased to you: send the lease token of its current assignment`, LEASE_HEADER);
     }
-    const context = await openContext(c.env.BUCKET, id);
+    const context = await openContext(c.env.BUCKET, key);
     if (!context) throw new ApiError(404, `the context of job '${id}' is gone`, "id");
     return new Response(context.body, {
       headers: { "Content-Type": "application/x-tar", "Content-Length": String(context.size) },

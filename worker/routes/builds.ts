@@ -27,7 +27,8 @@ import { ApiError, unknownBuild } from "../errors";
 import { AUTH_ERRORS, documents, errors, json, route, SECURITY, validated } from "../openapi/describe";
 import { followRequest } from "../pool/follow-request";
 import { tenantPoolStub } from "../pool/stub";
-import { readTarballRequest } from "../requests/tarball";
+import { readBuildQuery, readTarballRequest } from "../requests/tarball";
+import { readUploadBuildRequest } from "../requests/upload-build";
 import { toBuild } from "../responses";
 import { settings } from "../settings";
 import { submitBuild } from "../submit";
@@ -44,7 +45,7 @@ function idParam(id: string): string {
 
 const UNKNOWN_BUILD = { 404: "no build with this id (or another tenant's)" } as const;
 
-/** A build whose context is the request body, a tar; answers 202 with the build's record. */
+/** A build whose context is the request body, a tar, or a completed upload (`upload=<id>`); answers 202 with the build's record. */
 buildRoutes.post(
   "/builds",
   route({
@@ -73,8 +74,14 @@ buildRoutes.post(
   documents("query", tarballBuildQuery),
   documents("header", submitHeaders),
   async (c) => {
-      const job = await submitBuild(c.env, c.get("tenant"), readTarballRequest(c.req.raw, settings(c.env)));
-      return c.json(toBuild(job), 202);
+    const tenant = c.get("tenant");
+    const { spec, upload } = readBuildQuery(c.req.raw);
+    const request =
+      upload === undefined
+        ? readTarballRequest(c.req.raw, spec, settings(c.env))
+        : await readUploadBuildRequest(c.req.raw, spec, upload, tenantPoolStub(c.env, tenant), tenant);
+    const job = await submitBuild(c.env, tenant, request);
+    return c.json(toBuild(job), 202);
   },
 );
 

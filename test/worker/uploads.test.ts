@@ -1,0 +1,298 @@
+import type { ApiError, Build, UploadDetail, UploadList } from "../../shared/api";
+import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { beforeEach, describe, expect, it } from "vitest";
+import { contentDigest } from "../../shared/content-digest";
+import { poolStub } from "../../worker/pool/stub";
+import { archive, DOCKERFILE, file, header, hostileArchives } from "../fixtures/tar";
+import { TestAgent } from "./agent-socket";
+import { AGENT, call, gzip, listTar, storedBytes, storedKeys, uploadRows } from "./helpers";
+
+const ERIN = "Bearer erin-token";
+const MiB = 1024 * 1024;
+const PART = 5 * MiB;
+
+async function sha256(bytes: Uint8Array): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+  return btoa(String.fromCharCode(...digest));
+}
+
+function api(path: string, init: RequestInit = {}, auth = ERIN) {
+  return call(path, { ...init, headers: { Authorization: auth, ...init.headers } });
+}
+
+async function create(size: number, partSize?: number, auth = ERIN): Promise<Response> {
+  return api("/v1/uploads", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ size, part_size: partSize }) }, auth);
+}
+
+async function putPart(id: string, number: number, bytes: Uint8Array, digest?: string, auth = ERIN): Promise<Response> {
+  return api(`/v1/uploads/${id}/parts/${number}`, {
+    method: "PUT",
+    headers: { "Content-Digest": contentDigest(digest ?? (await sha256(bytes))), "Content-Length": String(bytes.length) },
+    body: bytes,
+  }, auth);
+}
+
+/** Creates an upload of `bytes` and sends every part; returns its id. */
+async function uploaded(bytes: Uint8Array, partSize = PART): Promise<string> {
+  const created = await create(bytes.length, partSize);
+  expect(created.status).toBe(201);
+  const { id } = await created.json<UploadDetail>();
+  for (let number = 1, at = 0; at < bytes.length; number++, at += partSize) {
+    const response = await putPart(id, number, bytes.subarray(at, at + partSize));
+    expect(response.status).toBe(200);
+  }
+  return id;
+}
+
+function complete(id: string, auth = ERIN) {
+  return api(`/v1/uploads/${id}/complete`, { method: "POST" }, auth);
+}
+
+function detail(id: string, auth = ERIN) {
+  return api(`/v1/uploads/${id}`, {}, auth);
+}
+
+/** A context of about `size` bytes: a Dockerfile and one file of filler. */
+function contextOf(size: number, filler = 7): Uint8Array {
+  const content = new Uint8Array(size).fill(filler);
+  return archive([file("Dockerfile", DOCKERFILE), header({ name: "data/", typeflag: "5", mode: 0o755 }), file("data/blob", content)]);
+}
+
+/** Moves an upload's expiry (or its check's lock) into the past and runs the pool's alarm, as time passing would. */
+async function expire(id: string, column: "expires_at" | "lock_expires_at" = "expires_at"): Promise<void> {
+  const stub = poolStub(env);
+  await runInDurableObject(stub, (_pool, state) => {
+    state.storage.sql.exec(`UPDATE uploads SET ${column} = ? WHERE id = ?`, Date.now() - 1, id);
+  });
+  await runDurableObjectAlarm(stub);
+}
+
+beforeEach(async () => {
+  // Uploads of earlier tests would count against erin's limits.
+  for (const { id } of (await (await api("/v1/uploads")).json<UploadList>()).uploads) await api(`/v1/uploads/${id}`, { method: "DELETE" });
+});
+
+describe("chunked uploads", () => {
+  it("takes parts in any order, lists what arrived, and completes into a checked context a build then owns", async () => {
+    const bytes = contextOf(11 * MiB);
+    const created = await create(bytes.length, PART);
+    expect(created.status).toBe(201);
+    const upload = await created.json<UploadDetail>();
+    expect(upload).toMatchObject({ state: "open", size: bytes.length, part_size: PART, part_count: 3, parts_received: 0, parts: [] });
+    expect(created.headers.get("Location")).toBe(`/v1/uploads/${upload.id}`);
+    // Out of order, and part 2 sent twice (a retry): the second replaces the first.
+    for (const number of [3, 2, 1, 2]) {
+      const part = bytes.subarray((number - 1) * PART, number * PART);
+      const response = await putPart(upload.id, number, part);
+      expect(response.status).toBe(200);
+      expect(await response.json()).toEqual({ number, size: part.length, sha256: await sha256(part) });
+    }
+    const listed = await (await api("/v1/uploads")).json<UploadList>();
+    expect(listed.uploads).toEqual([expect.objectContaining({ id: upload.id, parts_received: 3, received_bytes: bytes.length })]);
+    expect((await (await detail(upload.id)).json<UploadDetail>()).parts.map((part) => part.number)).toEqual([1, 2, 3]);
+
+    const completed = await complete(upload.id);
+    expect(completed.status).toBe(200);
+    const ready = await completed.json<UploadDetail>();
+    expect(ready).toMatchObject({ state: "ready", context_bytes: expect.any(Number) });
+    // The parts are gone; the checked context stays. Completing again answers the same.
+    expect(await storedKeys(`uploads/${upload.id}/`)).toEqual([`uploads/${upload.id}/context.tar`]);
+    expect((await (await complete(upload.id)).json<UploadDetail>()).state).toBe("ready");
+    const entries = await listTar(await storedBytes(`uploads/${upload.id}/context.tar`));
+    expect(entries.map(({ name, type, content }) => [name, type, content?.length])).toEqual([
+      ["Dockerfile", "file", DOCKERFILE.length],
+      ["data/", "directory", undefined],
+      ["data/blob", "file", 11 * MiB],
+    ]);
+
+    const build = await api(`/v1/builds?upload=${upload.id}&user_name=erin&repo=big`, { method: "POST" });
+    expect(build.status).toBe(202);
+    const job = await build.json<Build>();
+    expect(job.files).toEqual({ upload: { id: upload.id, size: bytes.length } });
+    // The build took the upload: it is no longer listed, and cannot be built twice.
+    expect((await detail(upload.id)).status).toBe(404);
+    expect((await api(`/v1/builds?upload=${upload.id}&user_name=erin&repo=big`, { method: "POST" })).status).toBe(404);
+    // The agent receives the checked context.
+    const agent = await TestAgent.hello("upload-agent");
+    const assign = await agent.next("assign");
+    expect(assign.jobId).toBe(job.id);
+    const context = await call(assign.contextPath, { headers: { Authorization: AGENT, "X-Dockify-Lease": assign.leaseToken } });
+    expect(context.status).toBe(200);
+    // Compared by digest: a failed comparison of megabytes prints more than the test runner can hold.
+    expect(await sha256(new Uint8Array(await context.arrayBuffer()))).toBe(await sha256(await storedBytes(`uploads/${upload.id}/context.tar`)));
+    await call(`/v1/builds/${job.id}/cancel`, { method: "POST", headers: { Authorization: ERIN } });
+    await agent.next("cancel");
+    agent.send({ type: "result", jobId: job.id, attempt: 1, outcome: { status: "canceled" } });
+    // Ended, so its context no longer counts against erin's bytes in the tests after this one.
+    for (let state = ""; state !== "canceled"; await new Promise((resolve) => setTimeout(resolve, 20))) {
+      state = (await (await api(`/v1/builds/${job.id}`)).json<Build>()).state;
+    }
+    expect(await storedKeys(`uploads/${upload.id}/`)).toEqual([]);
+    agent.ws.close();
+  });
+
+  it("refuses a part with a wrong checksum, keeping nothing of it, and takes it when sent again right", async () => {
+    const bytes = contextOf(6 * MiB);
+    const created = await (await create(bytes.length, PART)).json<UploadDetail>();
+    const part = bytes.subarray(0, PART);
+    const wrong = await putPart(created.id, 1, part, await sha256(new Uint8Array([1, 2, 3])));
+    expect(wrong.status).toBe(400);
+    expect(await wrong.json()).toMatchObject({ field: "Content-Digest", error: expect.stringMatching(/nothing was kept/) });
+    expect(await storedKeys(`uploads/${created.id}/`)).toEqual([]);
+    expect((await (await detail(created.id)).json<UploadDetail>()).parts_received).toBe(0);
+    expect((await putPart(created.id, 1, part)).status).toBe(200);
+    expect(await storedKeys(`uploads/${created.id}/`)).toEqual([`uploads/${created.id}/parts/1`]);
+  });
+
+  it("refuses parts that do not fit: length, number, digest header, and an upload that is not open", async () => {
+    const bytes = contextOf(6 * MiB);
+    const { id } = await (await create(bytes.length, PART)).json<UploadDetail>();
+    const cases: [Promise<Response>, number, string][] = [
+      [putPart(id, 1, bytes.subarray(0, 1000)), 400, "Content-Length"],
+      [putPart(id, 3, bytes.subarray(0, 100)), 400, "number"],
+      [putPart(id, 0, bytes.subarray(0, 100)), 400, "number"],
+      [api(`/v1/uploads/${id}/parts/1`, { method: "PUT", body: bytes.subarray(0, PART) }), 400, "Content-Digest"],
+      [putPart(crypto.randomUUID(), 1, bytes.subarray(0, 100)), 404, "id"],
+      [putPart(id, 1, bytes.subarray(0, PART), undefined, "Bearer bob-token"), 404, "id"],
+      [complete(id), 409, "parts"],
+    ];
+    for (const [pending, status, field] of cases) {
+      const response = await pending;
+      expect(response.status).toBe(status);
+      expect(await response.json<ApiError>()).toMatchObject({ field });
+    }
+    expect(await storedKeys(`uploads/${id}/`)).toEqual([]);
+  });
+
+  it("refuses bad uploads when they are created: size, part size, part count", async () => {
+    const cases: [Response, number, string][] = [
+      [await create(0), 400, "size"],
+      [await create(17 * MiB), 413, "size"],
+      [await create(6 * MiB, MiB), 400, "part_size"],
+      [await create(6 * MiB, 128 * MiB), 400, "part_size"],
+      [await api("/v1/uploads", { method: "POST", headers: { "Content-Type": "application/json" }, body: '{"size": 10, "colour": 1}' }), 400, "colour"],
+      [await api("/v1/uploads", { method: "POST", body: "size=10" }), 415, "Content-Type"],
+    ];
+    for (const [response, status, field] of cases) {
+      expect(response.status).toBe(status);
+      expect(await response.json<ApiError>()).toMatchObject({ field });
+    }
+    expect((await (await api("/v1/uploads")).json<UploadList>()).uploads).toEqual([]);
+  });
+
+  it("refuses an upload whose tar fails the check, and deletes it whole", async () => {
+    for (const [, bytes] of hostileArchives().slice(0, 3)) {
+      const id = await uploaded(bytes);
+      const refused = await complete(id);
+      expect(refused.status).toBe(400);
+      expect(await refused.json()).toMatchObject({ field: "context", error: expect.stringMatching(/^context: /) });
+      expect((await detail(id)).status).toBe(404);
+      expect(await storedKeys(`uploads/${id}/`)).toEqual([]);
+    }
+    expect(await uploadRows()).toEqual([]);
+  });
+
+  it("takes a gzip-compressed upload, and refuses a gzip bomb as too large, deleting it", async () => {
+    const plain = contextOf(3 * MiB);
+    const id = await uploaded(await gzip(plain));
+    const ready = await (await complete(id)).json<UploadDetail>();
+    expect(ready.context_bytes).toBe(plain.length);
+    const bomb = await gzip(contextOf(40 * MiB, 0));
+    expect(bomb.length).toBeLessThan(MiB);
+    const bombId = await uploaded(bomb);
+    const refused = await complete(bombId);
+    expect(refused.status).toBe(413);
+    expect(await refused.json()).toMatchObject({ field: "context", error: expect.stringMatching(/larger than 16777216 bytes/) });
+    expect(await storedKeys(`uploads/${bombId}/`)).toEqual([]);
+  });
+
+  it("keeps each tenant's uploads to itself", async () => {
+    const id = await uploaded(contextOf(1000));
+    for (const [path, method] of [[`/v1/uploads/${id}`, "GET"], [`/v1/uploads/${id}/complete`, "POST"], [`/v1/uploads/${id}`, "DELETE"]] as const) {
+      const response = await api(path, { method }, "Bearer bob-token");
+      expect(response.status).toBe(404);
+    }
+    expect((await api(`/v1/builds?upload=${id}&user_name=bob&repo=x`, { method: "POST" }, "Bearer bob-token")).status).toBe(404);
+    expect((await (await api("/v1/uploads", {}, "Bearer bob-token")).json<UploadList>()).uploads.map((upload) => upload.id)).not.toContain(id);
+    expect((await detail(id)).status).toBe(200);
+  });
+
+  it("counts open uploads against the tenant's bytes and number, and frees them when deleted", async () => {
+    // This project's limits: 24 MiB a tenant (DOCKIFY_TENANT_MAX_CONTEXT_BYTES), 10 uploads (DOCKIFY_TENANT_MAX_UPLOADS).
+    const big = await create(15 * MiB);
+    expect(big.status).toBe(201);
+    const over = await create(10 * MiB);
+    expect(over.status).toBe(429);
+    expect(await over.json()).toMatchObject({ field: "tenant", error: expect.stringMatching(/DOCKIFY_TENANT_MAX_CONTEXT_BYTES/) });
+    const { id } = await big.json<UploadDetail>();
+    expect((await api(`/v1/uploads/${id}`, { method: "DELETE" })).status).toBe(204);
+    expect((await detail(id)).status).toBe(404);
+    expect((await create(10 * MiB)).status).toBe(201);
+    for (let i = 1; i < 10; i++) expect((await create(100)).status).toBe(201);
+    const eleventh = await create(100);
+    expect(eleventh.status).toBe(429);
+    expect(await eleventh.json()).toMatchObject({ field: "tenant", error: expect.stringMatching(/DOCKIFY_TENANT_MAX_UPLOADS/) });
+  });
+
+  it("deletes an abandoned upload and its parts when the alarm finds it expired", async () => {
+    const bytes = contextOf(6 * MiB);
+    const { id } = await (await create(bytes.length, PART)).json<UploadDetail>();
+    expect((await putPart(id, 1, bytes.subarray(0, PART))).status).toBe(200);
+    // A part stored in the instant before a crash, never recorded: the sweep finds it by prefix.
+    await env.BUCKET.put(`uploads/${id}/parts/2`, "orphan");
+    await expire(id);
+    expect((await detail(id)).status).toBe(404);
+    expect(await storedKeys(`uploads/${id}/`)).toEqual([]);
+    expect(await uploadRows()).toEqual([]);
+  });
+
+  it("opens an upload again when the request checking it died, and completes it then", async () => {
+    const bytes = contextOf(1000);
+    const id = await uploaded(bytes);
+    // A check that began and then died: state checking, its half-written context in R2.
+    await runInDurableObject(poolStub(env), (_pool, state) => {
+      state.storage.sql.exec("UPDATE uploads SET state = 'checking', check_attempt = 1, lock_expires_at = ? WHERE id = ?", Date.now() + 60_000, id);
+    });
+    await env.BUCKET.put(`uploads/${id}/context.tar`, "half-written");
+    const busy = await complete(id);
+    expect(busy.status).toBe(409);
+    expect(await busy.json()).toMatchObject({ error: expect.stringMatching(/being checked already/) });
+    await expire(id, "lock_expires_at");
+    expect(await uploadRows()).toEqual([expect.objectContaining({ id, state: "open" })]);
+    expect(await storedKeys(`uploads/${id}/`)).toEqual([`uploads/${id}/parts/1`]);
+    expect((await (await complete(id)).json<UploadDetail>()).state).toBe("ready");
+  });
+});
+
+describe("a request that dies while it writes a build's context", () => {
+  it("leaves a row whose expiry makes the alarm abort its multipart upload and delete its object", async () => {
+    const id = crypto.randomUUID();
+    const key = `contexts/${id}.tar`;
+    const stub = poolStub(env);
+    await stub.beginContextWrite(id, "erin", key, 10 * MiB);
+    const multipart = await env.BUCKET.createMultipartUpload(key);
+    await stub.recordMultipart(id, null, multipart.uploadId);
+    await multipart.uploadPart(1, new Uint8Array(PART));
+    // The request dies here: no build, no cleanup of its own.
+    await expire(id);
+    expect(await uploadRows()).toEqual([]);
+    await expect(multipart.uploadPart(2, new Uint8Array(10))).rejects.toThrow();
+    expect(await storedKeys(key)).toEqual([]);
+    // A request that died after a small context's single put leaves an object: the sweep removes it too.
+    const small = crypto.randomUUID();
+    await stub.beginContextWrite(small, "erin", `contexts/${small}.tar`, 100);
+    await env.BUCKET.put(`contexts/${small}.tar`, "x");
+    await expire(small);
+    expect(await storedKeys(`contexts/${small}.tar`)).toEqual([]);
+  });
+
+  it("keeps a live request's row: it renews it", async () => {
+    const id = crypto.randomUUID();
+    const stub = poolStub(env);
+    await stub.beginContextWrite(id, "erin", `contexts/${id}.tar`, 100);
+    expect(await stub.renewUpload(id, null)).toBe(true);
+    await runDurableObjectAlarm(stub);
+    expect(await uploadRows()).toEqual([expect.objectContaining({ id, kind: "request" })]);
+    await stub.forgetUpload(id);
+  });
+});

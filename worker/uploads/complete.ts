@@ -1,0 +1,88 @@
+/**
+ * Completing a chunked upload: `POST /v1/uploads/{id}/complete`. Its parts,
+ * read from R2 in order as one stream (gunzipped if they are gzip), are
+ * checked entry by entry and written anew as the upload's context, exactly as
+ * a context sent in one request is (context/store.ts); only then is the upload
+ * ready for a build. An upload that fails the check is refused and deleted,
+ * parts and all: nothing of it can be built, or half-used.
+ *
+ * Checking gigabytes takes a while: the request renews its lock on the upload
+ * while it works (keep-alive.ts). If it dies, the lock lapses and completing
+ * again starts over; a check that was taken over cannot finish (fenced by the
+ * attempt number), so two never both succeed.
+ */
+import { ApiError } from "../errors";
+import { uploadPartKey } from "../context/keys";
+import { storeCheckedContext } from "../context/store";
+import type { Env } from "../env";
+import { keepAlive } from "../keep-alive";
+import type { UploadPartRecord, UploadRecord } from "../pool/records";
+import { refusal } from "../pool/refusal";
+import { poolStub } from "../pool/stub";
+import { settings } from "../settings";
+
+/** R2 deletes at most this many keys in one call. */
+const DELETE_BATCH = 1000;
+const SUPERSEDED = "the upload was deleted, or completed again, while this request was checking it";
+
+/** The parts' bytes in order, as one stream. */
+async function* partsInOrder(bucket: R2Bucket, id: string, parts: readonly UploadPartRecord[]): AsyncGenerator<Uint8Array> {
+  for (const part of parts) {
+    const object = await bucket.get(uploadPartKey(id, part.number));
+    if (!object || object.size !== part.size) throw new Error(`upload ${id}: part ${part.number} is not in R2 as recorded`);
+    const reader = object.body.getReader();
+    for (let next = await reader.read(); !next.done; next = await reader.read()) yield next.value;
+  }
+}
+
+export async function completeUpload(env: Env, tenant: string, id: string): Promise<UploadRecord> {
+  const limits = settings(env);
+  const pool = poolStub(env);
+  const started = await pool.beginCheck(id, tenant);
+  if ("refused" in started) throw refusal(started.refused);
+  if ("ready" in started.ok) return started.ok.ready;
+  const { attempt, upload, parts, staleMultipartId } = started.ok;
+  if (staleMultipartId) {
+    await env.BUCKET.resumeMultipartUpload(upload.contextKey, staleMultipartId).abort().catch((error: unknown) => {
+      console.error(`upload ${id}: aborting the multipart upload of a check that died: ${String(error)}`);
+    });
+  }
+
+  const alive = keepAlive(() => pool.renewUpload(id, attempt));
+  let contextBytes: number;
+  try {
+    contextBytes = await storeCheckedContext(env.BUCKET, upload.contextKey, partsInOrder(env.BUCKET, id, parts), {
+      maxEntries: limits.maxContextEntries,
+      maxBytes: limits.maxContextBytes,
+      onMultipart: async (multipartId) => {
+        if (!(await pool.recordMultipart(id, attempt, multipartId))) throw new ApiError(409, SUPERSEDED, "id");
+      },
+      // A check that was taken over must not make its object visible after the one that took over.
+      beforeFinish: async () => {
+        if (!(await pool.renewUpload(id, attempt))) throw new ApiError(409, SUPERSEDED, "id");
+      },
+    });
+  } catch (error) {
+    // A refused context is deleted whole; anything else leaves the upload as it was, to complete again.
+    if (error instanceof ApiError && error.status !== 409) await pool.deleteUpload(id, tenant);
+    throw error;
+  } finally {
+    alive.stop();
+  }
+
+  const finished = await pool.finishCheck(id, attempt, contextBytes);
+  if ("refused" in finished) {
+    // Over the tenant's limit once decompressed: refused like a context that fails the check. Superseded: not ours.
+    if (finished.refused.status === 429) await pool.deleteUpload(id, tenant);
+    throw refusal(finished.refused);
+  }
+  // The parts are checked and re-packed: what stays is the context. A part R2 fails to delete now goes with the
+  // upload's prefix if the upload is deleted; once a build takes it, the part is left behind, so say so.
+  const keys = parts.map((part) => uploadPartKey(id, part.number));
+  for (let at = 0; at < keys.length; at += DELETE_BATCH) {
+    await env.BUCKET.delete(keys.slice(at, at + DELETE_BATCH)).catch((error: unknown) => {
+      console.error(`upload ${id}: could not delete its parts after the check: ${String(error)}`);
+    });
+  }
+  return finished.ok;
+}
