@@ -2,10 +2,22 @@
  * What the agent downloads from the Worker for a job it holds (agent token and
  * lease token): the build context, a tar that goes straight into Docker's build
  * request, never to disk and never whole into memory; and the Dockerfile.
+ *
+ * The context is checked again on its way into Docker (openCheckedContext),
+ * with the rules the Worker checked it with (shared/context/rules.ts), and
+ * written anew from the checked entries: the Worker wrote it that way already,
+ * so this changes nothing unless what arrives is not what the Worker wrote.
+ * Then the stream errors before the archive's end, and Docker, which reads the
+ * whole context before it builds, builds nothing. Memory stays bounded: file
+ * data passes through in the chunks it arrives in; only the names are kept.
  */
 import { Readable } from "node:stream";
 import type { ReadableStream as NodeReadableStream } from "node:stream/web";
+import { repackContext } from "../shared/context/repack";
 import { LEASE_HEADER } from "../shared/protocol";
+
+/** The Worker enforced its own entry limit; the names index (MAX_INDEX_BYTES) bounds the agent's memory whatever the count. */
+const AGENT_MAX_ENTRIES = Number.MAX_SAFE_INTEGER;
 
 /** Enough of an error page to explain it, not so much that a proxy's HTML fills the report. */
 const ERROR_BODY_CHARS = 1000;
@@ -44,6 +56,12 @@ export async function openJobDownload(request: JobDownload): Promise<Readable> {
       )
     : response.body;
   return Readable.fromWeb(body as NodeReadableStream<Uint8Array>);
+}
+
+/** The job's context for the build, checked again as it streams (see above). */
+export async function openCheckedContext(request: JobDownload): Promise<Readable> {
+  const body = await openJobDownload(request);
+  return Readable.from(repackContext(body, { maxEntries: AGENT_MAX_ENTRIES }), { objectMode: false });
 }
 
 async function readStart(body: ReadableStream<Uint8Array> | null): Promise<string> {

@@ -20,6 +20,7 @@ import { buildTag } from "./build-tags";
 import { ClassicBuilder } from "./builders/classic";
 import { AllowedFrontends } from "./images/frontends";
 import { runJob } from "./job-runner";
+import { hostileArchives } from "../test/fixtures/tar";
 
 const DOCKER_SOCKET = "/var/run/docker.sock";
 const BUSYBOX = "/usr/bin/busybox";
@@ -131,9 +132,11 @@ describe.skipIf(!hasDocker)("runJob against the Docker Engine", () => {
     client?: Docker;
     /** More fields of the assignment (logins, options, …). */
     fields?: Record<string, unknown>;
+    /** The context to serve as it is, instead of one made from `dockerfile`. */
+    tar?: Uint8Array;
   }
 
-  function assignment({ dockerfile, registry = privateRegistry, name, password = PASSWORD, wrongLease, fields }: JobOptions) {
+  function assignment({ dockerfile, registry = privateRegistry, name, password = PASSWORD, wrongLease, fields, tar }: JobOptions) {
     const jobId = randomUUID();
     const leaseToken = randomBytes(24).toString("hex");
     const contextPath = `/agent/jobs/${jobId}/context`;
@@ -148,8 +151,8 @@ describe.skipIf(!hasDocker)("runJob against the Docker Engine", () => {
       ...(password === null ? {} : { auth: { username: USER, password, serveraddress: registry.host } }),
       ...fields,
     });
-    const ready = contextTar(dockerfile).then((tar) => {
-      contexts.set(contextPath, { leaseToken: wrongLease ? `${leaseToken}-other` : leaseToken, tar });
+    const ready = (tar ? Promise.resolve(Buffer.from(tar)) : contextTar(dockerfile)).then((bytes) => {
+      contexts.set(contextPath, { leaseToken: wrongLease ? `${leaseToken}-other` : leaseToken, tar: bytes });
     });
     return { job, ready };
   }
@@ -232,6 +235,19 @@ describe.skipIf(!hasDocker)("runJob against the Docker Engine", () => {
       });
       expect(manifest.status).toBe(200);
       expect(manifest.headers.get("docker-content-digest")).toBe(outcome.status === "succeeded" && outcome.digest);
+      await expectLocalNamesGone(job);
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    "checks the context again as it streams into Docker: one the Worker would never write fails at step context, nothing built",
+    async () => {
+      // What the red team's link smuggled past the old check: a FIFO, a device and an unchecked name as a link's "data".
+      const [, smuggling] = hostileArchives()[0]!;
+      const { job, outcome, messages } = await run({ dockerfile: "", tar: smuggling });
+      expect(outcome).toEqual({ status: "failed", step: "context", error: expect.stringMatching(/link entry "carrier" carries 2048 bytes of data/) });
+      expectReportShape(messages, outcome);
       await expectLocalNamesGone(job);
     },
     TEST_TIMEOUT_MS,

@@ -17,7 +17,7 @@ import { MAX_LOG_LINE_CHARS } from "../shared/build-log";
 import { MAX_STEP_NAME_CHARS, type AgentMessage, type Assignment, type BuildStep, type JobOutcome, type Platform } from "../shared/protocol";
 import { limitsEvent } from "./build-isolation";
 import type { Builder, BuildJob } from "./builders/builder";
-import { openJobDownload } from "./context";
+import { openCheckedContext } from "./context";
 import { isEngineFailure } from "./engine-failure";
 import { describeError } from "./errors";
 import { checkDockerfileImages } from "./images/check-images";
@@ -125,7 +125,7 @@ export async function runJob(assignment: Assignment, deps: JobRunnerDeps): Promi
     const buildOptions = mountsSecrets ? { ...options, noCache: true } : options;
     if (mountsSecrets) logs.event({ type: "secrets-uncached" });
     step = "context";
-    context = await openJobDownload({ ...download, path: assignment.contextPath, onBytes: deps.onContextBytes });
+    context = await openCheckedContext({ ...download, path: assignment.contextPath, onBytes: deps.onContextBytes });
     step = "build";
     job = {
       jobId,
@@ -159,8 +159,9 @@ export async function runJob(assignment: Assignment, deps: JobRunnerDeps): Promi
     // The limit is checked first: its abort also breaks the context download, which would look like the context's fault.
     if (timeLimit.exceeded) end = failure(step, timeLimit.message, redact);
     else if (signal.aborted) end = CANCELED;
-    // A context download that breaks mid-build fails the build request: the context is still the culprit.
-    else if (context?.errored) end = failure("context", error, redact);
+    // A context download that breaks (or fails the agent's own check) mid-build fails the build request: the
+    // context is still the culprit, and its own error says why.
+    else if (context?.errored) end = failure("context", context.errored, redact);
     else if (inEngine && isEngineFailure(error)) end = { status: "given-back", reason: `the Docker Engine failed: ${message(error, redact)}` };
     else end = failure(step, error, redact);
     if (end.status === "given-back") logs.event({ type: "engine-failed", error: message(error, redact) });

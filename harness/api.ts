@@ -17,19 +17,26 @@ import {
   EVENT_STREAM_TYPE,
   LAST_EVENT_ID_HEADER,
   type LogStreamMessage,
+  CONTENT_DIGEST_HEADER,
   PASSWORD_HEADER,
   type AgentList,
   type ErrorBody,
   type Build,
   type buildFields,
   type BuildList,
+  type CreateUploadRequest,
   type DeliveryList,
   type QueueSummary,
   type listBuildsQuery,
   type SeedAccepted,
   type SeedStatus,
   type tarballBuildQuery,
+  type UploadDetail,
+  type UploadList,
+  type UploadPart,
 } from "../shared/api";
+import { contentDigest } from "../shared/content-digest";
+import { createHash } from "node:crypto";
 import { giveUp, notYet, poll } from "./poll";
 
 const POLL_MS = 200;
@@ -144,8 +151,13 @@ function searchOf(fields: Record<string, string | number | undefined>): string {
 
 interface RequestParts {
   headers?: Record<string, string>;
-  body?: FormData | Uint8Array;
+  body?: FormData | Uint8Array | string;
   signal?: AbortSignal;
+}
+
+/** The base64 SHA-256 of `bytes`, as a part's Content-Digest carries it. */
+export function sha256Base64(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("base64");
 }
 
 export class ApiClient {
@@ -203,6 +215,46 @@ export class ApiClient {
     const headers: Record<string, string> = { "Content-Type": "application/x-tar" };
     if (options.password !== undefined) headers[PASSWORD_HEADER] = options.password;
     return this.#request("POST", `/v1/builds${searchOf(query)}`, { headers: { ...headers, ...options.headers }, body: tar });
+  }
+
+  /** `POST /v1/builds?upload=<id>&…`: a build whose context is a completed chunked upload. */
+  submitUploadBuild(upload: string, query: z.input<typeof tarballBuildQuery>, options: TarballOptions = {}): Promise<ApiResponse<Build | ErrorBody>> {
+    const headers: Record<string, string> = {};
+    if (options.password !== undefined) headers[PASSWORD_HEADER] = options.password;
+    return this.#request("POST", `/v1/builds${searchOf({ upload, ...query })}`, { headers: { ...headers, ...options.headers } });
+  }
+
+  /** `POST /v1/uploads`. */
+  createUpload(request: CreateUploadRequest): Promise<ApiResponse<UploadDetail | ErrorBody>> {
+    return this.#request("POST", "/v1/uploads", { headers: { "Content-Type": "application/json" }, body: JSON.stringify(request) });
+  }
+
+  /** `PUT /v1/uploads/{id}/parts/{number}` with the part's Content-Digest (the right one unless `sha256` says otherwise). */
+  putPart(id: string, number: number, bytes: Uint8Array, sha256 = sha256Base64(bytes)): Promise<ApiResponse<UploadPart | ErrorBody>> {
+    return this.#request("PUT", `/v1/uploads/${encodeURIComponent(id)}/parts/${number}`, {
+      headers: { [CONTENT_DIGEST_HEADER]: contentDigest(sha256) },
+      body: bytes,
+    });
+  }
+
+  /** `GET /v1/uploads/{id}`: the upload and the parts that arrived. */
+  upload(id: string): Promise<ApiResponse<UploadDetail | ErrorBody>> {
+    return this.#request("GET", `/v1/uploads/${encodeURIComponent(id)}`);
+  }
+
+  /** `GET /v1/uploads`. */
+  uploads(): Promise<ApiResponse<UploadList | ErrorBody>> {
+    return this.#request("GET", "/v1/uploads");
+  }
+
+  /** `POST /v1/uploads/{id}/complete`: checks and re-packs the upload; it is then ready for a build. */
+  completeUpload(id: string): Promise<ApiResponse<UploadDetail | ErrorBody>> {
+    return this.#request("POST", `/v1/uploads/${encodeURIComponent(id)}/complete`);
+  }
+
+  /** `DELETE /v1/uploads/{id}`. */
+  deleteUpload(id: string): Promise<ApiResponse<string | ErrorBody>> {
+    return this.#request("DELETE", `/v1/uploads/${encodeURIComponent(id)}`);
   }
 
   /** `GET /v1/builds/{id}`. */

@@ -7,7 +7,8 @@
 import { createHash } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import Docker from "dockerode";
-import { pack } from "tar-stream";
+import { extract, pack } from "tar-stream";
+import type { Readable } from "node:stream";
 import { eventError, pushedDigest, readDockerStream, type DockerEvent } from "../agent/docker-stream";
 
 export const docker = new Docker();
@@ -275,4 +276,74 @@ export async function imageId(ref: string): Promise<string | undefined> {
     if ((error as { statusCode?: number }).statusCode === 404) return undefined;
     throw error;
   }
+}
+
+export interface LayerEntry {
+  /** As the layer's tar names it, without a leading "./" or trailing "/". */
+  name: string;
+  type: string;
+  /** Permission bits (the layer's tar also carries the file type in this field). */
+  mode: number;
+  linkname?: string;
+  size: number;
+}
+
+/** Reads a tar stream's entries; `onEntry` reads an entry's data to its end and resolves true, or leaves it (false) to be dropped. */
+async function tarEntries(stream: Readable, onEntry: (name: string, data: Readable) => Promise<boolean>): Promise<void> {
+  const reader = extract();
+  const done = new Promise<void>((resolve, reject) => {
+    reader.on("entry", (header, data, next) => {
+      onEntry(header.name, data)
+        .then((consumed) => {
+          if (consumed) return next();
+          data.on("end", () => next());
+          data.resume();
+        })
+        .catch(reject);
+    });
+    reader.on("finish", () => resolve());
+    reader.on("error", reject);
+    stream.on("error", reject);
+  });
+  stream.pipe(reader);
+  await done;
+}
+
+/**
+ * Every file, folder, link and device in the image's layers, in layer order, read from `docker save` (the image as
+ * the Engine stores it, not as a container would show it): what a build put in the image, and nothing else.
+ */
+export async function imageLayerEntries(ref: string): Promise<LayerEntry[]> {
+  const layers = new Map<string, LayerEntry[]>();
+  let manifest: { Layers: string[] }[] = [];
+  const saved = (await docker.getImage(ref).get()) as unknown as Readable;
+  await tarEntries(saved, async (name, data) => {
+    if (name === "manifest.json") {
+      const chunks: Buffer[] = [];
+      for await (const chunk of data) chunks.push(chunk as Buffer);
+      manifest = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { Layers: string[] }[];
+      return true;
+    }
+    if (name.endsWith("layer.tar")) {
+      const entries: LayerEntry[] = [];
+      const reader = extract();
+      const read = new Promise<void>((resolve, reject) => {
+        reader.on("entry", (header, body, next) => {
+          const entry: LayerEntry = { name: header.name.replace(/^\.\//, "").replace(/\/$/, ""), type: header.type ?? "file", mode: (header.mode ?? 0) & 0o7777, size: header.size ?? 0 };
+          if (header.linkname) entry.linkname = header.linkname;
+          entries.push(entry);
+          body.resume();
+          body.on("end", () => next());
+        });
+        reader.on("finish", () => resolve());
+        reader.on("error", reject);
+      });
+      data.pipe(reader);
+      await read;
+      layers.set(name, entries);
+      return true;
+    }
+    return false;
+  });
+  return (manifest[0]?.Layers ?? []).flatMap((layer) => layers.get(layer) ?? []);
 }

@@ -3,9 +3,10 @@
  * dir. Secrets reach it through a temp env file (`--env-file`), so they are in
  * neither argv nor the repo's `.dev.vars` (which wrangler then ignores).
  */
-import { writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { baseEnv, ManagedProcess } from "./managed-process";
+import { processTree } from "./memory";
 import { freePort, LOOPBACK, lostPortRace } from "./ports";
 import { REPO_ROOT, tempDir } from "./run-dir";
 import { waitForUrl } from "./wait-for-url";
@@ -39,6 +40,53 @@ export interface WorkerHandle {
    * `vars` changes or adds variables from then on, as a redeploy with new ones would.
    */
   restart(options?: { hard?: boolean; vars?: Record<string, string> }): Promise<void>;
+  /**
+   * The Worker's own socket inside this wrangler dev, behind wrangler's dev proxy (the URL above). The proxy
+   * answers a request whose body breaks off with its own 503 ("Your worker restarted mid-request") before the
+   * Worker's answer can reach it; on this socket the client gets the Worker's answer, as it would in production.
+   */
+  workerSocketUrl(): Promise<string>;
+}
+
+/** TCP ports the processes listen on, read from /proc: their socket inodes, matched against the kernel's table. */
+function listeningPorts(pids: readonly number[]): number[] {
+  const inodes = new Set<string>();
+  for (const pid of pids) {
+    let fds: string[];
+    try {
+      fds = readdirSync(`/proc/${pid}/fd`);
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      try {
+        const inode = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`))?.[1];
+        if (inode) inodes.add(inode);
+      } catch {
+        // closed meanwhile
+      }
+    }
+  }
+  const ports: number[] = [];
+  for (const line of readFileSync("/proc/net/tcp", "utf8").split("\n").slice(1)) {
+    const fields = line.trim().split(/\s+/);
+    // local address "0100007F:1F90", state 0A = LISTEN, inode in the tenth column.
+    if (fields[3] === "0A" && inodes.has(fields[9] ?? "")) ports.push(parseInt(fields[1]!.split(":")[1]!, 16));
+  }
+  return ports;
+}
+
+/** The listening port, other than the proxy's, whose GET / is the Worker's own answer (the seed's 418 pointer). */
+async function findWorkerSocket(child: ManagedProcess, proxyPort: number): Promise<string> {
+  for (const port of listeningPorts(processTree(child.pid)).filter((candidate) => candidate !== proxyPort)) {
+    try {
+      const response = await fetch(`http://${LOOPBACK}:${port}/`, { signal: AbortSignal.timeout(2_000) });
+      if (response.status === 418 && (await response.text()).includes("/docs")) return `http://${LOOPBACK}:${port}`;
+    } catch {
+      // not an HTTP socket, or not this one
+    }
+  }
+  throw new Error(`no socket of wrangler (pid ${child.pid}) answers as the Worker`);
 }
 
 /**
@@ -141,6 +189,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<WorkerHa
     stop: async () => {
       await handle.process.stop(10_000);
     },
+    workerSocketUrl: () => findWorkerSocket(handle.process, port),
     restart: async ({ hard = false, vars: changed } = {}) => {
       if (hard) handle.process.kill("SIGKILL");
       await handle.process.stop(10_000);

@@ -91,7 +91,7 @@ describe("repackContext", () => {
       { name: "src/app.sh", type: "file", mode: 0o755, linkname: null, content: "echo hi\n" },
       { name: "src/current", type: "symlink", mode: 0o777, linkname: "app.sh", content: "" },
       { name: "src/up", type: "symlink", mode: 0o777, linkname: "../Dockerfile", content: "" },
-      { name: "copy.sh", type: "link", mode: 0o644, linkname: "src/app.sh", content: "" },
+      { name: "copy.sh", type: "link", mode: 0o755, linkname: "src/app.sh", content: "" },
       { name: longName, type: "file", mode: 0o644, linkname: null, content: "long" },
       { name: "données/ß.txt", type: "file", mode: 0o644, linkname: null, content: "utf-8" },
     ]);
@@ -102,7 +102,7 @@ describe("repackContext", () => {
       "-rwxr-xr-x src/app.sh",
       "lrwxrwxrwx src/current -> app.sh",
       "lrwxrwxrwx src/up -> ../Dockerfile",
-      "hrw-r--r-- copy.sh link to src/app.sh",
+      "hrwxr-xr-x copy.sh link to src/app.sh",
       `-rw-r--r-- ${longName}`,
       "-rw-r--r-- données/ß.txt",
     ]);

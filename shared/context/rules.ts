@@ -40,6 +40,17 @@ const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 export class ContextError extends Error {}
 
 type Kind = "file" | "directory" | "symlink" | "implicit-directory";
+/**
+ * What the index keeps of a path: a regular file's permission bits (a hard link to it needs them), or a negative
+ * code for the other kinds. One small number a path keeps the index small.
+ */
+const CODES = { directory: -1, symlink: -2, "implicit-directory": -3 } as const;
+
+function kindOf(code: number | undefined): Kind | undefined {
+  if (code === undefined) return undefined;
+  if (code >= 0) return "file";
+  return (Object.keys(CODES) as (keyof typeof CODES)[]).find((kind) => CODES[kind] === code);
+}
 
 export interface ContextLimits {
   /** Entries allowed, folders and links included. */
@@ -65,7 +76,7 @@ function parentOf(path: string): string {
 }
 
 export class ContextChecker {
-  readonly #kinds = new Map<string, Kind>();
+  readonly #index = new Map<string, number>();
   readonly #symlinks = new Map<string, string>();
   #entries = 0;
   #indexBytes = 0;
@@ -88,21 +99,23 @@ export class ContextChecker {
     this.#placeAncestors(name);
     switch (entry.type) {
       case "file":
-        this.#claim(name, "file");
+        this.#claim(name, entry.mode & 0o7777);
         if (name === DOCKERFILE_PATH) this.#dockerfile = true;
         return { name, type: "file", mode: entry.mode & 0o7777, size: entry.size, mtime: entry.mtime };
       case "directory":
-        this.#claim(name, "directory");
+        this.#claim(name, CODES.directory);
         return { name, type: "directory", mode: entry.mode & 0o7777, size: 0, mtime: entry.mtime };
       case "symlink":
         this.#checkSymlinkText(name, entry.linkname);
-        this.#claim(name, "symlink");
+        this.#claim(name, CODES.symlink);
         this.#symlinks.set(name, entry.linkname);
         return { name, type: "symlink", mode: 0o777, size: 0, mtime: entry.mtime, linkname: entry.linkname };
       case "link": {
         const target = this.#hardLinkTarget(name, entry.linkname);
-        this.#claim(name, "file");
-        return { name, type: "link", mode: 0o644, size: 0, mtime: entry.mtime, linkname: target };
+        // One file under two names: the link has the file's mode (Docker applies a link entry's mode to the file).
+        const mode = this.#index.get(target)!;
+        this.#claim(name, mode);
+        return { name, type: "link", mode, size: 0, mtime: entry.mtime, linkname: target };
       }
       default:
         throw new ContextError(`entry ${quoted(name)} is a ${entry.type}: only files, folders and links may be in a context`);
@@ -132,11 +145,11 @@ export class ContextChecker {
     let at = name.indexOf("/");
     while (at !== -1) {
       const ancestor = name.slice(0, at);
-      const kind = this.#kinds.get(ancestor);
+      const kind = kindOf(this.#index.get(ancestor));
       if (kind === undefined) {
         // Deep paths imply many folders: each is a name kept, and counted as one.
         this.#count(ancestor, "");
-        this.#kinds.set(ancestor, "implicit-directory");
+        this.#index.set(ancestor, CODES["implicit-directory"]);
       } else if (kind !== "directory" && kind !== "implicit-directory") {
         throw new ContextError(`entry ${quoted(name)} is inside ${quoted(ancestor)}, which is a ${kind}, not a folder`);
       }
@@ -145,17 +158,17 @@ export class ContextChecker {
   }
 
   /** A path appears once; only a folder already implied by the entries inside it may still come as a folder. */
-  #claim(name: string, kind: Kind): void {
-    const existing = this.#kinds.get(name);
-    if (existing === "implicit-directory" && kind === "directory") {
-      this.#kinds.set(name, kind);
+  #claim(name: string, code: number): void {
+    const existing = kindOf(this.#index.get(name));
+    if (existing === "implicit-directory" && code === CODES.directory) {
+      this.#index.set(name, code);
       return;
     }
     if (existing !== undefined) {
       const was = existing === "implicit-directory" ? "a folder holding earlier entries" : `a ${existing}`;
       throw new ContextError(`entry ${quoted(name)} appears twice in the archive (it was already ${was})`);
     }
-    this.#kinds.set(name, kind);
+    this.#index.set(name, code);
   }
 
   #checkSymlinkText(name: string, target: string): void {
@@ -174,7 +187,7 @@ export class ContextChecker {
     const target = normalize(linkname);
     const problem = checkContextPath(target, MAX_ARCHIVE_PATH_BYTES);
     if (problem) throw new ContextError(`hard link ${quoted(name)} points outside the context: ${problem}`);
-    if (this.#kinds.get(target) !== "file") {
+    if (kindOf(this.#index.get(target)) !== "file") {
       throw new ContextError(`hard link ${quoted(name)} points to ${quoted(target)}, which is not a regular file earlier in the archive`);
     }
     return target;

@@ -56,7 +56,7 @@ const STORED = [
   { name: "src/app.sh", type: "file", mode: 0o755, content: "echo hi\n" },
   { name: "src/current", type: "symlink", mode: 0o777, linkname: "app.sh" },
   { name: "src/up", type: "symlink", mode: 0o777, linkname: "../Dockerfile" },
-  { name: "copy.sh", type: "link", mode: 0o644, linkname: "src/app.sh" },
+  { name: "copy.sh", type: "link", mode: 0o755, linkname: "src/app.sh" },
 ];
 
 describe("POST /v1/builds with a tarball context", () => {
@@ -121,7 +121,7 @@ describe("POST /v1/builds with a tarball context", () => {
     expect(refused.status).toBe(413);
     expect(await refused.json()).toMatchObject({ field: "context", error: expect.stringMatching(/larger than 16777216 bytes \(uncompressed\)/) });
     const corrupt = await gzip(archive([file("Dockerfile", DOCKERFILE)]));
-    corrupt[corrupt.length - 6] ^= 0xff;
+    corrupt[corrupt.length - 6] = corrupt[corrupt.length - 6]! ^ 0xff;
     const bad = await post(corrupt);
     expect(bad.status).toBe(400);
     expect(await bad.json()).toMatchObject({ field: "context", error: expect.stringMatching(/gzip/) });
