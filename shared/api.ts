@@ -25,7 +25,7 @@ export const CONTENT_DIGEST_HEADER = "Content-Digest";
 /** R2's smallest part; every part of an upload but its last has the upload's part size, at least this. */
 export const MIN_PART_BYTES = 5 * 1024 * 1024;
 /** The part size when a client names none. */
-export const DEFAULT_PART_BYTES = 16 * 1024 * 1024;
+export const DEFAULT_PART_BYTES = 8 * 1024 * 1024;
 /** As R2's multipart uploads: an upload has at most this many parts. */
 export const MAX_PARTS = 10_000;
 

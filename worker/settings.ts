@@ -54,7 +54,7 @@ export interface Settings {
   webhookDohUrl: string;
   /** The largest context, as the tar the agent receives (after decompression). */
   maxContextBytes: number;
-  /** The largest part of a chunked upload. */
+  /** The largest part of a chunked upload; a part request holds its part in memory. */
   maxPartBytes: number;
   /** An upload with no new part (nor a build) for this long is abandoned and deleted. */
   uploadExpiryMs: number;
@@ -158,8 +158,8 @@ const settingsSchema = z.object({
   DOCKIFY_TENANT_MAX_CONTEXT_BYTES: whole("bytes", 16 * GIB),
   // Bounds what one build stores in R2 and sends to an agent, and what a gzip bomb may decompress to.
   DOCKIFY_MAX_CONTEXT_BYTES: whole("bytes", 8 * GIB, CONTEXT_PART_BYTES * R2_MAX_PARTS),
-  // Each part is one request: well under the platform's 100 MB request body on the Free and Pro plans.
-  DOCKIFY_MAX_PART_BYTES: whole("bytes", 64 * MIB, R2_MAX_PART_BYTES, R2_MIN_PART_BYTES),
+  // A part is held in memory until its digest matches: two or three in one isolate stay well under its 128 MB.
+  DOCKIFY_MAX_PART_BYTES: whole("bytes", 16 * MIB, R2_MAX_PART_BYTES, R2_MIN_PART_BYTES),
   // A day: an interrupted upload can be resumed the next morning; R2 would drop unfinished uploads after 7.
   DOCKIFY_UPLOAD_EXPIRY_SECONDS: whole("seconds", 86_400, MAX_TIMER_SECONDS),
   // Keeps a tenant's listing short and its abandoned uploads few.

@@ -1,10 +1,12 @@
 /**
  * One part of a chunked upload: `PUT /v1/uploads/{id}/parts/{number}`. The
  * part must have exactly the length its number calls for and the SHA-256 its
- * Content-Digest states; it streams into R2 as an object of its own, and the
- * last chunk is held back until the digest of the whole part matches, so a
- * part that does not match never becomes an object (and R2 checks the same
- * digest again on its side). A part sent again replaces the first one whole.
+ * Content-Digest states. It is read whole into memory (a part is at most
+ * DOCKIFY_MAX_PART_BYTES) and goes to R2 only once its digest matches, as an
+ * object of its own that R2 checks against the same digest: a part that does
+ * not match, or a body that breaks off or stalls, never reaches R2 at all (a
+ * stream that fails mid-put would leave a partial file in wrangler dev's
+ * local R2). A part sent again replaces the first one whole.
  */
 import { CONTENT_DIGEST_HEADER, partNumber } from "../../shared/api";
 import { parseContentDigest } from "../../shared/content-digest";
@@ -21,33 +23,15 @@ function base64(bytes: Uint8Array): string {
   return btoa(String.fromCharCode(...bytes));
 }
 
-function fromBase64(text: string): Uint8Array {
-  return Uint8Array.from(atob(text), (char) => char.charCodeAt(0));
-}
-
-/**
- * Passes the bytes on, holding the last chunk back until their SHA-256 is known: when it is not `expected`, the
- * stream errors before its end and `mismatch()` says what the digest was.
- */
-function verifiedBySha256(expected: string): { transform: TransformStream<Uint8Array, Uint8Array>; mismatch: () => string | null } {
-  const digest = new crypto.DigestStream("SHA-256");
-  const hashing = digest.getWriter();
-  let held: Uint8Array | null = null;
-  let actual: string | null = null;
-  const transform = new TransformStream<Uint8Array, Uint8Array>({
-    async transform(chunk, controller) {
-      await hashing.write(chunk);
-      if (held) controller.enqueue(held);
-      held = chunk;
-    },
-    async flush(controller) {
-      await hashing.close();
-      actual = base64(new Uint8Array(await digest.digest));
-      if (actual !== expected) throw new Error("the part's SHA-256 does not match its Content-Digest");
-      if (held) controller.enqueue(held);
-    },
-  });
-  return { transform, mismatch: () => (actual !== null && actual !== expected ? actual : null) };
+/** The whole body, `length` bytes, into one buffer. */
+async function readWhole(body: RequestBody, length: number): Promise<Uint8Array> {
+  const part = new Uint8Array(length);
+  let filled = 0;
+  for (let chunk = await body.read(); chunk !== null; chunk = await body.read()) {
+    part.set(chunk, filled);
+    filled += chunk.length;
+  }
+  return part;
 }
 
 function readLength(request: Request): number {
@@ -83,20 +67,13 @@ export async function storePart(env: Env, tenant: string, id: string, numberText
     throw new ApiError(400, `part ${number} must be exactly ${target.ok.bytes} bytes, not ${length}`, "Content-Length");
   }
 
-  const key = uploadPartKey(id, number);
-  const check = verifiedBySha256(sha256);
-  try {
-    const verified = body.stream().pipeThrough(check.transform).pipeThrough(new FixedLengthStream(length));
-    await env.BUCKET.put(key, verified, { sha256: fromBase64(sha256) });
-  } catch (error) {
-    await body.drain();
-    if (body.failure) throw body.failure;
-    const actual = check.mismatch();
-    if (actual !== null) {
-      throw new ApiError(400, `the part's SHA-256 is ${actual}, not what ${CONTENT_DIGEST_HEADER} says; nothing was kept: send it again`, CONTENT_DIGEST_HEADER);
-    }
-    throw error;
+  const part = await readWhole(body, length);
+  const actual = new Uint8Array(await crypto.subtle.digest("SHA-256", part));
+  if (base64(actual) !== sha256) {
+    throw new ApiError(400, `the part's SHA-256 is ${base64(actual)}, not what ${CONTENT_DIGEST_HEADER} says; nothing was kept: send it again`, CONTENT_DIGEST_HEADER);
   }
+  const key = uploadPartKey(id, number);
+  await env.BUCKET.put(key, part, { sha256: actual });
   const recorded = await pool.recordPart(id, tenant, { number, size: length, sha256 });
   if ("refused" in recorded) {
     // Deleted or completed while the part was on its way: the part has no upload to belong to.
