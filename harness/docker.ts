@@ -347,3 +347,13 @@ export async function imageLayerEntries(ref: string): Promise<LayerEntry[]> {
   });
   return (manifest[0]?.Layers ?? []).flatMap((layer) => layers.get(layer) ?? []);
 }
+
+/** Removes every image carrying `label` (`key=value`): for images a test made and left untagged, such as a build's first stage. */
+export async function removeImagesLabelled(label: string): Promise<void> {
+  const images = await docker.listImages({ all: true, filters: { label: [label] } });
+  for (const image of images) {
+    await docker.getImage(image.Id).remove({ force: true }).catch((error: { statusCode?: number }) => {
+      if (error.statusCode !== 404 && error.statusCode !== 409) throw error;
+    });
+  }
+}

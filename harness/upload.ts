@@ -21,11 +21,13 @@ export interface UploadFileOptions {
   onProgress?: (sentBytes: number, totalBytes: number) => void;
   /** Tries per part before giving up (default 3). */
   attempts?: number;
+  /** Complete it once every part is there (default true); false returns it still open, every part sent. */
+  complete?: boolean;
 }
 
 const RETRY_DELAY_MS = 500;
 
-/** Uploads and completes `path`; returns the ready upload. */
+/** Uploads and (unless told not to) completes `path`; returns the upload, ready. */
 export async function uploadFile(api: ApiClient, path: string, options: UploadFileOptions = {}): Promise<UploadDetail> {
   const { size } = await stat(path);
   const upload = options.resume
@@ -60,5 +62,5 @@ export async function uploadFile(api: ApiClient, path: string, options: UploadFi
   } finally {
     await file.close();
   }
-  return ok(await api.completeUpload(upload.id));
+  return options.complete === false ? ok(await api.upload(upload.id)) : ok(await api.completeUpload(upload.id));
 }

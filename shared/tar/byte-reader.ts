@@ -77,6 +77,13 @@ export class ByteReader {
     }
   }
 
+  /** Stops reading: tells the source no more will be asked of it, so whatever feeds it (a decompressor, a stream) stops too. */
+  async close(): Promise<void> {
+    if (this.#done) return;
+    this.#done = true;
+    await this.source.return?.();
+  }
+
   /** Reads to the end; true when every remaining byte is zero. */
   async restIsZeros(): Promise<boolean> {
     while (await this.#fill()) {

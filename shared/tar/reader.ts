@@ -117,6 +117,15 @@ function entryOf(header: HeaderBlock, pending: Pending): TarEntry {
  */
 export async function* readTar(source: AsyncIterable<Uint8Array>, maxBytes?: number): AsyncGenerator<ReadEntry> {
   const bytes = new ByteReader(source[Symbol.asyncIterator](), maxBytes);
+  try {
+    yield* entries(bytes);
+  } finally {
+    // Done, refused or abandoned: the source is told, so nothing upstream is left running.
+    await bytes.close();
+  }
+}
+
+async function* entries(bytes: ByteReader): AsyncGenerator<ReadEntry> {
   let pending: Pending = {};
   for (;;) {
     const block = await bytes.readExact(BLOCK, "a header");

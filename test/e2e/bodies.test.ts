@@ -139,15 +139,6 @@ describe("bodies that lie", () => {
     }
   });
 
-  it("lives on when wrangler's dev proxy answers a short body with its own 503", async () => {
-    const answer = await rawRequest(stack.worker.url, tarballRequest("short-proxied"), "short");
-    expect(answer.status).toBe(503);
-    expect(answer.body).toMatch(/Your worker restarted mid-request/);
-    const root = await fetch(`${stack.worker.url}/`);
-    expect(root.status).toBe(418);
-    expect(stack.worker.process.running).toBe(true);
-  });
-
   it("kept nothing of them, and builds as before", async () => {
     const { builds } = ok(await stack.api.list({ limit: 100 }));
     expect(builds.filter((build) => build.image_reference.includes("lying"))).toEqual([]);
@@ -162,5 +153,25 @@ describe("bodies that lie", () => {
     const query = { user_name: stack.secrets.registryUser, repo: "after-lies", registry: stack.registry.host };
     const { id } = ok(await stack.api.submitTarball(tar, query, { password: stack.secrets.registryPassword }), 202);
     expect(await stack.api.waitForStatus(id)).toMatchObject({ status: "success" });
+    // Every refusal ended cleanly: nothing uncaught in the Worker.
+    expect(stack.worker.output()).not.toMatch(/Uncaught|unhandled/i);
   });
+
+  it("lives on when wrangler's dev proxy answers a short body with its own 503", async () => {
+    const from = stack.worker.output().length;
+    const answer = await rawRequest(stack.worker.url, tarballRequest("short-proxied"), "short");
+    expect(answer.status).toBe(503);
+    expect(answer.body).toMatch(/Your worker restarted mid-request/);
+    // The proxy reports its own failed forward as uncaught; nothing else is.
+    const uncaught = await poll("the proxy's report", () => {
+      const lines = stack.worker.output().slice(from).match(/Uncaught[^\n]*/g) ?? [];
+      return lines.length > 0 ? lines : notYet("none yet");
+    }, { timeoutMs: 5_000, intervalMs: 100 });
+    expect(uncaught).toEqual([expect.stringMatching(/^Uncaught Error: Network connection lost/)]);
+    const root = await fetch(`${stack.worker.url}/`);
+    expect(root.status).toBe(418);
+    expect(stack.worker.process.running).toBe(true);
+  });
+
+
 });

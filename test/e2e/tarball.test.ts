@@ -156,5 +156,6 @@ describe("tarball contexts end to end", () => {
     expect(accepted.status).toBe(202);
     const { id } = ok(accepted);
     expect(await stack.api.waitForStatus(id)).toMatchObject({ status: "success" });
+    expect(stack.worker.output()).not.toMatch(/Uncaught|unhandled/i);
   });
 });

@@ -3,13 +3,19 @@
  * decide (gzip's magic, 1f 8b), not a header, so it works whatever a client
  * or a proxy did with Content-Type and Content-Encoding. The tar is checked
  * after decompression, and the check's byte cap (DOCKIFY_MAX_CONTEXT_BYTES)
- * is what stops a gzip bomb: decompression runs only as fast as the check
- * reads, so it stops within a chunk of the cap.
+ * is what stops a gzip bomb.
+ *
+ * That works only if decompression runs no further ahead of the check than a
+ * buffer: node:zlib's stream stops inflating once its output buffer is full
+ * until it is read. The runtime's DecompressionStream does not: fed a 5 MB
+ * bomb it inflated it whole, and the Worker's process peaked at gigabytes.
  */
+import { createGunzip } from "node:zlib";
 import { ContextError } from "../../shared/context/rules";
 
 const GZIP_MAGIC = [0x1f, 0x8b];
-
+/** Inflated bytes per output chunk (Node's default is 16 KiB): fewer, larger chunks for the check to pass on. */
+const OUTPUT_CHUNK_BYTES = 64 * 1024;
 
 /** The tar's bytes: the source as it is, or gunzipped when it starts with gzip's magic. */
 export async function* decompressed(source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
@@ -27,11 +33,16 @@ export async function* decompressed(source: AsyncIterable<Uint8Array>): AsyncGen
     headBytes += next.value.length;
   }
   async function* all(): AsyncGenerator<Uint8Array> {
-    yield* head;
-    if (ended) return;
-    for (let next = await iterator.next(); !next.done; next = await iterator.next()) yield next.value;
+    try {
+      yield* head;
+      if (ended) return;
+      for (let next = await iterator.next(); !next.done; next = await iterator.next()) yield next.value;
+    } finally {
+      // Stopped early: the source is told too (an R2 read is then cancelled; a request body is left to be drained).
+      await iterator.return?.();
+    }
   }
-  const first = head.length > 0 ? new Uint8Array(head.flatMap((chunk) => [...chunk.subarray(0, 2)]).slice(0, 2)) : new Uint8Array(0);
+  const first = head.flatMap((chunk) => [...chunk.subarray(0, GZIP_MAGIC.length)]).slice(0, GZIP_MAGIC.length);
   if (first[0] !== GZIP_MAGIC[0] || first[1] !== GZIP_MAGIC[1]) {
     yield* all();
     return;
@@ -39,37 +50,59 @@ export async function* decompressed(source: AsyncIterable<Uint8Array>): AsyncGen
   yield* gunzip(all());
 }
 
+/**
+ * The inflater is never destroyed, nor left with work under way when the request ends: in the runtime's node:zlib
+ * a callback of that work then runs on a torn-down stream and throws an uncaught error. So after the last chunk
+ * the check wants, no more input goes in, the inflater is ended, and what it still makes of the input it already
+ * has (a buffer's worth) is read and dropped.
+ */
 async function* gunzip(source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
-  const gzip = new DecompressionStream("gzip");
-  const writer = gzip.writable.getWriter();
+  const inflater = createGunzip({ chunkSize: OUTPUT_CHUNK_BYTES });
   // The source's own failure (a body that broke off, a stalled client), told apart from gzip data that is corrupt.
   const fed: { failure?: { error: unknown } } = {};
-  // Fed as the output is read: write() waits for room, so the compressed side never runs ahead by much.
+  let stopped = false;
+  let wake: (() => void) | undefined;
+  /** Resolves once zlib has room for more input, or the feeding is to stop. */
+  const room = () =>
+    new Promise<void>((resolve) => {
+      wake = () => {
+        inflater.off("drain", wake!);
+        inflater.off("close", wake!);
+        resolve();
+      };
+      inflater.on("drain", wake);
+      inflater.on("close", wake);
+    });
   const feeding = (async () => {
     try {
-      for await (const chunk of source) await writer.write(chunk);
-      await writer.close();
+      for await (const chunk of source) {
+        if (stopped) break;
+        // write() says false once zlib's input buffer is full: wait until the check has read some output.
+        if (!inflater.write(chunk)) await room();
+        if (stopped) break;
+      }
     } catch (error) {
       fed.failure ??= { error };
-      await writer.abort(error).catch(() => undefined);
     }
+    // Cut short by a failed source, the data ends early and zlib says so; the source's failure is then the answer.
+    inflater.end();
   })();
-  const reader = gzip.readable.getReader();
   try {
-    for (;;) {
-      let next: ReadableStreamReadResult<Uint8Array>;
-      try {
-        next = await reader.read();
-      } catch (error) {
-        if (fed.failure) throw fed.failure.error;
-        throw new ContextError(`the gzip data is corrupt (${error instanceof Error ? error.message : String(error)})`);
-      }
-      if (next.done) break;
-      yield next.value;
-    }
+    for await (const chunk of inflater.iterator({ destroyOnReturn: false })) yield chunk as Uint8Array;
+  } catch (error) {
+    if (fed.failure) throw fed.failure.error;
+    throw new ContextError(`the gzip data is corrupt (${error instanceof Error ? error.message : String(error)})`);
   } finally {
-    // Stopped early (the check refused): stop decompressing and feeding.
-    await reader.cancel().catch(() => undefined);
+    stopped = true;
+    wake?.();
     await feeding;
+    try {
+      for await (const _dropped of inflater.iterator({ destroyOnReturn: false })) {
+        // what zlib still makes of the input it had: read so its work ends here
+      }
+    } catch {
+      // cut-off data: the answer is decided already
+    }
   }
+  if (fed.failure) throw fed.failure.error;
 }

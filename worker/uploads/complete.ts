@@ -31,7 +31,12 @@ async function* partsInOrder(bucket: R2Bucket, id: string, parts: readonly Uploa
     const object = await bucket.get(uploadPartKey(id, part.number));
     if (!object || object.size !== part.size) throw new Error(`upload ${id}: part ${part.number} is not in R2 as recorded`);
     const reader = object.body.getReader();
-    for (let next = await reader.read(); !next.done; next = await reader.read()) yield next.value;
+    try {
+      for (let next = await reader.read(); !next.done; next = await reader.read()) yield next.value;
+    } finally {
+      // Stopped early (the check refused): an R2 read left open would hold the object's stream.
+      await reader.cancel().catch(() => undefined);
+    }
   }
 }
 
