@@ -8,6 +8,25 @@
 import { CONTEXT_PART_BYTES } from "../settings";
 
 const CONTENT_TYPE = { contentType: "application/x-tar" };
+
+interface UploadedPart {
+  partNumber: number;
+  etag: string;
+}
+
+/** What the writer uses of an R2 bucket (an R2Bucket is one); named so the bench can run this code in Node. */
+export interface PartSink {
+  put(key: string, value: Uint8Array, options: { httpMetadata: typeof CONTENT_TYPE }): Promise<unknown>;
+  createMultipartUpload(
+    key: string,
+    options: { httpMetadata: typeof CONTENT_TYPE },
+  ): Promise<{
+    uploadId: string;
+    uploadPart(partNumber: number, value: Uint8Array): Promise<UploadedPart>;
+    complete(parts: UploadedPart[]): Promise<unknown>;
+    abort(): Promise<void>;
+  }>;
+}
 /** The buffer starts small and grows to a part, so a small context does not cost a whole part of memory. */
 const FIRST_BUFFER_BYTES = 64 * 1024;
 
@@ -15,15 +34,15 @@ export class R2PartWriter {
   #buffer: Uint8Array;
   #filled = 0;
   #written = 0;
-  #upload: R2MultipartUpload | null = null;
-  readonly #parts: R2UploadedPart[] = [];
+  #upload: Awaited<ReturnType<PartSink["createMultipartUpload"]>> | null = null;
+  readonly #parts: UploadedPart[] = [];
 
   /**
    * @param onMultipart told the id of the multipart upload as soon as it exists, before any part is sent,
    *   so that whoever cleans up after a crash can abort it
    */
   constructor(
-    private readonly bucket: R2Bucket,
+    private readonly bucket: PartSink,
     private readonly key: string,
     private readonly onMultipart: (uploadId: string) => Promise<void>,
     private readonly partBytes = CONTEXT_PART_BYTES,

@@ -29,7 +29,8 @@ const SUPERSEDED = "the upload was deleted, or completed again, while this reque
 async function* partsInOrder(bucket: R2Bucket, id: string, parts: readonly UploadPartRecord[]): AsyncGenerator<Uint8Array> {
   for (const part of parts) {
     const object = await bucket.get(uploadPartKey(id, part.number));
-    if (!object || object.size !== part.size) throw new Error(`upload ${id}: part ${part.number} is not in R2 as recorded`);
+    // Parts go only with their upload: one missing means the upload was deleted while it was being checked.
+    if (!object || object.size !== part.size) throw new ApiError(409, `part ${part.number} is gone: ${SUPERSEDED}`, "id");
     const reader = object.body.getReader();
     try {
       for (let next = await reader.read(); !next.done; next = await reader.read()) yield next.value;
