@@ -87,7 +87,7 @@ export function received(parts: readonly UploadPartRecord[]): Received {
 }
 
 /** An upload as a listing shows it. */
-export function uploadView(upload: UploadRecord, arrived: Received): Upload {
+export function toUploadSummary(upload: UploadRecord, arrived: Received): Upload {
   return {
     id: upload.id,
     state: upload.state,
@@ -103,6 +103,6 @@ export function uploadView(upload: UploadRecord, arrived: Received): Upload {
 }
 
 /** One upload with its parts, for a client that resumes it. */
-export function uploadDetailView(upload: UploadRecord, parts: readonly UploadPartRecord[]): UploadDetail {
-  return { ...uploadView(upload, received(parts)), parts: parts.map(({ number, size, sha256 }) => ({ number, size, sha256 })) };
+export function toUploadDetail(upload: UploadRecord, parts: readonly UploadPartRecord[]): UploadDetail {
+  return { ...toUploadSummary(upload, received(parts)), parts: parts.map(({ number, size, sha256 }) => ({ number, size, sha256 })) };
 }

@@ -2,7 +2,7 @@
 import { env, exports } from "cloudflare:workers";
 import { runInDurableObject } from "cloudflare:test";
 import { extract } from "tar-stream";
-import { poolStub } from "../../worker/pool/stub";
+import { DEFAULT_POOL, poolStub } from "../../worker/pool/stub";
 
 export const ALICE = "Bearer alice-token";
 export const BOB = "Bearer bob-token";
@@ -58,7 +58,7 @@ export async function storedKeys(prefix = ""): Promise<string[]> {
 
 /** The pool's rows of contexts on their way to a build (requests writing them, chunked uploads). */
 export async function uploadRows(): Promise<{ id: string; kind: string; state: string; tenant: string }[]> {
-  return runInDurableObject(poolStub(env), (_pool, state) =>
+  return runInDurableObject(poolStub(env, DEFAULT_POOL), (_pool, state) =>
     state.storage.sql.exec<{ id: string; kind: string; state: string; tenant: string }>("SELECT id, kind, state, tenant FROM uploads").toArray(),
   );
 }

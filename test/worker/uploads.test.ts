@@ -1,8 +1,8 @@
-import type { ApiError, Build, UploadDetail, UploadList } from "../../shared/api";
+import type { Build, ErrorBody, UploadDetail, UploadList } from "../../shared/api";
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { beforeEach, describe, expect, it } from "vitest";
 import { contentDigest } from "../../shared/content-digest";
-import { poolStub } from "../../worker/pool/stub";
+import { DEFAULT_POOL, poolStub } from "../../worker/pool/stub";
 import { archive, DOCKERFILE, file, header, hostileArchives } from "../fixtures/tar";
 import { TestAgent } from "./agent-socket";
 import { AGENT, call, gzip, listTar, storedBytes, storedKeys, uploadRows } from "./helpers";
@@ -60,7 +60,7 @@ function contextOf(size: number, filler = 7): Uint8Array {
 
 /** Moves an upload's expiry (or its check's lock) into the past and runs the pool's alarm, as time passing would. */
 async function expire(id: string, column: "expires_at" | "lock_expires_at" = "expires_at"): Promise<void> {
-  const stub = poolStub(env);
+  const stub = poolStub(env, DEFAULT_POOL);
   await runInDurableObject(stub, (_pool, state) => {
     state.storage.sql.exec(`UPDATE uploads SET ${column} = ? WHERE id = ?`, Date.now() - 1, id);
   });
@@ -159,7 +159,7 @@ describe("chunked uploads", () => {
     for (const [pending, status, field] of cases) {
       const response = await pending;
       expect(response.status).toBe(status);
-      expect(await response.json<ApiError>()).toMatchObject({ field });
+      expect(await response.json<ErrorBody>()).toMatchObject({ field });
     }
     expect(await storedKeys(`uploads/${id}/`)).toEqual([]);
   });
@@ -175,7 +175,7 @@ describe("chunked uploads", () => {
     ];
     for (const [response, status, field] of cases) {
       expect(response.status).toBe(status);
-      expect(await response.json<ApiError>()).toMatchObject({ field });
+      expect(await response.json<ErrorBody>()).toMatchObject({ field });
     }
     expect((await (await api("/v1/uploads")).json<UploadList>()).uploads).toEqual([]);
   });
@@ -250,7 +250,7 @@ describe("chunked uploads", () => {
     const bytes = contextOf(1000);
     const id = await uploaded(bytes);
     // A check that began and then died: state checking, its half-written context in R2.
-    await runInDurableObject(poolStub(env), (_pool, state) => {
+    await runInDurableObject(poolStub(env, DEFAULT_POOL), (_pool, state) => {
       state.storage.sql.exec("UPDATE uploads SET state = 'checking', check_attempt = 1, lock_expires_at = ? WHERE id = ?", Date.now() + 60_000, id);
     });
     await env.BUCKET.put(`uploads/${id}/context.tar`, "half-written");
@@ -268,7 +268,7 @@ describe("a request that dies while it writes a build's context", () => {
   it("leaves a row whose expiry makes the alarm abort its multipart upload and delete its object", async () => {
     const id = crypto.randomUUID();
     const key = `contexts/${id}.tar`;
-    const stub = poolStub(env);
+    const stub = poolStub(env, DEFAULT_POOL);
     await stub.beginContextWrite(id, "erin", key, 10 * MiB);
     const multipart = await env.BUCKET.createMultipartUpload(key);
     await stub.recordMultipart(id, null, multipart.uploadId);
@@ -288,7 +288,7 @@ describe("a request that dies while it writes a build's context", () => {
 
   it("keeps a live request's row: it renews it", async () => {
     const id = crypto.randomUUID();
-    const stub = poolStub(env);
+    const stub = poolStub(env, DEFAULT_POOL);
     await stub.beginContextWrite(id, "erin", `contexts/${id}.tar`, 100);
     expect(await stub.renewUpload(id, null)).toBe(true);
     await runDurableObjectAlarm(stub);

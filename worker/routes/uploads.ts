@@ -10,8 +10,8 @@ import { requireApiToken } from "../auth";
 import type { AppEnv } from "../env";
 import { ApiError, invalidField } from "../errors";
 import { refusal } from "../pool/refusal";
-import { poolStub } from "../pool/stub";
-import { uploadDetailView, uploadView } from "../responses";
+import { tenantPoolStub } from "../pool/stub";
+import { toUploadDetail, toUploadSummary } from "../responses";
 import { completeUpload } from "../uploads/complete";
 import { storePart } from "../uploads/part";
 
@@ -52,21 +52,24 @@ async function readCreate(request: Request) {
 
 uploadRoutes.post("/uploads", async (c) => {
   const { size, part_size } = await readCreate(c.req.raw);
-  const created = await poolStub(c.env).createUpload(c.get("tenant"), size, part_size);
+  const tenant = c.get("tenant");
+  const created = await tenantPoolStub(c.env, tenant).createUpload(tenant, size, part_size);
   if ("refused" in created) throw refusal(created.refused);
-  return c.json(uploadDetailView(created.ok, []), 201, { Location: `/v1/uploads/${created.ok.id}` });
+  return c.json(toUploadDetail(created.ok, []), 201, { Location: `/v1/uploads/${created.ok.id}` });
 });
 
 uploadRoutes.get("/uploads", async (c) => {
-  const uploads = await poolStub(c.env).listUploads(c.get("tenant"));
-  return c.json({ uploads: uploads.map(({ upload, received }) => uploadView(upload, received)) });
+  const tenant = c.get("tenant");
+  const uploads = await tenantPoolStub(c.env, tenant).listUploads(tenant);
+  return c.json({ uploads: uploads.map(({ upload, received }) => toUploadSummary(upload, received)) });
 });
 
 uploadRoutes.get("/uploads/:id", async (c) => {
   const id = idParam(c.req.param("id"));
-  const found = await poolStub(c.env).uploadOf(id, c.get("tenant"));
+  const tenant = c.get("tenant");
+  const found = await tenantPoolStub(c.env, tenant).uploadOf(id, tenant);
   if (!found) throw unknownUpload(id);
-  return c.json(uploadDetailView(found.upload, found.parts));
+  return c.json(toUploadDetail(found.upload, found.parts));
 });
 
 uploadRoutes.put("/uploads/:id/parts/:number", async (c) => {
@@ -77,11 +80,12 @@ uploadRoutes.put("/uploads/:id/parts/:number", async (c) => {
 uploadRoutes.post("/uploads/:id/complete", async (c) => {
   const id = idParam(c.req.param("id"));
   const upload = await completeUpload(c.env, c.get("tenant"), id);
-  return c.json(uploadDetailView(upload, []));
+  return c.json(toUploadDetail(upload, []));
 });
 
 uploadRoutes.delete("/uploads/:id", async (c) => {
   const id = idParam(c.req.param("id"));
-  if (!(await poolStub(c.env).deleteUpload(id, c.get("tenant")))) throw unknownUpload(id);
+  const tenant = c.get("tenant");
+  if (!(await tenantPoolStub(c.env, tenant).deleteUpload(id, tenant))) throw unknownUpload(id);
   return c.body(null, 204);
 });

@@ -18,7 +18,7 @@ import type { Env } from "../env";
 import { keepAlive } from "../keep-alive";
 import type { UploadPartRecord, UploadRecord } from "../pool/records";
 import { refusal } from "../pool/refusal";
-import { poolStub } from "../pool/stub";
+import { tenantPoolStub } from "../pool/stub";
 import { settings } from "../settings";
 
 /** R2 deletes at most this many keys in one call. */
@@ -43,7 +43,7 @@ async function* partsInOrder(bucket: R2Bucket, id: string, parts: readonly Uploa
 
 export async function completeUpload(env: Env, tenant: string, id: string): Promise<UploadRecord> {
   const limits = settings(env);
-  const pool = poolStub(env);
+  const pool = tenantPoolStub(env, tenant);
   const started = await pool.beginCheck(id, tenant);
   if ("refused" in started) throw refusal(started.refused);
   if ("ready" in started.ok) return started.ok.ready;

@@ -14,7 +14,7 @@ import { uploadPartKey } from "../context/keys";
 import type { Env } from "../env";
 import { ApiError } from "../errors";
 import type { UploadPartRecord } from "../pool/records";
-import { poolStub } from "../pool/stub";
+import { tenantPoolStub } from "../pool/stub";
 import { refusal } from "../pool/refusal";
 import { RequestBody } from "../requests/body";
 import { settings } from "../settings";
@@ -56,7 +56,7 @@ export async function storePart(env: Env, tenant: string, id: string, numberText
   if (length > limits.maxPartBytes) throw new ApiError(413, `a part must be at most ${limits.maxPartBytes} bytes (DOCKIFY_MAX_PART_BYTES)`, "Content-Length");
   if (!request.body) throw new ApiError(400, "the request has no body: send the part's bytes", "body");
   const body = new RequestBody(request.body, length, limits.bodyIdleMs);
-  const pool = poolStub(env);
+  const pool = tenantPoolStub(env, tenant);
   const target = await pool.partTarget(id, tenant, number);
   if ("refused" in target) {
     await body.drain();
