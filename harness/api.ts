@@ -41,6 +41,18 @@ import { giveUp, notYet, poll } from "./poll";
 
 const POLL_MS = 200;
 
+/**
+ * One poll's request gives up after this long and is asked again: under wrangler dev, after a restart or a large
+ * transfer, a request now and then gets no answer at all on its connection (wrangler's own log never shows it), while
+ * the same request sent again is answered at once.
+ */
+const REQUEST_TIMEOUT_MS = 10_000;
+
+/** The signal for one poll's request: the whole wait's deadline, or this request's own timeout. */
+function askOnce(deadline: AbortSignal): AbortSignal {
+  return AbortSignal.any([deadline, AbortSignal.timeout(REQUEST_TIMEOUT_MS)]);
+}
+
 /** A client error that asking again will not change (an unknown id, a bad token); 408 and 429 are worth a retry. */
 function isFinalRefusal(status: number): boolean {
   return status >= 400 && status < 500 && status !== 408 && status !== 429;
@@ -190,8 +202,8 @@ export class ApiClient {
   }
 
   /** `GET /status/{id}` once. */
-  status(id: string): Promise<ApiResponse<SeedStatus | ErrorBody>> {
-    return this.#request("GET", `/status/${encodeURIComponent(id)}`);
+  status(id: string, signal?: AbortSignal): Promise<ApiResponse<SeedStatus | ErrorBody>> {
+    return this.#request("GET", `/status/${encodeURIComponent(id)}`, { signal });
   }
 
   /** Polls `GET /status/{id}` until `until` holds for a 200 answer; throws with the last answer on timeout. */
@@ -199,8 +211,8 @@ export class ApiClient {
     const { until = (status) => status.status !== "processing", timeoutMs = STATUS_TIMEOUT_MS, intervalMs = POLL_MS } = options;
     return poll(
       `status of ${id}`,
-      async () => {
-        const response = await this.status(id);
+      async (deadline) => {
+        const response = await this.status(id, askOnce(deadline));
         const seen = `HTTP ${response.status} ${JSON.stringify(response.body)}`;
         if (isFinalRefusal(response.status)) return giveUp(seen);
         const status = response.status === 200 ? ok(response) : undefined;
@@ -258,16 +270,16 @@ export class ApiClient {
   }
 
   /** `GET /v1/builds/{id}`. */
-  build(id: string): Promise<ApiResponse<Build | ErrorBody>> {
-    return this.#request("GET", `/v1/builds/${encodeURIComponent(id)}`);
+  build(id: string, signal?: AbortSignal): Promise<ApiResponse<Build | ErrorBody>> {
+    return this.#request("GET", `/v1/builds/${encodeURIComponent(id)}`, { signal });
   }
 
   /** Polls `GET /v1/builds/{id}` until `done` holds for the record; returns it. */
   waitForBuild(id: string, done: (build: Build) => boolean, options: WaitForBuildOptions = {}): Promise<Build> {
     return poll(
       `${options.what ?? "build"} ${id}`,
-      async () => {
-        const response = await this.build(id);
+      async (deadline) => {
+        const response = await this.build(id, askOnce(deadline));
         const seen = `HTTP ${response.status} ${JSON.stringify(response.body)}`;
         if (isFinalRefusal(response.status)) return giveUp(seen);
         const build = response.status === 200 ? ok(response) : undefined;
