@@ -104,7 +104,7 @@ try {
   const agentBefore = treePeaks(agent.pid);
   const building = performance.now();
   const query = { user_name: stack.secrets.registryUser, repo: "bench-large", tag: run, registry: stack.registry.host };
-  const build = ok(await stack.api.submitUploadBuild(ready.id, query, { password: stack.secrets.registryPassword }), 202);
+  const build = ok(await stack.api.submitUploadBuild({ upload: ready.id, ...query }, { password: stack.secrets.registryPassword }), 202);
   const final = await stack.api.waitForStatus(build.id, { timeoutMs: 3 * 3600_000, intervalMs: 1000 });
   const built = performance.now();
   const agentAfter = treePeaks(agent.pid);

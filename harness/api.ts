@@ -31,6 +31,7 @@ import {
   type SeedAccepted,
   type SeedStatus,
   type tarballBuildQuery,
+  type uploadBuildQuery,
   type UploadDetail,
   type UploadList,
   type UploadPart,
@@ -230,10 +231,10 @@ export class ApiClient {
   }
 
   /** `POST /v1/builds?upload=<id>&…`: a build whose context is a completed chunked upload. */
-  submitUploadBuild(upload: string, query: z.input<typeof tarballBuildQuery>, options: TarballOptions = {}): Promise<ApiResponse<Build | ErrorBody>> {
+  submitUploadBuild(query: z.input<typeof uploadBuildQuery>, options: TarballOptions = {}): Promise<ApiResponse<Build | ErrorBody>> {
     const headers: Record<string, string> = {};
     if (options.password !== undefined) headers[PASSWORD_HEADER] = options.password;
-    return this.#request("POST", `/v1/builds${searchOf({ upload, ...query })}`, { headers: { ...headers, ...options.headers } });
+    return this.#request("POST", `/v1/builds${searchOf(query)}`, { headers: { ...headers, ...options.headers } });
   }
 
   /** `POST /v1/uploads`. */

@@ -111,7 +111,7 @@ describe("contexts of any size", () => {
     await agent.waitForLine(/registered as agent/, { timeoutMs: 30_000 });
     const agentBefore = treePeaks(agent.pid);
     const building = performance.now();
-    const build = ok(await stack.api.submitUploadBuild(ready.id, query("big"), { password: auth().password }), 202);
+    const build = ok(await stack.api.submitUploadBuild({ upload: ready.id, ...query("big") }, { password: auth().password }), 202);
     expect(build.files).toEqual({ upload: { id: ready.id, size: context.bytes } });
     expect(await stack.api.waitForStatus(build.id, { timeoutMs: 170_000 })).toMatchObject({ status: "success" });
     const built = performance.now();
@@ -180,7 +180,7 @@ describe("contexts of any size", () => {
       expect(filesContaining(stack.worker.persistDir, part2.subarray(0, 64))).toEqual([]);
       const ready = await uploadFile(stack.api, small.path, { resume: upload.id });
       expect(ready.state).toBe("ready");
-      const build = ok(await stack.api.submitUploadBuild(ready.id, query("resumed"), { password: auth().password }), 202);
+      const build = ok(await stack.api.submitUploadBuild({ upload: ready.id, ...query("resumed") }, { password: auth().password }), 202);
       expect(await stack.api.waitForStatus(build.id)).toMatchObject({ status: "success" });
       await pullImage(reference("resumed"), auth());
       expect(await runAndCapture(reference("resumed"), ["cat", "/sums"])).toBe(small.sums);
