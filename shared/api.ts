@@ -119,9 +119,19 @@ export const taskIdParams = z.object({ task_id: z.string().meta({ description: "
 /** `(created_at ms).(id)` of the last build of a page. */
 export const LIST_CURSOR = /^(\d{1,15})\.([0-9a-f-]{36})$/;
 
+/** An upload's id, as every route that names one takes it. */
+export const uploadId = z.uuid().meta({ description: "the upload's id, as POST /v1/uploads answered it" });
+
 /** `POST /v1/builds?upload=<id>&…`: a build whose context is a completed chunked upload, no body. */
 export const uploadBuildQuery = tarballBuildQuery.extend({
-  upload: z.uuid().meta({ description: "the id of a chunked upload that has been completed (state ready)" }),
+  upload: uploadId.meta({ description: "the id of a chunked upload that has been completed (state ready)" }),
+});
+
+/** `POST /v1/builds`, as documented: the tarball's fields, and `upload` when the context is a completed upload instead of the body. */
+export const submitBuildQuery = tarballBuildQuery.extend({
+  upload: uploadId
+    .optional()
+    .meta({ description: "the id of a completed chunked upload (state ready) to build from; the request then has no body" }),
 });
 
 /** `POST /v1/uploads`: a chunked upload of `size` bytes (a tar, gzip-compressed or not), sent in parts of `part_size`. */
@@ -137,6 +147,19 @@ export type CreateUploadRequest = z.infer<typeof createUploadRequest>;
 
 /** A part's number in `PUT /v1/uploads/{id}/parts/{number}`, from 1. */
 export const partNumber = z.coerce.number().int().min(1).max(MAX_PARTS);
+
+/** Path parameters: `/v1/uploads/{id}…` and `/v1/uploads/{id}/parts/{number}`. */
+export const uploadIdParams = z.object({ id: uploadId });
+export const uploadPartParams = z.object({
+  id: uploadId,
+  number: partNumber.meta({ description: "the part's number, from 1 to the upload's part_count" }),
+});
+
+/** What every part request carries besides its bytes. */
+export const uploadPartHeaders = z.object({
+  [CONTENT_DIGEST_HEADER]: z.string().meta({ description: "the part's SHA-256 as RFC 9530 writes it: sha-256=:<base64>:" }),
+  "Content-Length": z.string().meta({ description: "exactly the bytes the part's number calls for (part_size, or what is left for the last)" }),
+});
 
 export const listBuildsQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(100).default(20),

@@ -86,9 +86,22 @@ describe("GET /openapi.json", () => {
     );
     const submit = doc.paths["/v1/builds"]!.post!;
     expect(submit.parameters!.filter((parameter) => parameter.in === "query").map((parameter) => parameter.name).sort()).toEqual(
-      ["labels", "notify_url", "registry", "repo", "tag", "user_name"],
+      ["labels", "notify_url", "registry", "repo", "tag", "upload", "user_name"],
     );
-    expect(Object.keys(submit.requestBody!.content)).toEqual(["application/x-tar"]);
+    expect(Object.keys(submit.requestBody!.content)).toEqual(["application/x-tar", "application/gzip", "application/x-gzip"]);
+    expect(Object.keys(submit.responses)).toEqual(expect.arrayContaining(["404", "408", "409", "411", "413", "415"]));
+    // Chunked uploads: the shapes of shared/api.ts, each part's path, digest and answers.
+    expect(Object.keys(doc.components.schemas)).toEqual(expect.arrayContaining(["CreateUpload", "Upload", "UploadDetail", "UploadList", "UploadPart"]));
+    const create = doc.paths["/v1/uploads"]!.post!;
+    expect(create.requestBody!.content["application/json"]).toEqual({ schema: { $ref: "#/components/schemas/CreateUpload" } });
+    expect(create.responses["201"]!.content!["application/json"]!.schema!.$ref).toBe("#/components/schemas/UploadDetail");
+    const part = doc.paths["/v1/uploads/{id}/parts/{number}"]!.put!;
+    expect(part.parameters!.map((parameter) => `${parameter.in} ${parameter.name}`)).toEqual(
+      expect.arrayContaining(["path id", "path number", "header Content-Digest"]),
+    );
+    expect(part.responses["200"]!.content!["application/json"]!.schema!.$ref).toBe("#/components/schemas/UploadPart");
+    expect(Object.keys(part.responses)).toEqual(expect.arrayContaining(["400", "404", "408", "409", "411", "413"]));
+    expect(doc.paths["/v1/uploads"]!.get!.responses["200"]!.content!["application/json"]!.schema!.$ref).toBe("#/components/schemas/UploadList");
     const seed = doc.paths["/build"]!.post!;
     expect(Object.keys(seed.requestBody!.content)).toEqual(["multipart/form-data"]);
     expect(doc.paths["/"]!.get!.responses["418"]!.content!["application/json"]!.schema!.$ref).toBe("#/components/schemas/Teapot");

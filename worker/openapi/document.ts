@@ -22,6 +22,7 @@ const DOCUMENTATION = {
   tags: [
     { name: "seed", description: "The original service's contract, kept working" },
     { name: "builds", description: "Builds: submit, list, follow, cancel, webhook deliveries" },
+    { name: "uploads", description: "Chunked, resumable uploads of contexts too large for one request; a build then names one" },
     { name: "pool", description: "The tenant's pool: its agents and its queue" },
     { name: "operations", description: "For operators: Prometheus metrics" },
     { name: "agents", description: "For build agents only (agent token): their socket and their jobs' contexts" },

@@ -17,8 +17,8 @@ import {
   LIST_CURSOR,
   listBuildsQuery,
   logStreamMessage,
+  submitBuildQuery,
   submitHeaders,
-  tarballBuildQuery,
   type BuildList,
 } from "../../shared/api";
 import { requireApiToken } from "../auth";
@@ -50,28 +50,37 @@ buildRoutes.post(
   "/builds",
   route({
     tags: ["builds"],
-    summary: "Submit a build whose context is the request body, an uncompressed tar with a Dockerfile at its root",
+    summary: "Submit a build whose context is the request body (a tar, gzip-compressed or not) or a completed upload (upload=<id>)",
+    description:
+      "The tar needs a regular file Dockerfile at its root; whether it is gzip is read from its first bytes. It is checked entry by " +
+      "entry as it streams, never extracted, and stored written anew from the checked entries. With `upload=<id>` (a chunked upload " +
+      "in state ready, see /v1/uploads) the request has no body, and the build takes the upload over.",
     security: SECURITY.api,
     requestBody: {
-      required: true,
-      description: "the whole build context; checked entry by entry as it streams, never extracted",
-      content: { "application/x-tar": { schema: { type: "string", contentMediaType: "application/x-tar" } } },
+      required: false,
+      description: "the whole build context; none with upload=<id>",
+      content: Object.fromEntries(
+        ["application/x-tar", "application/gzip", "application/x-gzip"].map((type) => [type, { schema: { type: "string", contentMediaType: type } }]),
+      ),
     },
     responses: {
       202: json(build, "accepted: the build's record"),
       ...errors({
-        400: "a field or the tarball is invalid (named in `field`; `context` for the tarball)",
+        400: "a field or the tarball is invalid (named in `field`; `context` for the tarball), the body ended or broke off before its Content-Length (`body`), or a build from an upload has a body",
         ...AUTH_ERRORS,
         403: "a label reserved to agents outside the tenant's pool",
+        404: "no upload with the id `upload` names (or another tenant's)",
+        408: "no bytes of the body arrived for DOCKIFY_BODY_IDLE_SECONDS (named `body`)",
+        409: "the upload is not completed yet, or was deleted before the build could take it",
         411: "no Content-Length",
-        413: "the context is over DOCKIFY_MAX_REQUEST_BYTES",
-        415: "not application/x-tar",
+        413: "the body is over DOCKIFY_MAX_REQUEST_BYTES, or the context is over DOCKIFY_MAX_CONTEXT_BYTES once decompressed",
+        415: "not a tar (application/x-tar, application/gzip or application/x-gzip)",
         422: "the Idempotency-Key was used for another image",
         429: "the tenant has too many builds waiting, or too many bytes of contexts stored",
       }),
     },
   }),
-  documents("query", tarballBuildQuery),
+  documents("query", submitBuildQuery),
   documents("header", submitHeaders),
   async (c) => {
     const tenant = c.get("tenant");
