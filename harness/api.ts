@@ -43,9 +43,12 @@ import { giveUp, notYet, poll } from "./poll";
 const POLL_MS = 200;
 
 /**
- * One poll's request gives up after this long and is asked again: under wrangler dev, after a restart or a large
- * transfer, a request now and then gets no answer at all on its connection (wrangler's own log never shows it), while
- * the same request sent again is answered at once.
+ * One poll's request gives up after this long and is asked again: under wrangler dev a request now and then gets no
+ * answer at all, while the same request sent again is answered at once. The cause is wrangler's dev proxy, not the
+ * Worker: when its fetch to the Worker fails on a keep-alive connection closed at that moment, wrangler 4.86.0's
+ * ProxyWorker compares the whole URL (path included) with the Worker's origin, takes the error for a reload, and parks
+ * a GET to be retried after a reload that never comes, answering nothing and logging nothing (cloudflare/workers-sdk
+ * PR 14593 compares origins instead; other methods get its 503 "Your worker restarted mid-request").
  */
 const REQUEST_TIMEOUT_MS = 10_000;
 
