@@ -51,6 +51,8 @@ const POLL_MS = 200;
  * PR 14593 compares origins instead; other methods get its 503 "Your worker restarted mid-request").
  */
 const REQUEST_TIMEOUT_MS = 10_000;
+/** How often a single GET (not a poll, which has its own deadline) is asked before its timeout is the answer. */
+const GET_ATTEMPTS = 3;
 
 /** The signal for one poll's request: the whole wait's deadline, or this request's own timeout. */
 function askOnce(deadline: AbortSignal): AbortSignal {
@@ -352,8 +354,17 @@ export class ApiClient {
     return this.#request("POST", `/v1/builds/${encodeURIComponent(id)}/cancel`);
   }
 
-  async #request<T>(method: string, path: string, init?: RequestParts): Promise<ApiResponse<T>> {
-    return readResponse<T>(`${method} ${path.split("?")[0]}`, await this.#fetch(method, path, init));
+  async #request<T>(method: string, path: string, init: RequestParts = {}): Promise<ApiResponse<T>> {
+    const request = `${method} ${path.split("?")[0]}`;
+    // A GET that wrangler dev parks (REQUEST_TIMEOUT_MS says why) is asked again; a caller's own signal decides alone.
+    if (method !== "GET" || init.signal) return readResponse<T>(request, await this.#fetch(method, path, init));
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await readResponse<T>(request, await this.#fetch(method, path, { ...init, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) }));
+      } catch (error) {
+        if (attempt >= GET_ATTEMPTS || (error as Error).name !== "TimeoutError") throw error;
+      }
+    }
   }
 
   #fetch(method: string, path: string, { headers, body, signal }: RequestParts = {}): Promise<Response> {
