@@ -59,9 +59,10 @@ export async function openJobDownload(request: JobDownload): Promise<Readable> {
 }
 
 /** The job's context for the build, checked again as it streams (see above). */
-export async function openCheckedContext(request: JobDownload): Promise<Readable> {
+export async function openCheckedContext(request: JobDownload, dockerfile: string): Promise<Readable> {
   const body = await openJobDownload(request);
-  return Readable.from(repackContext(body, { maxEntries: AGENT_MAX_ENTRIES }), { objectMode: false });
+  // The build's Dockerfile must be a regular file where the build says (options.dockerfile), as the Worker checked.
+  return Readable.from(repackContext(body, { maxEntries: AGENT_MAX_ENTRIES, dockerfile }), { objectMode: false });
 }
 
 async function readStart(body: ReadableStream<Uint8Array> | null): Promise<string> {

@@ -125,7 +125,7 @@ export async function runJob(assignment: Assignment, deps: JobRunnerDeps): Promi
     const buildOptions = mountsSecrets ? { ...options, noCache: true } : options;
     if (mountsSecrets) logs.event({ type: "secrets-uncached" });
     step = "context";
-    context = await openCheckedContext({ ...download, path: assignment.contextPath, onBytes: deps.onContextBytes });
+    context = await openCheckedContext({ ...download, path: assignment.contextPath, onBytes: deps.onContextBytes }, options.dockerfile);
     step = "build";
     job = {
       jobId,

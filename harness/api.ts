@@ -14,7 +14,12 @@ import { createParser } from "eventsource-parser";
 import type { z } from "zod";
 import {
   decodeLogStreamMessage,
+  encodeHeaderJson,
   EVENT_STREAM_TYPE,
+  LOGINS_HEADER,
+  SECRETS_HEADER,
+  type BuildSecrets,
+  type RegistryLogins,
   LAST_EVENT_ID_HEADER,
   type LogStreamMessage,
   CONTENT_DIGEST_HEADER,
@@ -88,7 +93,7 @@ export interface UploadFile {
 }
 
 /** What `submitSeedBuild` sends; any part may be left out or wrong, for tests of the refusals. */
-export interface SeedBuild {
+export interface SeedBuild extends Credentials {
   /** Query parameters, as the seed's own test sent them: user_name, repo, tag, registry, password. */
   query?: BuildFieldsText;
   /** The same text fields sent as multipart form fields instead. */
@@ -100,7 +105,15 @@ export interface SeedBuild {
   headers?: Record<string, string>;
 }
 
-export interface TarballOptions {
+/** Logins and build secrets, sent in their headers. */
+interface Credentials {
+  /** X-Registry-Logins. */
+  logins?: RegistryLogins;
+  /** X-Build-Secrets. */
+  secrets?: BuildSecrets;
+}
+
+export interface TarballOptions extends Credentials {
   /** Sent in its header, as the README tells clients to. */
   password?: string;
   headers?: Record<string, string>;
@@ -158,13 +171,25 @@ function blobOf(content: string | Uint8Array): Blob {
   return new Blob([typeof content === "string" ? content : Buffer.from(content)]);
 }
 
+/** Each value of a field that is set: a repeatable field (build_arg, also_push) once per value. */
+function valuesOf(fields: Record<string, string | number | readonly string[] | undefined>): [string, string][] {
+  return Object.entries(fields).flatMap(([key, value]) =>
+    value === undefined ? [] : Array.isArray(value) ? value.map((item): [string, string] => [key, item]) : [[key, String(value)] as [string, string]],
+  );
+}
+
 /** The fields that are set, as query parameters. */
-function searchOf(fields: Record<string, string | number | undefined>): string {
-  const query = new URLSearchParams();
-  for (const [key, value] of Object.entries(fields)) {
-    if (value !== undefined) query.append(key, String(value));
-  }
+function searchOf(fields: Record<string, string | number | readonly string[] | undefined>): string {
+  const query = new URLSearchParams(valuesOf(fields));
   return query.size > 0 ? `?${query}` : "";
+}
+
+/** The logins and secrets headers, encoded as the README says (base64url JSON). */
+function credentialHeaders({ logins, secrets }: { logins?: RegistryLogins; secrets?: BuildSecrets }): Record<string, string> {
+  return {
+    ...(logins && { [LOGINS_HEADER]: encodeHeaderJson(logins) }),
+    ...(secrets && { [SECRETS_HEADER]: encodeHeaderJson(secrets) }),
+  };
 }
 
 interface RequestParts {
@@ -196,15 +221,14 @@ export class ApiClient {
   /** `POST /build` as multipart/form-data. */
   submitSeedBuild(build: SeedBuild): Promise<ApiResponse<SeedAccepted | ErrorBody>> {
     const form = new FormData();
-    for (const [key, value] of Object.entries(build.fields ?? {})) {
-      if (value !== undefined) form.append(key, value);
-    }
+    for (const [key, value] of valuesOf(build.fields ?? {})) form.append(key, value);
     if (build.dockerfile !== undefined) {
       const dockerfile = typeof build.dockerfile === "string" ? { name: "Dockerfile", content: build.dockerfile } : build.dockerfile;
       form.append("dockerfile", blobOf(dockerfile.content), dockerfile.name);
     }
     for (const file of build.files ?? []) form.append("optional_files", blobOf(file.content), file.name);
-    return this.#request("POST", `/build${searchOf(build.query ?? {})}`, { headers: build.headers, body: form });
+    const headers = { ...credentialHeaders(build), ...build.headers };
+    return this.#request("POST", `/build${searchOf(build.query ?? {})}`, { headers, body: form });
   }
 
   /** `GET /status/{id}` once. */
@@ -232,7 +256,7 @@ export class ApiClient {
   submitTarball(tar: Uint8Array, query: z.input<typeof tarballBuildQuery>, options: TarballOptions = {}): Promise<ApiResponse<Build | ErrorBody>> {
     const headers: Record<string, string> = { "Content-Type": "application/x-tar" };
     if (options.password !== undefined) headers[PASSWORD_HEADER] = options.password;
-    return this.#request("POST", `/v1/builds${searchOf(query)}`, { headers: { ...headers, ...options.headers }, body: tar });
+    return this.#request("POST", `/v1/builds${searchOf(query)}`, { headers: { ...headers, ...credentialHeaders(options), ...options.headers }, body: tar });
   }
 
   /** `POST /v1/builds?upload=<id>&…`: a build whose context is a completed chunked upload. */

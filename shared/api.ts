@@ -8,8 +8,10 @@
 import { z } from "zod";
 import { buildEvent } from "./build-log";
 import { FAILURE_STEPS, JOB_STATES } from "./job";
+import { checkContextPath } from "./context-path";
 import { labelsSchema, parseLabels } from "./labels";
-import { checkPathComponent, checkRegistry, checkRepositoryPath, checkTag, DOCKER_HUB } from "./reference";
+import { PLATFORM_TEXT } from "./platform";
+import { checkPathComponent, checkRegistry, checkRepositoryPath, checkTag, DOCKER_HUB, parseReference, type ImageName } from "./reference";
 
 /** Where a client sends the registry password (never the query string, which request logs record). */
 export const PASSWORD_HEADER = "X-Registry-Password";
@@ -28,6 +30,35 @@ export const MIN_PART_BYTES = 5 * 1024 * 1024;
 export const DEFAULT_PART_BYTES = 8 * 1024 * 1024;
 /** As R2's multipart uploads: an upload has at most this many parts. */
 export const MAX_PARTS = 10_000;
+/** Logins for the registries a build pulls from or pushes `also_push` to (never the query string). */
+export const LOGINS_HEADER = "X-Registry-Logins";
+/** Build secrets for `RUN --mount=type=secret,id=…` (never the query string). */
+export const SECRETS_HEADER = "X-Build-Secrets";
+/** Fields a request may give more than once, each time adding one value. */
+export const REPEATABLE_FIELDS: ReadonlySet<string> = new Set(["build_arg", "also_push"]);
+
+// Bounds on build options. Every one keeps an assignment (the pool's message to the agent) well under the
+// protocol's MAX_MESSAGE_BYTES of 256 KiB, whatever a request holds.
+export const MAX_BUILD_ARGS = 64;
+export const MAX_BUILD_ARG_VALUE_CHARS = 4096;
+/** `docker build` passes a build argument's name as an environment variable's: letters, digits, `_`. */
+export const BUILD_ARG_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** Build arguments that steer BuildKit itself (cache-mount namespaces, frontends) are the agent's alone. */
+export const RESERVED_BUILD_ARG_PREFIX = "BUILDKIT_";
+export const BUILD_TARGET = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+/** The protocol's own bound: the job's reference and 16 more. */
+export const MAX_ALSO_PUSH = 16;
+export const MAX_LOGINS = 16;
+export const MAX_SECRETS = 32;
+export const SECRET_ID = /^[A-Za-z0-9_.-]{1,128}$/;
+export const MAX_SECRET_BYTES = 64 * 1024;
+/**
+ * All of a build's secrets together: a PEM key is about 3 KiB, and this keeps the header under the 128 KB a
+ * Cloudflare request's headers may hold in all, and the assignment under its message bound.
+ */
+export const MAX_SECRETS_TOTAL_BYTES = 64 * 1024;
+/** The Dockerfile's path inside a tarball context, bounded like any path in it. */
+export const MAX_DOCKERFILE_PATH_BYTES = 4096;
 
 // --- Errors -------------------------------------------------------------------
 
@@ -52,6 +83,59 @@ function grammar(check: (value: string) => string | null) {
   };
 }
 
+/** No control characters at all, newline and tab included: one line of text. */
+const ONE_LINE = /^[^\u0000-\u001f\u007f-\u009f]*$/;
+const CONTROL_MESSAGE = "must not contain control characters (newline, tab, escape, …)";
+
+/** A registry password: bounded, and on one line, since a newline would split it over two log lines, where neither half is the secret the redactor looks for. */
+const passwordText = z.string().max(MAX_PASSWORD_CHARS, `must be at most ${MAX_PASSWORD_CHARS} characters`).regex(ONE_LINE, CONTROL_MESSAGE);
+
+/** `KEY=VALUE` pairs as the build's arguments; a name given twice or reserved to the agent is refused. */
+const buildArgs = z
+  .array(z.string())
+  .max(MAX_BUILD_ARGS, `may be given at most ${MAX_BUILD_ARGS} times`)
+  .default([])
+  .transform((pairs, ctx) => {
+    const args: Record<string, string> = {};
+    for (const pair of pairs) {
+      const equals = pair.indexOf("=");
+      const name = equals === -1 ? pair : pair.slice(0, equals);
+      const value = pair.slice(equals + 1);
+      const problem =
+        equals === -1 ? `'${pair}' is not KEY=VALUE`
+        : !BUILD_ARG_NAME.test(name) ? `'${name}' is not a build argument name (letters, digits and '_', not starting with a digit)`
+        : name.toUpperCase().startsWith(RESERVED_BUILD_ARG_PREFIX) ? `'${name}' is refused: names starting with ${RESERVED_BUILD_ARG_PREFIX} steer the builder itself (cache namespaces, frontends)`
+        : value.length > MAX_BUILD_ARG_VALUE_CHARS ? `'${name}': the value must be at most ${MAX_BUILD_ARG_VALUE_CHARS} characters`
+        : !ONE_LINE.test(value) ? `'${name}': the value ${CONTROL_MESSAGE}`
+        : name in args ? `'${name}' was given more than once`
+        : null;
+      if (problem) {
+        ctx.addIssue({ code: "custom", message: problem });
+        return z.NEVER;
+      }
+      args[name] = value;
+    }
+    return args;
+  });
+
+/** More references to push from the same build, each a full image reference. */
+const alsoPush = z
+  .array(z.string())
+  .max(MAX_ALSO_PUSH, `may be given at most ${MAX_ALSO_PUSH} times`)
+  .default([])
+  .transform((texts, ctx) => {
+    const images: ImageName[] = [];
+    for (const text of texts) {
+      const parsed = parseReference(text);
+      if ("error" in parsed) {
+        ctx.addIssue({ code: "custom", message: `${parsed.error} (expected registry/path:tag, or path:tag on Docker Hub)` });
+        return z.NEVER;
+      }
+      images.push(parsed.image);
+    }
+    return images;
+  });
+
 /** `k=v,k=v` as labels, or the parser's sentence as the field's error. */
 const labelsText = z.string().default("").transform((text, ctx) => {
   const parsed = parseLabels(text);
@@ -69,12 +153,7 @@ export const buildFields = z.strictObject({
   tag: z.string().default("latest").superRefine(grammar(checkTag)),
   registry: z.string().default(DOCKER_HUB).superRefine(grammar(checkRegistry)).meta({ description: "host or host:port" }),
   /** In a form field or the X-Registry-Password header (or, from old clients, the query string). */
-  password: z
-    .string()
-    .max(MAX_PASSWORD_CHARS, `must be at most ${MAX_PASSWORD_CHARS} characters`)
-    // A newline would split the password over two log lines, where neither half is the secret the redactor looks for.
-    .regex(/^[^\u0000-\u001f\u007f-\u009f]*$/, "must not contain control characters (newline, tab, escape, …)")
-    .optional(),
+  password: passwordText.optional(),
   labels: labelsText.meta({ description: "k=v,k=v: only an agent with all these labels builds it" }),
   notify_url: z
     .string()
@@ -84,11 +163,38 @@ export const buildFields = z.strictObject({
       description:
         "an https URL the pool POSTs the build's record to when it ends, signed (README, Webhooks); default: the tenant's own from DOCKIFY_WEBHOOKS",
     }),
+  build_arg: buildArgs.meta({
+    description: `KEY=VALUE, a build argument; repeat for several (at most ${MAX_BUILD_ARGS}); names starting ${RESERVED_BUILD_ARG_PREFIX} are refused`,
+  }),
+  target: z.string().regex(BUILD_TARGET, "must be a stage name: letters, digits, '_', '.', '-' (at most 128, starting with a letter or digit)").optional().meta({
+    description: "the stage to build (FROM … AS <target>)",
+  }),
+  no_cache: z
+    .enum(["true", "false", "1", "0"], "must be true or false (or 1 or 0)")
+    .optional()
+    .transform((value) => value === "true" || value === "1")
+    .meta({ description: "true: run every step, reusing nothing from the build cache" }),
+  platform: z.string().regex(PLATFORM_TEXT, "must be os/arch or os/arch/variant, e.g. linux/amd64 or linux/arm64/v8").optional().meta({
+    description: "os/arch[/variant]: only an agent whose Engine builds this platform builds it; it waits (and says why) until one is connected",
+  }),
+  also_push: alsoPush.meta({
+    description: `a further reference pushed from the same build, registry/path:tag (or path:tag on Docker Hub); repeat for several (at most ${MAX_ALSO_PUSH})`,
+  }),
 });
 export type BuildFields = z.output<typeof buildFields>;
 
+/** A tarball build's fields: a Dockerfile may be anywhere in the context. The password is checked with them, from its header. */
+export const tarballBuildFields = buildFields.extend({
+  dockerfile: z
+    .string()
+    .default("Dockerfile")
+    .superRefine(grammar((path) => checkContextPath(path, MAX_DOCKERFILE_PATH_BYTES)))
+    .meta({ description: "the Dockerfile's path inside the context (default Dockerfile)" }),
+});
+
 /** `POST /v1/builds`: the same fields in the query string, except the password, which goes in its header. */
-export const tarballBuildQuery = buildFields.omit({ password: true });
+export const tarballBuildQuery = tarballBuildFields.omit({ password: true });
+export type TarballBuildQuery = z.output<typeof tarballBuildQuery>;
 
 /**
  * `POST /build`: each text field in the query string (as the seed took them) or in the form, once;
@@ -100,9 +206,68 @@ export const seedBuildForm = buildFields.partial().extend({
   optional_files: z.array(z.file()).optional().meta({ description: "files placed in the context under their upload names" }),
 });
 
+/** base64url (padding optional) of JSON, as the logins and secrets headers carry it. */
+export function encodeHeaderJson(value: unknown): string {
+  const bytes = new TextEncoder().encode(JSON.stringify(value));
+  let binary = "";
+  for (const byte of bytes) binary += String.fromCharCode(byte);
+  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+/** The JSON a header carries as base64url (standard base64 is taken too), or undefined when it is not that. */
+export function decodeHeaderJson(text: string): unknown {
+  const base64 = text.trim().replace(/-/g, "+").replace(/_/g, "/");
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(base64)) return undefined;
+  try {
+    const binary = atob(base64.padEnd(Math.ceil(base64.length / 4) * 4, "="));
+    const bytes = Uint8Array.from(binary, (char) => char.charCodeAt(0));
+    return JSON.parse(new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes)) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A registry's login in X-Registry-Logins. A `:` would end the user name early in HTTP Basic auth. */
+export const registryLogin = z.strictObject({
+  username: z.string().min(1, "must not be empty").max(256, "must be at most 256 characters").regex(/^[^:\u0000-\u001f\u007f-\u009f]*$/, "must not contain ':' or control characters"),
+  password: passwordText.min(1, "must not be empty"),
+});
+export type RegistryLogin = z.infer<typeof registryLogin>;
+
+/** X-Registry-Logins, decoded: a login per registry host (`docker.io` for Docker Hub), as hosts appear in image references. */
+export const registryLogins = z
+  .record(z.string().superRefine(grammar(checkRegistry)), registryLogin)
+  .refine((logins) => Object.keys(logins).length <= MAX_LOGINS, `may hold at most ${MAX_LOGINS} registries`);
+export type RegistryLogins = z.infer<typeof registryLogins>;
+
+/** A build secret's value: any text but control characters other than newline and tab (a PEM key has newlines). */
+const secretValue = z
+  .string()
+  .min(1, "must not be empty")
+  .regex(/^[^\u0000-\u0008\u000b-\u001f\u007f-\u009f]*$/, "must not contain control characters other than newline and tab")
+  .refine((value) => new TextEncoder().encode(value).length <= MAX_SECRET_BYTES, `must be at most ${MAX_SECRET_BYTES} bytes`);
+
+/** X-Build-Secrets, decoded: `{id: value}`. */
+export const buildSecrets = z
+  .record(z.string().regex(SECRET_ID, "ids are 1 to 128 letters, digits, '_', '.', '-'"), secretValue)
+  .refine((secrets) => Object.keys(secrets).length <= MAX_SECRETS, `may hold at most ${MAX_SECRETS} secrets`)
+  .refine(
+    (secrets) => Object.values(secrets).reduce((sum, value) => sum + new TextEncoder().encode(value).length, 0) <= MAX_SECRETS_TOTAL_BYTES,
+    `may hold at most ${MAX_SECRETS_TOTAL_BYTES} bytes of values in all`,
+  );
+export type BuildSecrets = z.infer<typeof buildSecrets>;
+
 /** Headers every build submission takes. */
 export const submitHeaders = z.object({
   [PASSWORD_HEADER]: z.string().optional().meta({ description: "the registry login's password (never the query string)" }),
+  [LOGINS_HEADER]: z.string().optional().meta({
+    description:
+      `base64url of JSON {"<host[:port]>": {"username": "…", "password": "…"}}: logins for the registries the build pulls from or pushes also_push to ` +
+      `(docker.io for Docker Hub; at most ${MAX_LOGINS})`,
+  }),
+  [SECRETS_HEADER]: z.string().optional().meta({
+    description: `base64url of JSON {"<id>": "<value>"}: build secrets for RUN --mount=type=secret,id=<id> (at most ${MAX_SECRETS}, ${MAX_SECRETS_TOTAL_BYTES} bytes in all)`,
+  }),
   [IDEMPOTENCY_HEADER]: z
     .string()
     .regex(IDEMPOTENCY_KEY)
@@ -198,6 +363,10 @@ export const seedAccepted = z
   .meta({ id: "SeedAccepted" });
 export type SeedAccepted = z.infer<typeof seedAccepted>;
 
+/** A reference the build pushed, with the digest its registry stored. */
+export const pushedImage = z.object({ reference: z.string(), digest: z.string() }).meta({ id: "PushedImage" });
+export type PushedImage = z.infer<typeof pushedImage>;
+
 /** `GET /status/{task_id}`: the seed's three statuses, a view of the job states. */
 export const seedStatus = z
   .discriminatedUnion("status", [
@@ -206,7 +375,14 @@ export const seedStatus = z
       /** Said only when no connected agent could ever take the build. */
       waiting: z.string().optional(),
     }),
-    z.object({ status: z.literal("success"), image_url: z.string(), image_reference: z.string(), digest: z.string().nullable() }),
+    z.object({
+      status: z.literal("success"),
+      image_url: z.string(),
+      image_reference: z.string(),
+      digest: z.string().nullable(),
+      /** Every reference pushed (image_reference first, then each also_push), with the digest its registry stored. */
+      pushed: z.array(pushedImage),
+    }),
     z.object({ status: z.literal("failed"), step: z.string(), error: z.string() }),
   ])
   .meta({ id: "SeedStatus" });
@@ -226,6 +402,19 @@ export const buildStepView = z
   .meta({ id: "BuildStep" });
 export type BuildStepView = z.infer<typeof buildStepView>;
 
+/** How the build was asked to build, as the request's fields said it (defaults filled in). */
+export const buildOptionsView = z
+  .object({
+    dockerfile: z.string(),
+    build_args: z.record(z.string(), z.string()),
+    target: z.string().nullable(),
+    no_cache: z.boolean(),
+    platform: z.string().nullable(),
+    also_push: z.array(z.string()),
+  })
+  .meta({ id: "BuildOptions" });
+export type BuildOptionsView = z.infer<typeof buildOptionsView>;
+
 /** A build's full record, as every v1 route answers it. */
 export const build = z
   .object({
@@ -234,7 +423,11 @@ export const build = z
     attempt: z.number().int(),
     image_reference: z.string(),
     image_url: z.string(),
+    /** The digest of image_reference. */
     digest: z.string().nullable(),
+    /** Every reference pushed, image_reference first, then each also_push; empty until the build has succeeded. */
+    pushed: z.array(pushedImage),
+    options: buildOptionsView,
     image_id: z.string().nullable(),
     step: z.enum(FAILURE_STEPS).nullable(),
     error: z.string().nullable(),

@@ -46,6 +46,18 @@ const RENDERED: [BuildEvent, string][] = [
   ],
   [{ type: "assigned", attempt: 2, agent: "crash-b" }, "[dockify] attempt 2: assigned to agent crash-b"],
   [
+    { type: "assigned", attempt: 1, agent: "b-1", placement: { reason: "warm-cache" } },
+    "[dockify] attempt 1: assigned to agent b-1, which built this repository last (its build cache is warm)",
+  ],
+  [
+    { type: "assigned", attempt: 1, agent: "b-2", placement: { reason: "least-busy", lastAgent: null } },
+    "[dockify] attempt 1: assigned to agent b-2, the least busy (no agent of this pool has built this repository yet)",
+  ],
+  [
+    { type: "assigned", attempt: 1, agent: "b-2", placement: { reason: "least-busy", lastAgent: { name: "b-1", state: "busy" } } },
+    "[dockify] attempt 1: assigned to agent b-2, the least busy: agent b-1, which built this repository last, has no free slot",
+  ],
+  [
     { type: "refused", attempt: 1, reason: "the agent is shutting down" },
     "[dockify] attempt 1: the agent did not take it (the agent is shutting down); queued again",
   ],

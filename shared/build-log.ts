@@ -55,9 +55,24 @@ export type AgentEvent = z.infer<typeof agentEvent>;
 const attempt = z.number().int().positive();
 const count = z.number().int().positive();
 
+/**
+ * Why the pool gave a build to the agent it did: `warm-cache`, that agent built the tenant's repository last (its
+ * build cache holds the layers); `least-busy`, the least busy agent that could take it, with what became of the one
+ * that built it last, if any (connected with no free slot, unable to build it now, or not connected).
+ */
+export const placement = z.discriminatedUnion("reason", [
+  z.object({ reason: z.literal("warm-cache") }),
+  z.object({
+    reason: z.literal("least-busy"),
+    lastAgent: z.object({ name: text, state: z.enum(["busy", "unable", "disconnected"]) }).nullable(),
+  }),
+]);
+export type Placement = z.infer<typeof placement>;
+
 /** Events the pool itself records. */
 export const poolEvent = z.discriminatedUnion("type", [
-  z.object({ type: z.literal("assigned"), attempt, agent: text }),
+  /** `placement` is absent from logs written before the pool said why. */
+  z.object({ type: z.literal("assigned"), attempt, agent: text, placement: placement.optional() }),
   z.object({ type: z.literal("refused"), attempt, reason: text }),
   z.object({ type: z.literal("lease-expired"), attempt }),
   /** Stands for an agent's lines when the job's secret no longer opens, so nothing could be redacted. */

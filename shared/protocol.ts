@@ -82,6 +82,10 @@ export const platformSchema = z.object({
 });
 export type Platform = z.infer<typeof platformSchema>;
 
+/** A reference an agent pushed, with the digest its registry stored. */
+const pushedImage = z.object({ reference: z.string().max(512), digest: z.string().regex(/^sha256:[0-9a-f]{64}$/) });
+export type PushedImage = z.infer<typeof pushedImage>;
+
 /** A platform as Docker writes it: `os/arch[/variant]`. */
 export function formatPlatform({ os, architecture, variant }: Platform): string {
   return `${os}/${architecture}${variant ? `/${variant}` : ""}`;
@@ -170,7 +174,7 @@ const agentMessages = z.discriminatedUnion("type", [
         digest: z.string().regex(/^sha256:[0-9a-f]{64}$/),
         imageId: z.string().max(200),
         /** Every reference pushed, the job's own first, each with the digest its registry stored. */
-        pushed: z.array(z.object({ reference: z.string().max(512), digest: z.string().regex(/^sha256:[0-9a-f]{64}$/) })).max(17).optional(),
+        pushed: z.array(pushedImage).max(17).optional(),
         steps: z.array(buildStep).max(MAX_REPORTED_STEPS).optional(),
       }),
       z.object({

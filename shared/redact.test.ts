@@ -13,6 +13,18 @@ function base64Of(...parts: Uint8Array[]): string {
 }
 
 describe("redact", () => {
+  it("redacts each line of a secret of several lines (a PEM key) wherever the line shows up alone", () => {
+    const key = "-----BEGIN KEY-----\nMIIEvQIBADANBgkqhkiG9w0B\r\nAQEFAASCBKcwggSjAgEAAoIB\nxyz\n-----END KEY-----\n";
+    const redactKey = redactor([key]);
+    expect(redactKey("step 3: MIIEvQIBADANBgkqhkiG9w0B")).toBe(`step 3: ${REDACTED}`);
+    expect(redactKey("AQEFAASCBKcwggSjAgEAAoIB")).toBe(REDACTED);
+    expect(redactKey(key)).toBe(REDACTED);
+    // Lines shorter than MIN_ENCODED_SECRET_CHARS are ordinary text.
+    expect(redactKey("xyz")).toBe("xyz");
+    // Each line's encoded forms too.
+    expect(redactKey(Buffer.from("MIIEvQIBADANBgkqhkiG9w0B").toString("base64"))).toContain(REDACTED);
+  });
+
   it("replaces the secret as it is, every time, and leaves other text alone", () => {
     expect(redact(`a ${SECRET} b ${SECRET}`, [SECRET])).toBe(`a ${REDACTED} b ${REDACTED}`);
     expect(redact("nothing here", [SECRET, undefined, ""])).toBe("nothing here");

@@ -61,9 +61,21 @@ export function secretForms(secret: string): string[] {
   return [...forms].filter((form) => form.length > 0).sort((a, b) => b.length - a.length);
 }
 
+/**
+ * What to look for of one secret: the secret, and, for one of several lines (a PEM key, a file), each of its lines
+ * of at least MIN_ENCODED_SECRET_CHARS too, since a build's output is read line by line and a log line never holds
+ * more than one of them. Shorter lines (`-----`, an empty one) are too common to tell from ordinary text.
+ */
+function secretParts(secret: string): string[] {
+  if (!/[\r\n]/.test(secret)) return [secret];
+  const lines = secret.split(/\r?\n|\r/).map((line) => line.trim()).filter((line) => line.length >= MIN_ENCODED_SECRET_CHARS);
+  return [secret, ...lines];
+}
+
 /** A function that redacts these secrets (undefined and empty ones are skipped); the forms are worked out once. */
 export function redactor(secrets: readonly (string | undefined)[]): (text: string) => string {
-  const forms = [...new Set(secrets.filter((secret): secret is string => Boolean(secret)).flatMap(secretForms))].sort(
+  const parts = secrets.filter((secret): secret is string => Boolean(secret)).flatMap(secretParts);
+  const forms = [...new Set(parts.flatMap(secretForms))].sort(
     (a, b) => b.length - a.length,
   );
   return (text) => {

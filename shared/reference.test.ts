@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { checkPathComponent, checkRegistry, checkRepositoryPath, checkTag, formatReference, formatRepository, imageUrl } from "./reference";
+import { checkPathComponent, checkRegistry, checkRepositoryPath, checkTag, formatReference, formatRepository, imageUrl, parseReference, type ImageName } from "./reference";
 
 describe("image reference grammar", () => {
   it.each(["alice", "web", "a.b", "a_b", "a__b", "a-b", "a---b", "x1"])("accepts the path component %s", (value) => {
@@ -60,5 +60,24 @@ describe("image reference grammar", () => {
         expect(checkPathComponent(value)).toBeNull();
       }),
     );
+  });
+});
+
+describe("parseReference", () => {
+  it.each([
+    ["127.0.0.1:5000/team/web:v2", { registry: "127.0.0.1:5000", path: "team/web", tag: "v2" }],
+    ["localhost/web", { registry: "localhost", path: "web", tag: "latest" }],
+    ["registry.example.com/a/b/c:1.0", { registry: "registry.example.com", path: "a/b/c", tag: "1.0" }],
+    ["alice/web:edge", { registry: "docker.io", path: "alice/web", tag: "edge" }],
+    ["[::1]:5000/web:x", { registry: "[::1]:5000", path: "web", tag: "x" }],
+  ])("reads %s", (text, image) => {
+    expect(parseReference(text)).toEqual({ image });
+  });
+  it.each(["", "Alice/web", "r.io/web@sha256:" + "a".repeat(64), "r.io/web:", "r.io/:x", "r.io:0/web", "web:bad tag", "a//b"])(
+    "refuses %j",
+    (text) => expect(parseReference(text)).toHaveProperty("error"),
+  );
+  it("formats back to what it read", () => {
+    expect(formatReference((parseReference("127.0.0.1:5000/team/web:v2") as { image: ImageName }).image)).toBe("127.0.0.1:5000/team/web:v2");
   });
 });

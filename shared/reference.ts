@@ -99,3 +99,25 @@ function isLoopbackHost(registry: string): boolean {
   const host = registry.startsWith("[") ? registry.slice(1, registry.indexOf("]")) : registry.split(":")[0]!;
   return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
+
+/**
+ * A full image reference as Docker reads one: `host[:port]/path[:tag]`, or a Docker Hub `path[:tag]` (the first
+ * component is a registry when it has a '.' or a ':', or is `localhost`). No tag means `latest`, as in `docker push`;
+ * a digest is refused, since a push names a tag. Returns the image, or a sentence saying what is wrong.
+ */
+export function parseReference(text: string): { image: ImageName } | { error: string } {
+  if (text.includes("@")) return { error: "must name a tag, not a digest (@sha256:…)" };
+  const slash = text.indexOf("/");
+  const first = slash === -1 ? "" : text.slice(0, slash);
+  const hasRegistry = first.includes(".") || first.includes(":") || first === "localhost" || first.startsWith("[");
+  const registry = hasRegistry ? first : DOCKER_HUB;
+  const rest = hasRegistry ? text.slice(slash + 1) : text;
+  const colon = rest.lastIndexOf(":");
+  const path = colon === -1 ? rest : rest.slice(0, colon);
+  const tag = colon === -1 ? "latest" : rest.slice(colon + 1);
+  const problem =
+    (hasRegistry && checkRegistry(registry) && `registry ${checkRegistry(registry)}`) ||
+    (checkRepositoryPath(path) && `path ${checkRepositoryPath(path)}`) ||
+    (checkTag(tag) && `tag ${checkTag(tag)}`);
+  return problem ? { error: `'${text}': ${problem}` } : { image: { registry, path, tag } };
+}

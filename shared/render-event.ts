@@ -4,10 +4,25 @@
  * dashboard shows a log's events as the plain log does without bundling the
  * schemas.
  */
-import type { BuilderName, BuildEvent, LogEntry } from "./build-log";
+import type { BuilderName, BuildEvent, LogEntry, Placement } from "./build-log";
 import { formatByteSize } from "./byte-size";
 
 const BUILDER_NAMES: Record<BuilderName, string> = { buildkit: "BuildKit", classic: "classic builder" };
+
+const LAST_AGENT_STATES = {
+  busy: "has no free slot",
+  unable: "cannot build it now",
+  disconnected: "is not connected",
+} as const;
+
+/** Why the pool chose the agent, after its name. */
+function describePlacement(placement: Placement | undefined): string {
+  if (!placement) return "";
+  if (placement.reason === "warm-cache") return ", which built this repository last (its build cache is warm)";
+  if (!placement.lastAgent) return ", the least busy (no agent of this pool has built this repository yet)";
+  const { name, state } = placement.lastAgent;
+  return `, the least busy: agent ${name}, which built this repository last, ${LAST_AGENT_STATES[state]}`;
+}
 
 /** Marks Dockify's own lines in the text of a log. */
 export const EVENT_PREFIX = "[dockify]";
@@ -44,7 +59,7 @@ function describe(event: BuildEvent): string {
     case "lines-skipped":
       return `${event.count} log line(s) skipped here: the build printed faster than a build log is sent (at most ${event.maxLinesPerSecond} lines a second)`;
     case "assigned":
-      return `attempt ${event.attempt}: assigned to agent ${event.agent}`;
+      return `attempt ${event.attempt}: assigned to agent ${event.agent}${describePlacement(event.placement)}`;
     case "refused":
       return `attempt ${event.attempt}: the agent did not take it (${event.reason}); queued again`;
     case "lease-expired":

@@ -1,5 +1,5 @@
 /** The API's answers about a job, built here and typed by shared/api.ts: the seed's shapes and the fuller v1 record. */
-import type { AgentView, Build, SeedAccepted, SeedStatus, Upload, UploadDetail } from "../shared/api";
+import type { AgentView, Build, BuildOptionsView, PushedImage, SeedAccepted, SeedStatus, Upload, UploadDetail } from "../shared/api";
 import { PAUSE_CAUSES } from "../shared/protocol";
 import { formatReference, imageUrl } from "../shared/reference";
 import type { AgentRecord, PublicJob, UploadPartRecord, UploadRecord } from "./pool/records";
@@ -19,7 +19,7 @@ export function toSeedAccepted(job: PublicJob): SeedAccepted {
 export function toSeedStatus(job: PublicJob): SeedStatus {
   switch (job.state) {
     case "succeeded":
-      return { status: "success", image_url: imageUrl(job), image_reference: formatReference(job), digest: job.digest };
+      return { status: "success", image_url: imageUrl(job), image_reference: formatReference(job), digest: job.digest, pushed: pushedOf(job) };
     case "failed":
     case "canceled":
       return { status: "failed", step: job.step ?? job.state, error: job.error ?? "the build did not finish" };
@@ -27,6 +27,23 @@ export function toSeedStatus(job: PublicJob): SeedStatus {
       // Said only when no connected agent could take it before someone acts; a busy pool is plain "processing", as in the seed.
       return job.waiting && job.waiting.kind !== "busy" ? { status: "processing", waiting: job.waiting.message } : { status: "processing" };
   }
+}
+
+/** Every reference pushed with its digest; from agents too old to list them, the job's own reference alone. */
+function pushedOf(job: PublicJob): PushedImage[] {
+  if (job.pushed) return job.pushed.map(({ reference, digest }) => ({ reference, digest }));
+  return job.digest ? [{ reference: formatReference(job), digest: job.digest }] : [];
+}
+
+function optionsOf({ options, alsoPush }: PublicJob): BuildOptionsView {
+  return {
+    dockerfile: options.dockerfile,
+    build_args: options.buildArgs,
+    target: options.target ?? null,
+    no_cache: options.noCache,
+    platform: options.platform ?? null,
+    also_push: alsoPush.map(formatReference),
+  };
 }
 
 export function toBuild(job: PublicJob): Build {
@@ -37,6 +54,8 @@ export function toBuild(job: PublicJob): Build {
     image_reference: formatReference(job),
     image_url: imageUrl(job),
     digest: job.digest,
+    pushed: pushedOf(job),
+    options: optionsOf(job),
     image_id: job.imageId,
     step: job.step,
     error: job.error,

@@ -1,5 +1,5 @@
 /**
- * Registry passwords at rest: AES-GCM with a key derived from DOCKIFY_SECRET_KEY.
+ * Registry passwords, logins and build secrets at rest: AES-GCM with a key derived from DOCKIFY_SECRET_KEY.
  * The job id is bound as additional data, so a sealed value copied to another
  * job's row does not open.
  */
@@ -32,7 +32,7 @@ export async function seal(secretKey: string | undefined, jobId: string, plainte
 
 export class UnreadableSecretError extends Error {
   constructor() {
-    super("the registry password could not be decrypted with DOCKIFY_SECRET_KEY or DOCKIFY_SECRET_KEY_PREVIOUS");
+    super("the build's registry password, logins or build secrets could not be decrypted with DOCKIFY_SECRET_KEY or DOCKIFY_SECRET_KEY_PREVIOUS");
   }
 }
 

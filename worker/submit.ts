@@ -7,13 +7,16 @@
  * alarm remove what it wrote (pool/uploads.ts).
  */
 import { IDEMPOTENCY_HEADER } from "../shared/api";
-import { formatReference } from "../shared/reference";
+import { DOCKERFILE_PATH } from "../shared/context-path";
+import { authServerAddress, formatReference } from "../shared/reference";
+import { readDockerfile } from "./context/dockerfile";
 import { contextKey } from "./context/keys";
 import { deleteContext, storeCheckedContext } from "./context/store";
 import type { Env } from "./env";
 import { ApiError } from "./errors";
 import { fleet } from "./fleet";
 import { keepAlive } from "./keep-alive";
+import { sealCredentials } from "./pool/job-secret";
 import type { NewJob, PublicJob } from "./pool/records";
 import { tenantPoolStub, type PoolStub } from "./pool/stub";
 import type { BuildRequest, BuildSpec, ContextSource } from "./requests/build-spec";
@@ -49,7 +52,7 @@ async function forget(env: Env, pool: PoolStub, jobId: string): Promise<void> {
  * Checks and stores the request's own context under the job's key, recorded in the pool first; returns its bytes.
  * A refusal removes what was written (and the row) before it is answered.
  */
-async function storeRequestContext(env: Env, pool: PoolStub, tenant: string, jobId: string, context: RequestContext): Promise<number> {
+async function storeRequestContext(env: Env, pool: PoolStub, tenant: string, jobId: string, context: RequestContext, dockerfile: string): Promise<number> {
   const key = contextKey(jobId);
   const limits = settings(env);
   await pool.beginContextWrite(jobId, tenant, key, context.reservedBytes);
@@ -58,6 +61,7 @@ async function storeRequestContext(env: Env, pool: PoolStub, tenant: string, job
     return await storeCheckedContext(env.BUCKET, key, context.chunks(), {
       maxEntries: limits.maxContextEntries,
       maxBytes: limits.maxContextBytes,
+      dockerfile,
       onMultipart: async (multipartId) => {
         await pool.recordMultipart(jobId, null, multipartId);
       },
@@ -70,6 +74,16 @@ async function storeRequestContext(env: Env, pool: PoolStub, tenant: string, job
   } finally {
     alive.stop();
   }
+}
+
+/** A build from a completed upload whose Dockerfile is not at the root: the file must be in the upload's context. */
+async function checkUploadDockerfile(env: Env, pool: PoolStub, tenant: string, uploadId: string, dockerfile: string): Promise<void> {
+  const found = await pool.uploadOf(uploadId, tenant);
+  // An unknown or unfinished upload is refused by the pool's enqueue, with its own answer.
+  if (!found || found.upload.state !== "ready") return;
+  const read = await readDockerfile(env.BUCKET, found.upload.contextKey, dockerfile, settings(env).maxDockerfileBytes);
+  if ("text" in read || read.problem === "too-large" || read.problem === "gone") return;
+  throw new ApiError(400, `dockerfile: the upload's context has no regular file at ${dockerfile}`, "dockerfile");
 }
 
 export async function submitBuild(env: Env, tenant: string, { spec, context, files }: BuildRequest): Promise<PublicJob> {
@@ -93,6 +107,8 @@ export async function submitBuild(env: Env, tenant: string, { spec, context, fil
   }
 
   const jobId = crypto.randomUUID();
+  // A completed upload was checked for a Dockerfile at its root; one the build names elsewhere is looked for now.
+  if (context.kind === "upload" && spec.options.dockerfile !== DOCKERFILE_PATH) await checkUploadDockerfile(env, pool, tenant, context.uploadId, spec.options.dockerfile);
   if (context.kind === "request") {
     // Checked before the upload to refuse early, and again by the pool, which serializes submissions.
     const refused = await pool.admit(tenant, context.reservedBytes);
@@ -102,7 +118,12 @@ export async function submitBuild(env: Env, tenant: string, { spec, context, fil
     }
   }
   const sealedPassword = spec.password ? await seal(env.DOCKIFY_SECRET_KEY, jobId, spec.password) : null;
-  const stored = context.kind === "request" ? await storeRequestContext(env, pool, tenant, jobId, context) : context.contextBytes;
+  const sealedCredentials = await sealCredentials(env, jobId, {
+    logins: Object.entries(spec.logins).map(([host, { username, password }]) => ({ username, password, serveraddress: authServerAddress(host) })),
+    secrets: Object.entries(spec.secrets).map(([id, value]) => ({ id, value })),
+  });
+  const stored =
+    context.kind === "request" ? await storeRequestContext(env, pool, tenant, jobId, context, spec.options.dockerfile) : context.contextBytes;
   // The upload row the job takes its context from: the request's own, or the chunked upload's.
   const upload = context.kind === "request" ? jobId : context.uploadId;
   const job: NewJob = {
@@ -112,6 +133,9 @@ export async function submitBuild(env: Env, tenant: string, { spec, context, fil
     userName: spec.userName,
     labels: spec.labels,
     sealedPassword,
+    sealedCredentials,
+    options: spec.options,
+    alsoPush: spec.alsoPush,
     files,
     // The pool fills in the upload's key; this is the request's own.
     contextKey: contextKey(jobId),

@@ -17,6 +17,18 @@ interface Attempt {
   outcome: string;
 }
 
+/** The build's options in a line, as a `docker build` command line would have them; `—` for a plain build. */
+function describeOptions(options: Build["options"]): string {
+  const parts = [
+    ...(options.dockerfile === "Dockerfile" ? [] : [`-f ${options.dockerfile}`]),
+    ...Object.entries(options.build_args).map(([key, value]) => `--build-arg ${key}=${value}`),
+    ...(options.target ? [`--target ${options.target}`] : []),
+    ...(options.no_cache ? ["--no-cache"] : []),
+    ...(options.platform ? [`--platform ${options.platform}`] : []),
+  ];
+  return parts.join(" ") || "—";
+}
+
 function field(term: string, value: Node | string): HTMLElement[] {
   return [h("dt", {}, term), h("dd", {}, value)];
 }
@@ -42,6 +54,16 @@ export function buildView(main: HTMLElement, id: string, signal: AbortSignal): v
       ...field("State", build.state),
       ...field("Image", build.image_reference),
       ...field("Digest", h("span", { class: "mono", "data-testid": "digest" }, build.digest ?? "—")),
+      ...(build.options.also_push.length > 0
+        ? field(
+            "Also pushed",
+            h("ul", {}, ...build.options.also_push.map((reference) => {
+              const digest = build.pushed.find((pushed) => pushed.reference === reference)?.digest;
+              return h("li", { class: "mono" }, digest ? `${reference}@${digest}` : reference);
+            })),
+          )
+        : []),
+      ...field("Options", describeOptions(build.options)),
       ...field("Attempt", String(build.attempt)),
       ...field("Submitted", formatTime(build.created_at)),
       ...field("Started", formatTime(build.started_at)),

@@ -55,6 +55,8 @@ function kindOf(code: number | undefined): Kind | undefined {
 export interface ContextLimits {
   /** Entries allowed, folders and links included. */
   maxEntries: number;
+  /** The path of the regular file the build reads as its Dockerfile (its `dockerfile` field); `Dockerfile` by default. */
+  dockerfile?: string;
 }
 
 function quoted(text: string): string {
@@ -100,7 +102,7 @@ export class ContextChecker {
     switch (entry.type) {
       case "file":
         this.#claim(name, entry.mode & 0o7777);
-        if (name === DOCKERFILE_PATH) this.#dockerfile = true;
+        if (name === (this.limits.dockerfile ?? DOCKERFILE_PATH)) this.#dockerfile = true;
         return { name, type: "file", mode: entry.mode & 0o7777, size: entry.size, mtime: entry.mtime };
       case "directory":
         this.#claim(name, CODES.directory);
@@ -124,7 +126,12 @@ export class ContextChecker {
 
   /** Checks what needs the whole archive: every symlink followed through the others, and the Dockerfile. */
   finish(): void {
-    if (!this.#dockerfile) throw new ContextError(`no regular file named ${DOCKERFILE_PATH} at the root of the archive`);
+    if (!this.#dockerfile) {
+      const dockerfile = this.limits.dockerfile ?? DOCKERFILE_PATH;
+      throw new ContextError(
+        dockerfile === DOCKERFILE_PATH ? `no regular file named ${DOCKERFILE_PATH} at the root of the archive` : `no regular file at ${dockerfile} (the dockerfile field)`,
+      );
+    }
     const budget = { steps: MAX_RESOLVE_STEPS };
     for (const [path, target] of this.#symlinks) {
       if (!this.#resolvesInside(parentOf(path), target, budget)) {

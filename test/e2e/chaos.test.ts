@@ -76,6 +76,7 @@ function expectSuccess(final: SeedStatus, tag: string): asserts final is SeedSuc
     image_reference: `${stack.registry.host}/${imageName()}:${tag}`,
     image_url: `http://${stack.registry.host}/v2/${imageName()}/tags/list`,
     digest: expect.stringMatching(/^sha256:[0-9a-f]{64}$/),
+    pushed: [{ reference: `${stack.registry.host}/${imageName()}:${tag}`, digest: (final as SeedSuccess).digest }],
   });
 }
 

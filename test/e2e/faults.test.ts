@@ -109,6 +109,7 @@ function expectSuccess(final: SeedStatus, tag: string): asserts final is SeedSuc
     image_reference: referenceOf(tag),
     image_url: `http://${stack.registry.host}/v2/${imageName()}/tags/list`,
     digest: expect.stringMatching(/^sha256:[0-9a-f]{64}$/),
+    pushed: [{ reference: referenceOf(tag), digest: (final as SeedSuccess).digest }],
   });
 }
 
@@ -362,7 +363,8 @@ describe("an agent shut down with SIGTERM", () => {
       expect((await stack.api.build(id)).body).toMatchObject({ state: "succeeded", attempt: 1 });
       const log = await stack.api.log(id);
       expect(log).toContain(renderEvent({ type: "assigned", attempt: 1, agent: "drain-b" }));
-      expect(log).not.toContain("drain-a");
+      // drain-a is named only as the agent that built this repository last, now gone (the pool says why it chose drain-b).
+      expect(log.replaceAll("agent drain-a, which built this repository last, is not connected", "")).not.toContain("drain-a");
       expect(other.output()).toContain(`job ${id} attempt 1: started`);
     }
 

@@ -6,7 +6,7 @@
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, assert, beforeAll, describe, expect, it } from "vitest";
-import { ok, type ApiClient, type SeedBuild } from "../../harness/api";
+import { ok, type ApiClient, type SeedBuild, type SeedSuccess } from "../../harness/api";
 import { docker, pullImage, pushImage, removeImage, runAndCapture, tagImage } from "../../harness/docker";
 import { startStack, type Stack } from "../../harness/stack";
 
@@ -91,6 +91,8 @@ describe("seed contract end to end", () => {
       image_reference: reference,
       image_url: `http://${stack.registry.host}/v2/alice/web/tags/list`,
       digest: expect.stringMatching(/^sha256:[0-9a-f]{64}$/),
+      // Its one reference, with the same digest.
+      pushed: [{ reference, digest: (final as SeedSuccess).digest }],
     });
     assert(final.status === "success"); // narrows the type; toEqual above has checked it
 

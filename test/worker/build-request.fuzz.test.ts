@@ -6,7 +6,9 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { encodeHeaderJson, LOGINS_HEADER, SECRETS_HEADER } from "../../shared/api";
 import { checkContextPath } from "../../shared/context-path";
+import { PLATFORM_TEXT } from "../../shared/platform";
 import { checkRegistry, checkRepositoryPath, checkTag } from "../../shared/reference";
 import { readSeedForm } from "../../worker/requests/seed-form";
 import { settings, type Settings } from "../../worker/settings";
@@ -85,6 +87,56 @@ describe("seed request parsing under arbitrary input", () => {
         expect(await outcome(request)).toBe("refused");
       }),
       { numRuns: 200 },
+    );
+  });
+
+  it("reads build options and the logins and secrets headers, or refuses them naming the field, never echoing a secret", async () => {
+    const OPTION_FIELDS = ["build_arg", "target", "no_cache", "platform", "also_push"];
+    // Mostly values that pass, so that accepted builds are checked too, with refused and nasty ones among them.
+    const mostly = (good: string[], bad: string[]) =>
+      fc.oneof({ arbitrary: fc.constantFrom(...good), weight: 6 }, { arbitrary: fc.constantFrom(...bad), weight: 1 }, { arbitrary: nasty, weight: 1 });
+    const optionFields = fc.record({
+      build_arg: fc.array(mostly(["A=1", "Z_9=a=b", "B="], ["BUILDKIT_X=1", "1A=x", "A"]), { maxLength: 3 }),
+      target: fc.array(mostly(["stage", "a.b-c"], ["-x"]), { maxLength: 1 }),
+      no_cache: fc.array(mostly(["true", "0"], ["yes"]), { maxLength: 1 }),
+      platform: fc.array(mostly(["linux/amd64", "linux/arm64/v8"], ["linux", "Linux/AMD64"]), { maxLength: 1 }),
+      also_push: fc.array(mostly(["r.io/a/b:c", "alice/other:v2"], ["Bad/Ref", "alice/web:latest"]), { maxLength: 2 }),
+    });
+    const secretText = fc.string({ minLength: 8, maxLength: 30 }).map((text) => `S3cr3t-${text}`);
+    const key = fc.oneof({ arbitrary: fc.constantFrom("r.io", "127.0.0.1:5001", "docker.io", "npm", "key.pem"), weight: 4 }, { arbitrary: nasty, weight: 1 });
+    const printable = nasty.filter((text) => /^[\x20-\x7e]*$/.test(text));
+    /** A header: mostly the right JSON, else any JSON or any text; absent half the time (freq 2: null one time in 2). */
+    const headerOf = (json: fc.Arbitrary<unknown>) =>
+      fc.option(
+        fc.oneof({ arbitrary: json.map(encodeHeaderJson), weight: 4 }, { arbitrary: fc.jsonValue().map(encodeHeaderJson), weight: 1 }, { arbitrary: printable, weight: 1 }),
+        { freq: 2 },
+      );
+    const loginsHeader = headerOf(fc.dictionary(key, fc.record({ username: fc.oneof(fc.constantFrom("carol", "u"), nasty), password: secretText }), { maxKeys: 3 }));
+    const secretsHeader = headerOf(fc.dictionary(key, secretText, { maxKeys: 3 }));
+    await fc.assert(
+      fc.asyncProperty(optionFields, loginsHeader, secretsHeader, async (options, logins, secrets) => {
+        const url = new URL("http://dockify.test/build?user_name=alice&repo=web");
+        for (const [key, values] of Object.entries(options)) for (const value of values) url.searchParams.append(key, value);
+        const form = new FormData();
+        form.append("dockerfile", new File(["FROM scratch\n"], "Dockerfile"));
+        const headers = new Headers();
+        if (logins !== null) headers.set(LOGINS_HEADER, logins);
+        if (secrets !== null) headers.set(SECRETS_HEADER, secrets);
+        try {
+          const { spec } = await readSeedForm(new Request(url, { method: "POST", body: form, headers }), LIMITS);
+          for (const name of Object.keys(spec.options.buildArgs)) expect(name).toMatch(/^[A-Za-z_][A-Za-z0-9_]*$/);
+          if (spec.options.platform !== undefined) expect(spec.options.platform).toMatch(PLATFORM_TEXT);
+          for (const image of spec.alsoPush) expect(checkRepositoryPath(image.path) ?? checkTag(image.tag)).toBeNull();
+          for (const host of Object.keys(spec.logins)) expect(checkRegistry(host)).toBeNull();
+        } catch (error) {
+          if (!(error instanceof ApiError)) throw error;
+          expect(error.status).toBe(400);
+          const body = (await error.getResponse().json()) as { error: string; field: string };
+          expect([...OPTION_FIELDS, LOGINS_HEADER, SECRETS_HEADER]).toContain(body.field);
+          for (const secret of JSON.stringify([logins, secrets]).match(/S3cr3t-[^"\\]*/g) ?? []) expect(body.error).not.toContain(secret);
+        }
+      }),
+      { numRuns: 400 },
     );
   });
 

@@ -8,12 +8,15 @@ import { env, runInDurableObject } from "cloudflare:test";
 import { createParser } from "eventsource-parser";
 import { beforeEach, describe, expect, it } from "vitest";
 import { decodeLogStreamMessage, type LogStreamMessage, type SeedAccepted } from "../../shared/api";
-import { renderEvent } from "../../shared/build-log";
+import { renderEvent, type Placement } from "../../shared/build-log";
 import { CUTOFF_REASON, MAX_FOLLOWER_QUEUE_BYTES } from "../../worker/pool/followers";
 import { logKey } from "../../worker/pool/log";
 import { DEFAULT_POOL, poolStub } from "../../worker/pool/stub";
 import { TestAgent } from "./agent-socket";
 import { ALICE, BOB, call, submit } from "./helpers";
+
+/** Each test's build is the first of its repository on a fresh pool. */
+const FIRST_BUILD: Placement = { reason: "least-busy", lastAgent: null };
 
 beforeEach(async () => {
   await runInDurableObject(poolStub(env, DEFAULT_POOL), (_pool, state) => {
@@ -83,7 +86,7 @@ describe("live logs", () => {
     expect(response.headers.get("Content-Type")).toBe("text/event-stream; charset=utf-8");
     const follower = new Follower(response);
     expect(await follower.until(3)).toEqual([
-      { id: 1, event: "event", data: { type: "assigned", attempt, agent: "streamer" } },
+      { id: 1, event: "event", data: { type: "assigned", attempt, agent: "streamer", placement: FIRST_BUILD } },
       { id: 2, event: "line", data: "one" },
       { id: 3, event: "event", data: { type: "downloading-context" } },
     ]);
@@ -134,7 +137,7 @@ describe("live logs", () => {
     expect(fromEnd).toEqual([expect.objectContaining({ id: 5, event: "end" })]);
     // The plain log still reads as text from the archive.
     const text = await (await call(`/v1/builds/${id}/logs`, { headers: { Authorization: ALICE } })).text();
-    expect(text).toBe(`${renderEvent({ type: "assigned", attempt, agent: "streamer" })}\na\nb\nc\nd\n`);
+    expect(text).toBe(`${renderEvent({ type: "assigned", attempt, agent: "streamer", placement: FIRST_BUILD })}\na\nb\nc\nd\n`);
     agent.ws.close();
   });
 

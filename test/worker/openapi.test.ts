@@ -86,8 +86,14 @@ describe("GET /openapi.json", () => {
     );
     const submit = doc.paths["/v1/builds"]!.post!;
     expect(submit.parameters!.filter((parameter) => parameter.in === "query").map((parameter) => parameter.name).sort()).toEqual(
-      ["labels", "notify_url", "registry", "repo", "tag", "upload", "user_name"],
+      ["also_push", "build_arg", "dockerfile", "labels", "no_cache", "notify_url", "platform", "registry", "repo", "tag", "target", "upload", "user_name"],
     );
+    // Logins and secrets travel in headers only, on both routes.
+    for (const operation of [submit, doc.paths["/build"]!.post!]) {
+      expect(operation.parameters!.filter((parameter) => parameter.in === "header").map((parameter) => parameter.name)).toEqual(
+        expect.arrayContaining(["X-Registry-Password", "X-Registry-Logins", "X-Build-Secrets"]),
+      );
+    }
     expect(Object.keys(submit.requestBody!.content)).toEqual(["application/x-tar", "application/gzip", "application/x-gzip"]);
     expect(Object.keys(submit.responses)).toEqual(expect.arrayContaining(["404", "408", "409", "411", "413", "415"]));
     // Chunked uploads: the shapes of shared/api.ts, each part's path, digest and answers.

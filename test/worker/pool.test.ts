@@ -1,7 +1,7 @@
 import type { AgentList, Build, SeedAccepted, SeedStatus } from "../../shared/api";
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { beforeEach, describe, expect, it } from "vitest";
-import { renderEvent } from "../../shared/build-log";
+import { renderEvent, type BuildEvent } from "../../shared/build-log";
 import { CLOSE } from "../../shared/protocol";
 import { DEFAULT_POOL, poolStub } from "../../worker/pool/stub";
 import { TestAgent } from "./agent-socket";
@@ -90,6 +90,8 @@ describe("pool and agents", () => {
       image_url: "http://127.0.0.1:5000/v2/alice/web/tags/list",
       image_reference: "127.0.0.1:5000/alice/web:v1",
       digest,
+      // An agent that does not list what it pushed pushed the job's own reference alone.
+      pushed: [{ reference: "127.0.0.1:5000/alice/web:v1", digest }],
     });
     const log = await (await call(`/v1/builds/${id}/logs`, { headers: { Authorization: ALICE } })).text();
     expect(log).toContain("Step 1/2 : FROM scratch");
@@ -283,8 +285,11 @@ describe("the log", () => {
     await waitFor(async () => (await (await call(`/v1/builds/${id}/logs`, { headers: { Authorization: ALICE } })).text()).includes(forged));
     await runInDurableObject(poolStub(env, DEFAULT_POOL), (_pool, state) => {
       const rows = state.storage.sql.exec<{ line: string; event: string | null }>("SELECT line, event FROM log_lines WHERE job_id = ? ORDER BY seq", id).toArray();
+      // Why the pool chose the agent depends on the builds of earlier tests (dispatch.test.ts tests that).
+      const assigned = JSON.parse(rows[0]!.event!) as BuildEvent;
+      expect(assigned).toEqual({ type: "assigned", attempt, agent: "recorder", placement: expect.objectContaining({ reason: "least-busy" }) });
       expect(rows).toEqual([
-        { line: renderEvent({ type: "assigned", attempt, agent: "recorder" }), event: JSON.stringify({ type: "assigned", attempt, agent: "recorder" }) },
+        { line: renderEvent(assigned), event: JSON.stringify(assigned) },
         { line: renderEvent({ type: "downloading-context" }), event: JSON.stringify({ type: "downloading-context" }) },
         { line: forged, event: null },
       ]);

@@ -16,6 +16,8 @@ export interface StoreOptions {
   maxEntries: number;
   /** The most bytes the tar may have, after decompression. */
   maxBytes: number;
+  /** Where the Dockerfile must be, a regular file: the build's `dockerfile` field (default `Dockerfile`). */
+  dockerfile?: string;
   /** Told the id of the multipart upload before its first part is sent, so a sweep can abort it after a crash. */
   onMultipart: (multipartId: string) => Promise<void>;
   /** Called once the whole archive has passed, before the object is made visible; throwing stops it. */

@@ -1,6 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { plan, waitingReason, type QueuedJob } from "./dispatch";
+import { plan as planWithPlacement, waitingReason, type QueuedJob } from "./dispatch";
 import type { AgentRecord } from "./records";
+
+/** Which job goes to which agent, for the tests of that alone; the placement's own tests read it whole. */
+function plan(queued: readonly QueuedJob[], agents: readonly AgentRecord[]) {
+  return planWithPlacement(queued, agents).map(({ jobId, agentId }) => ({ jobId, agentId }));
+}
 
 function agent(id: string, fields: Partial<AgentRecord> = {}): AgentRecord {
   return {
@@ -73,6 +78,58 @@ describe("plan", () => {
   it("assigns nothing when no agent is connected", () => {
     expect(plan([job("1", 1)], [])).toEqual([]);
   });
+
+  it("sends a build that names a platform only to an agent whose Engine builds it", () => {
+    const agents = [agent("amd", { concurrency: 2 }), agent("arm", { platform: "linux/arm64/v8", connectedAt: 5 }), agent("old", { platform: null })];
+    const queued = [{ ...job("arm", 1), platform: "linux/arm64" }, { ...job("riscv", 2), platform: "linux/riscv64" }, { ...job("amd", 3), platform: "linux/amd64" }];
+    expect(plan(queued, agents)).toEqual([
+      { jobId: "arm", agentId: "arm" },
+      { jobId: "amd", agentId: "amd" },
+    ]);
+  });
+});
+
+describe("plan: cache affinity", () => {
+  const warm = (id: string, createdAt: number, lastAgent: string): QueuedJob => ({ ...job(id, createdAt), lastAgent });
+
+  it("sends a build to the agent that last built its repository when it has a free slot, even if another is less busy", () => {
+    const agents = [agent("idle", { concurrency: 4 }), agent("warm", { concurrency: 4, running: 3, connectedAt: 5 })];
+    expect(planWithPlacement([warm("1", 1, "warm")], agents)).toEqual([{ jobId: "1", agentId: "warm", placement: { reason: "warm-cache" } }]);
+  });
+
+  it("never makes a build wait for its last agent: a busy one is passed over for the least busy, and the log says why", () => {
+    const agents = [agent("idle", { concurrency: 2 }), agent("warm", { running: 1, connectedAt: 5 })];
+    expect(planWithPlacement([warm("1", 1, "warm"), warm("2", 2, "gone")], agents)).toEqual([
+      { jobId: "1", agentId: "idle", placement: { reason: "least-busy", lastAgent: { name: "warm", state: "busy" } } },
+      { jobId: "2", agentId: "idle", placement: { reason: "least-busy", lastAgent: { name: "gone", state: "disconnected" } } },
+    ]);
+  });
+
+  it("says when the last agent cannot build it now, and when no agent has built it yet", () => {
+    const agents = [agent("amd"), agent("arm", { platform: "linux/arm64", connectedAt: 5 })];
+    expect(planWithPlacement([{ ...warm("1", 1, "arm"), platform: "linux/amd64" }, job("2", 2)], agents)).toEqual([
+      { jobId: "1", agentId: "amd", placement: { reason: "least-busy", lastAgent: { name: "arm", state: "unable" } } },
+      { jobId: "2", agentId: "arm", placement: { reason: "least-busy", lastAgent: null } },
+    ]);
+  });
+
+  it("serves the oldest build first: a younger build's affinity never takes the slot an older one gets", () => {
+    const agents = [agent("warm"), agent("other", { connectedAt: 5, running: 1, concurrency: 2 })];
+    // The older build has no history and takes the least busy agent (warm, idle); the younger one then goes on.
+    expect(plan([warm("young", 2, "warm"), job("old", 1)], agents)).toEqual([
+      { jobId: "old", agentId: "warm" },
+      { jobId: "young", agentId: "other" },
+    ]);
+  });
+
+  it("fills the warm agent's slots and then spreads the rest, so its repository's builds do not queue behind it", () => {
+    const agents = [agent("warm", { concurrency: 2 }), agent("cold", { concurrency: 2, connectedAt: 5 })];
+    expect(plan([warm("1", 1, "warm"), warm("2", 2, "warm"), warm("3", 3, "warm")], agents)).toEqual([
+      { jobId: "1", agentId: "warm" },
+      { jobId: "2", agentId: "warm" },
+      { jobId: "3", agentId: "cold" },
+    ]);
+  });
 });
 
 describe("waitingReason", () => {
@@ -99,6 +156,18 @@ describe("waitingReason", () => {
     expect(waitingReason({ labels: {} }, [agent("b-1", lowDisk("x")), agent("b-2", { running: 1 })], "default").kind).toBe("busy");
     // A paused agent without the labels is not why it waits.
     expect(waitingReason({ labels: { arch: "arm64" } }, [agent("b-1", lowDisk("x"))], "default").kind).toBe("unmatched");
+  });
+
+  it("says which platforms the connected agents build when none builds the one asked for", () => {
+    const agents = [agent("a"), agent("b", { platform: "linux/arm64/v8" }), agent("c", { platform: null, labels: { ssd: "1" } })];
+    expect(waitingReason({ labels: {}, platform: "linux/riscv64" }, agents, "default")).toEqual({
+      kind: "unmatched",
+      message: "no connected build agent of pool 'default' builds linux/riscv64: the agents build linux/amd64, linux/arm64/v8, an unknown platform (agents too old to say)",
+    });
+    expect(waitingReason({ labels: { ssd: "1" }, platform: "linux/amd64" }, agents, "default").message).toBe(
+      "no connected build agent of pool 'default' builds linux/amd64: the agents with the labels ssd=1 build an unknown platform (agents too old to say)",
+    );
+    expect(waitingReason({ labels: {}, platform: "linux/arm64" }, [agent("b", { platform: "linux/arm64/v8", running: 1 })], "default").kind).toBe("busy");
   });
 
   it("names at most three paused agents and counts the rest", () => {

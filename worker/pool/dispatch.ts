@@ -3,17 +3,31 @@
  * queued job goes where, and why a job still waits. The pool feeds it rows and
  * carries out what it says; nothing here reads storage or the clock.
  */
-import { formatLabels, labelsMatch } from "../../shared/labels";
+import type { Placement } from "../../shared/build-log";
+import { formatLabels, labelsMatch, type Labels } from "../../shared/labels";
+import { platformMatches } from "../../shared/platform";
 import { PAUSE_CAUSES } from "../../shared/protocol";
 import type { AgentRecord, JobRecord } from "./records";
 
-/** What dispatch needs to know of a queued job. */
-export type QueuedJob = Pick<JobRecord, "id" | "labels" | "createdAt">;
+/** What a job asks of the agent that builds it: every label it names, and the platform when it names one. */
+export interface Needs {
+  labels: Labels;
+  platform?: string;
+}
 
-/** A job the policy gives to an agent; the pool turns it into a lease and an `assign` message. */
+/** What dispatch needs to know of a queued job; `lastAgent` names the agent that last built its repository for its tenant. */
+export type QueuedJob = Needs & Pick<JobRecord, "id" | "createdAt"> & { lastAgent?: string | null };
+
+/** A job's needs, as its record holds them. */
+export function needsOf(job: Pick<JobRecord, "labels" | "options">): Needs {
+  return { labels: job.labels, ...(job.options.platform !== undefined && { platform: job.options.platform }) };
+}
+
+/** A job the policy gives to an agent, and why that one; the pool turns it into a lease and an `assign` message. */
 export interface Pairing {
   jobId: string;
   agentId: string;
+  placement: Placement;
 }
 
 /** Whether the agent takes new work at all: not shutting down, not paused, not refusing, a slot free. */
@@ -21,8 +35,13 @@ export function hasFreeSlot(agent: AgentRecord): boolean {
   return !agent.draining && agent.paused === null && !agent.refusing && agent.running < agent.concurrency;
 }
 
-export function canTake(agent: AgentRecord, job: Pick<JobRecord, "labels">): boolean {
-  return hasFreeSlot(agent) && labelsMatch(job.labels, agent.labels);
+/** Whether the agent could build the job at all, busy or not: every label it asks for, and its platform. */
+export function suits(agent: AgentRecord, job: Needs): boolean {
+  return labelsMatch(job.labels, agent.labels) && platformMatches(job.platform, agent.platform);
+}
+
+export function canTake(agent: AgentRecord, job: Needs): boolean {
+  return hasFreeSlot(agent) && suits(agent, job);
 }
 
 /** Oldest first; the id breaks ties so the order never depends on how rows came back. */
@@ -40,20 +59,34 @@ function leastBusy(agents: readonly AgentRecord[]): AgentRecord | undefined {
   return agents.reduce<AgentRecord | undefined>((best, agent) => (!best || agent.running < best.running ? agent : best), undefined);
 }
 
+/** Why a job's last builder was passed over: it is connected but has no free slot, cannot build it now, or is gone. */
+function lastAgentState(name: string, agents: readonly AgentRecord[], job: Needs): "busy" | "unable" | "disconnected" {
+  const named = agents.filter((agent) => agent.name === name);
+  if (named.length === 0) return "disconnected";
+  return named.some((agent) => suits(agent, job)) ? "busy" : "unable";
+}
+
 /**
- * Hands queued jobs, oldest first, each to the least busy agent with a free slot
- * and every label the job asks for. A job no agent can take now is skipped, so
- * it does not hold up younger jobs that others can take.
+ * Hands queued jobs, oldest first, each to an agent with a free slot, every label the job asks for and its
+ * platform: the agent that last built the job's repository for its tenant when it is one of those (its build cache
+ * is warm), else the least busy. Affinity only chooses among agents free now, so a job never waits for its last
+ * agent, and a job no agent can take now is skipped, so it does not hold up younger jobs that others can take.
  */
 export function plan(queued: readonly QueuedJob[], agents: readonly AgentRecord[]): Pairing[] {
   const load = [...agents].sort(byLoad).map((agent) => ({ ...agent }));
   const assignments: Pairing[] = [];
   for (const job of [...queued].sort(byAge)) {
     if (!load.some(hasFreeSlot)) break;
-    const agent = leastBusy(load.filter((candidate) => canTake(candidate, job)));
+    const able = load.filter((candidate) => canTake(candidate, job));
+    const last = job.lastAgent ?? null;
+    const warm = last === null ? undefined : able.find((candidate) => candidate.name === last);
+    const agent = warm ?? leastBusy(able);
     if (!agent) continue;
+    const placement: Placement = warm
+      ? { reason: "warm-cache" }
+      : { reason: "least-busy", lastAgent: last === null ? null : { name: last, state: lastAgentState(last, load, job) } };
     agent.running += 1;
-    assignments.push({ jobId: job.id, agentId: agent.id });
+    assignments.push({ jobId: job.id, agentId: agent.id, placement });
   }
   return assignments;
 }
@@ -77,12 +110,26 @@ function describePaused(agents: readonly AgentRecord[]): string {
   return named.join("; ") + (more > 0 ? ` and ${more} more` : "");
 }
 
+/** The platforms agents build, each once, for a sentence: `linux/amd64, linux/arm64`. */
+function platformsOf(agents: readonly AgentRecord[]): string {
+  const platforms = [...new Set(agents.map((agent) => agent.platform ?? "an unknown platform (agents too old to say)"))];
+  return platforms.join(", ");
+}
+
 /** Why a queued job waits in `pool`: named, since a tenant's agents may be connected to another pool. */
-export function waitingReason(job: Pick<JobRecord, "labels">, agents: readonly AgentRecord[], pool: string): Waiting {
+export function waitingReason(job: Needs, agents: readonly AgentRecord[], pool: string): Waiting {
   if (agents.length === 0) return { kind: "unmatched", message: `no build agent is connected to pool '${pool}'` };
-  const able = agents.filter((agent) => labelsMatch(job.labels, agent.labels));
-  if (able.length === 0) {
+  const labelled = agents.filter((agent) => labelsMatch(job.labels, agent.labels));
+  if (labelled.length === 0) {
     return { kind: "unmatched", message: `no connected build agent of pool '${pool}' has the labels ${formatLabels(job.labels)}` };
+  }
+  const able = labelled.filter((agent) => platformMatches(job.platform, agent.platform));
+  if (able.length === 0) {
+    const which = Object.keys(job.labels).length > 0 ? ` with the labels ${formatLabels(job.labels)}` : "";
+    return {
+      kind: "unmatched",
+      message: `no connected build agent of pool '${pool}' builds ${job.platform}: the agents${which} build ${platformsOf(labelled)}`,
+    };
   }
   if (able.every((agent) => agent.draining || agent.paused)) {
     const paused = able.filter((agent) => agent.paused && !agent.draining);

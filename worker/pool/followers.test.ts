@@ -14,6 +14,8 @@ const RECORD: Build = {
   image_reference: "127.0.0.1:5000/a/b:v1",
   image_url: "http://127.0.0.1:5000/v2/a/b/tags/list",
   digest: `sha256:${"a".repeat(64)}`,
+  pushed: [{ reference: "127.0.0.1:5000/a/b:v1", digest: `sha256:${"a".repeat(64)}` }],
+  options: { dockerfile: "Dockerfile", build_args: {}, target: null, no_cache: false, platform: null, also_push: [] },
   image_id: "sha256:abc",
   step: null,
   error: null,

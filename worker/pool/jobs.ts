@@ -5,7 +5,7 @@
  * from an older assignment cannot move a job it no longer holds.
  */
 import { isFinal, LEASED_STATES, type BuildPhase, type FailureStep, type JobState } from "../../shared/job";
-import type { BuildStep, JobOutcome } from "../../shared/protocol";
+import type { BuildStep, JobOutcome, PushedImage } from "../../shared/protocol";
 
 export interface JobLease {
   state: JobState;
@@ -31,6 +31,8 @@ export interface JobEnd {
   imageId: string | null;
   /** The Dockerfile's steps as the agent reported them with a success; null when it reported none. */
   steps: BuildStep[] | null;
+  /** Every reference pushed, the job's own first, with its digest; null when the agent did not list them (older agents). */
+  pushed: PushedImage[] | null;
 }
 
 export type JobEvent =
@@ -78,14 +80,14 @@ function end(state: JobState, job: JobLease, fields: Partial<JobEnd>): Transitio
   return {
     ok: true,
     lease: { ...job, state, ...RELEASED },
-    end: { step: null, error: null, digest: null, imageId: null, steps: null, ...fields },
+    end: { step: null, error: null, digest: null, imageId: null, steps: null, pushed: null, ...fields },
   };
 }
 
 function outcomeTransition(job: JobLease, outcome: JobOutcome): Transition {
   switch (outcome.status) {
     case "succeeded":
-      return end("succeeded", job, { digest: outcome.digest, imageId: outcome.imageId, steps: outcome.steps ?? null });
+      return end("succeeded", job, { digest: outcome.digest, imageId: outcome.imageId, steps: outcome.steps ?? null, pushed: outcome.pushed ?? null });
     case "failed":
       return end("failed", job, { step: outcome.step, error: outcome.error });
     case "canceled":

@@ -16,7 +16,7 @@ import { toAgentView, toBuild } from "../responses";
 import { settings, type Settings } from "../settings";
 import { COUNTERS, Counters, type PoolMetrics } from "./counters";
 import { WebhookDeliveries } from "./deliveries";
-import { waitingReason } from "./dispatch";
+import { needsOf, waitingReason } from "./dispatch";
 import { readFollowRequest, type FollowRequest } from "./follow-request";
 import { Followers } from "./followers";
 import { FrameBudgets } from "./frame-budget";
@@ -248,7 +248,7 @@ export class Pool extends DurableObject<Env> {
     const queued = this.store.tenantQueuedJobs(tenant);
     const reasons = new Map<string, QueueSummary["reasons"][number]>();
     for (const job of queued) {
-      const { kind, message } = waitingReason(job, agents, this.name);
+      const { kind, message } = waitingReason(needsOf(job), agents, this.name);
       const entry = reasons.get(message) ?? { kind, reason: message, builds: 0 };
       entry.builds += 1;
       reasons.set(message, entry);
@@ -284,9 +284,18 @@ export class Pool extends DurableObject<Env> {
 
   /** Where the job's context is, for an agent with the token of its current, unexpired lease; null for anyone else. */
   contextFor(jobId: string, leaseToken: string): string | null {
+    return this.leasedJob(jobId, leaseToken)?.contextKey ?? null;
+  }
+
+  /** Where the job's context is and its Dockerfile's path in it, for the agent holding its lease (else null, like the context). */
+  dockerfileFor(jobId: string, leaseToken: string): { contextKey: string; dockerfile: string } | null {
+    const job = this.leasedJob(jobId, leaseToken);
+    return job && { contextKey: job.contextKey, dockerfile: job.options.dockerfile };
+  }
+
+  private leasedJob(jobId: string, leaseToken: string): JobRecord | null {
     const job = this.store.job(jobId);
-    const leased = job !== null && job.leaseHash === leaseHash(leaseToken) && (job.leaseExpiresAt ?? 0) > Date.now();
-    return leased ? job.contextKey : null;
+    return job !== null && job.leaseHash === leaseHash(leaseToken) && (job.leaseExpiresAt ?? 0) > Date.now() ? job : null;
   }
 
   private tenantJob(id: string, tenant: string): JobRecord | null {
@@ -295,7 +304,7 @@ export class Pool extends DurableObject<Env> {
   }
 
   private view(job: JobRecord): PublicJob {
-    return publicJob(job, job.state === "queued" ? waitingReason(job, this.store.agents(), this.name) : null);
+    return publicJob(job, job.state === "queued" ? waitingReason(needsOf(job), this.store.agents(), this.name) : null);
   }
 
   // --- Runtime hooks ---------------------------------------------------------

@@ -2,8 +2,9 @@
 import type { FilesSummary, UploadState } from "../../shared/api";
 import type { JobState } from "../../shared/job";
 import type { Labels } from "../../shared/labels";
-import type { BuildStep, Pause } from "../../shared/protocol";
 import { contextKey } from "../context/keys";
+import type { BuildOptions, BuildStep, Pause, PushedImage } from "../../shared/protocol";
+import type { ImageName } from "../../shared/reference";
 import type { Waiting } from "./dispatch";
 import type { JobEnd, JobLease } from "./jobs";
 
@@ -17,6 +18,12 @@ export interface NewJob {
   /** Only agents with all of these labels may build it. */
   labels: Labels;
   sealedPassword: ArrayBuffer | null;
+  /** The logins of X-Registry-Logins and the build secrets, sealed together (job-secret.ts); null when it has neither. */
+  sealedCredentials: ArrayBuffer | null;
+  /** How to build it; defaults are a plain `docker build`'s. */
+  options: BuildOptions;
+  /** More references pushed from the same build, after its own. */
+  alsoPush: ImageName[];
   /** What the submitter sent, for the response: names and sizes, never contents. */
   files: FilesSummary;
   /** Where the checked context is in R2; the job deletes it when it ends. */
@@ -36,13 +43,13 @@ export interface JobRecord extends Omit<NewJob, "idempotencyKey">, JobLease, Job
 }
 
 /** What the pool tells the API about a job: everything but its secret and its lease. */
-export type PublicJob = Omit<JobRecord, "sealedPassword" | "leaseHash" | "agentId" | "leaseExpiresAt"> & {
+export type PublicJob = Omit<JobRecord, "sealedPassword" | "sealedCredentials" | "leaseHash" | "agentId" | "leaseExpiresAt"> & {
   /** Why a queued job has not started; null once it has. */
   waiting: Waiting | null;
 };
 
 export function publicJob(job: JobRecord, waiting: Waiting | null): PublicJob {
-  const { sealedPassword: _sealed, leaseHash: _hash, agentId: _agent, leaseExpiresAt: _expiry, ...visible } = job;
+  const { sealedPassword: _sealed, sealedCredentials: _credentials, leaseHash: _hash, agentId: _agent, leaseExpiresAt: _expiry, ...visible } = job;
   return { ...visible, waiting };
 }
 
@@ -144,6 +151,10 @@ export function toJob(row: Row): JobRecord {
     userName: row.user_name as string,
     labels: JSON.parse(row.labels as string) as Labels,
     sealedPassword: (row.sealed_password as ArrayBuffer | null) ?? null,
+    sealedCredentials: (row.sealed_credentials as ArrayBuffer | null) ?? null,
+    // Jobs stored before options were taken were built as a plain `docker build`.
+    options: row.options ? (JSON.parse(row.options as string) as BuildOptions) : { dockerfile: "Dockerfile", buildArgs: {}, noCache: false },
+    alsoPush: row.also_push ? (JSON.parse(row.also_push as string) as ImageName[]) : [],
     files: JSON.parse(row.files as string) as FilesSummary,
     // Jobs from before contexts could live elsewhere have none recorded.
     contextKey: (row.context_key as string | null) ?? contextKey(row.id as string),
@@ -158,6 +169,7 @@ export function toJob(row: Row): JobRecord {
     digest: (row.digest as string | null) ?? null,
     imageId: (row.image_id as string | null) ?? null,
     steps: row.steps ? (JSON.parse(row.steps as string) as BuildStep[]) : null,
+    pushed: row.pushed ? (JSON.parse(row.pushed as string) as PushedImage[]) : null,
     createdAt: row.created_at as number,
     startedAt: (row.started_at as number | null) ?? null,
     updatedAt: row.updated_at as number,

@@ -5,15 +5,15 @@
  * The Durable Object changes jobs only through these.
  */
 import type { HeldJob } from "../../shared/protocol";
-import { authServerAddress, formatReference } from "../../shared/reference";
+import { authServerAddress, formatReference, type ImageName } from "../../shared/reference";
 import { deleteContext } from "../context/store";
 import type { Env } from "../env";
 import type { Settings } from "../settings";
 import { rearm, type DueTime } from "./alarm";
 import { COUNTERS, HISTOGRAMS, type Counters } from "./counters";
 import type { WebhookDeliveries } from "./deliveries";
-import { hasFreeSlot, plan } from "./dispatch";
-import { openPassword } from "./job-secret";
+import { hasFreeSlot, needsOf, plan } from "./dispatch";
+import { openCredentials, openPassword, type JobCredentials } from "./job-secret";
 import { transition, type JobEvent, type Transition } from "./jobs";
 import { leaseHash, newLeaseToken } from "./leases";
 import type { BuildLogs } from "./log";
@@ -33,6 +33,21 @@ type StopReason = (typeof STOP)[keyof typeof STOP];
 export interface Applied {
   job: JobRecord;
   result: Extract<Transition, { ok: true }>;
+}
+
+/** An image as the assignment names it. */
+function assignedImage(image: ImageName) {
+  return { registry: image.registry, path: image.path, tag: image.tag, reference: formatReference(image) };
+}
+
+/**
+ * The scope of a tenant's cache mounts (`RUN --mount=type=cache`): the agent namespaces every cache mount of the
+ * build by it, so a tenant's builds share their cache mounts and never see another tenant's. A hash, since a
+ * tenant's name may hold characters the scope may not, and need not be told to the agent.
+ */
+export async function cacheScopeOf(tenant: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(`dockify-cache-scope:${tenant}`));
+  return [...new Uint8Array(digest).slice(0, 16)].map((byte) => byte.toString(16).padStart(2, "0")).join("");
 }
 
 /** An assignment made and not yet sent: the lease token goes to the agent and nowhere else. */
@@ -95,6 +110,9 @@ export class Scheduler {
       return { job, result };
     }
     this.store.saveEnd(job.id, result.lease, result.end, now);
+    // Its build cache now holds this repository's layers: the next build of it goes there when it can (dispatch.ts).
+    const builtOn = result.lease.state === "succeeded" && job.agentId ? this.store.agentName(job.agentId) : null;
+    if (builtOn) this.store.rememberBuilder(job, builtOn, now);
     this.counters.add(COUNTERS.finished, { state: result.lease.state });
     if (job.startedAt !== null) this.counters.observe(HISTOGRAMS.duration, (now - job.startedAt) / 1000);
     // Only recorded here; it is sent from the alarm, outside this change (deliveries.ts).
@@ -146,16 +164,20 @@ export class Scheduler {
     const now = Date.now();
     const agents = this.store.agents();
     // Heartbeats dispatch too: with every slot busy, the queue is not even read.
-    const planned = agents.some(hasFreeSlot) ? plan(this.store.queuedJobs(), agents) : [];
+    const queued = agents.some(hasFreeSlot) ? this.store.queuedJobs() : [];
+    const planned = plan(
+      queued.map((job) => ({ id: job.id, createdAt: job.createdAt, lastAgent: job.lastAgent, ...needsOf(job) })),
+      agents,
+    );
     const names = new Map(agents.map((agent) => [agent.id, agent.name]));
     const assigned: Assigned[] = [];
-    for (const { jobId, agentId } of planned) {
+    for (const { jobId, agentId, placement } of planned) {
       const leaseToken = newLeaseToken();
       const applied = await this.apply(jobId, { type: "assign", agentId, now, leaseMs: this.config.leaseMs, leaseHash: leaseHash(leaseToken) });
       if (!applied) continue;
       const { attempt } = applied.result.lease;
       if (this.store.markStarted(jobId, now)) this.counters.observe(HISTOGRAMS.timeToStart, (now - applied.job.createdAt) / 1000);
-      this.logs.append(jobId, [{ event: { type: "assigned", attempt, agent: names.get(agentId) ?? agentId } }]);
+      this.logs.append(jobId, [{ event: { type: "assigned", attempt, agent: names.get(agentId) ?? agentId, placement } }]);
       assigned.push({ jobId, agentId, attempt, leaseToken });
     }
     await this.rearm();
@@ -175,12 +197,14 @@ export class Scheduler {
     sendTo(this.ctx, agentId, { type: "cancel", jobId, attempt, reason });
   }
 
-  /** Sends the assignment; false when the job had to end instead (its password no longer opens). */
+  /** Sends the assignment; false when the job had to end instead (its secrets no longer open). */
   private async send({ jobId, agentId, attempt, leaseToken }: Assigned): Promise<boolean> {
     const job = this.store.job(jobId)!;
     let password: string | undefined;
+    let credentials: JobCredentials;
     try {
       password = await openPassword(this.env, job);
+      credentials = await openCredentials(this.env, job);
     } catch (error) {
       // The key changed past DOCKIFY_SECRET_KEY_PREVIOUS while the job waited: say so rather than push without a login.
       const message = error instanceof Error ? error.message : String(error);
@@ -193,8 +217,14 @@ export class Scheduler {
       attempt,
       leaseToken,
       contextPath: `/agent/jobs/${jobId}/context`,
-      image: { registry: job.registry, path: job.path, tag: job.tag, reference: formatReference(job) },
+      dockerfilePath: `/agent/jobs/${jobId}/dockerfile`,
+      image: assignedImage(job),
+      alsoPush: job.alsoPush.map(assignedImage),
       auth: password === undefined ? undefined : { username: job.userName, password, serveraddress: authServerAddress(job.registry) },
+      logins: credentials.logins,
+      options: job.options,
+      secrets: credentials.secrets,
+      cacheScope: await cacheScopeOf(job.tenant),
     });
     return true;
   }

@@ -123,6 +123,21 @@ const MIGRATIONS = [
     PRIMARY KEY (upload_id, number)
   );
   ALTER TABLE jobs ADD COLUMN context_key TEXT;`,
+  // How to build (build args, target, platform, …) and more references to push; the logins and build secrets of
+  // the request, sealed and wiped at the end like the password; what was pushed; and which agent last built each of a
+  // tenant's repositories, so the next build of it goes where its cache is (dispatch.ts).
+  `ALTER TABLE jobs ADD COLUMN options TEXT;
+  ALTER TABLE jobs ADD COLUMN also_push TEXT;
+  ALTER TABLE jobs ADD COLUMN sealed_credentials BLOB;
+  ALTER TABLE jobs ADD COLUMN pushed TEXT;
+  CREATE TABLE affinity (
+    tenant TEXT NOT NULL,
+    repository TEXT NOT NULL,
+    agent_name TEXT NOT NULL,
+    built_at INTEGER NOT NULL,
+    PRIMARY KEY (tenant, repository)
+  );
+  CREATE INDEX affinity_by_age ON affinity (built_at);`,
 ];
 
 export function migrate(sql: SqlStorage): void {

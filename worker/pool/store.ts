@@ -3,6 +3,9 @@ import { migrate } from "./schema";
 import type { JobEnd, JobLease } from "./jobs";
 import { toAgent, toJob, type AgentRecord, type JobRecord, type NewJob, type Pause, type Row, type TenantUsage } from "./records";
 
+/** The most (tenant, repository) → agent entries a pool remembers; one is a few dozen bytes. */
+export const MAX_AFFINITIES = 10_000;
+
 export class PoolStore {
   constructor(private readonly sql: SqlStorage) {
     migrate(sql);
@@ -10,11 +13,12 @@ export class PoolStore {
 
   insertJob(job: NewJob, now: number): void {
     this.sql.exec(
-      `INSERT INTO jobs (id, tenant, state, registry, path, tag, user_name, labels, sealed_password, files, context_key,
-         context_bytes, idempotency_key, notify_url, created_at, updated_at)
-       VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO jobs (id, tenant, state, registry, path, tag, user_name, labels, sealed_password, sealed_credentials, options,
+         also_push, files, context_key, context_bytes, idempotency_key, notify_url, created_at, updated_at)
+       VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       job.id, job.tenant, job.registry, job.path, job.tag, job.userName, JSON.stringify(job.labels), job.sealedPassword,
-      JSON.stringify(job.files), job.contextKey, job.contextBytes, job.idempotencyKey, job.notifyUrl, now, now,
+      job.sealedCredentials, JSON.stringify(job.options), JSON.stringify(job.alsoPush), JSON.stringify(job.files), job.contextKey,
+      job.contextBytes, job.idempotencyKey, job.notifyUrl, now, now,
     );
   }
 
@@ -55,9 +59,33 @@ export class PoolStore {
     return rows.toArray().map(toJob);
   }
 
-  /** Every queued job; in which order they are served is the dispatch policy's to say. */
-  queuedJobs(): JobRecord[] {
-    return this.sql.exec<Row>("SELECT * FROM jobs WHERE state = 'queued'").toArray().map(toJob);
+  /**
+   * Every queued job, each with the agent that last built its repository for its tenant (null: none yet); in which
+   * order they are served is the dispatch policy's to say.
+   */
+  queuedJobs(): (JobRecord & { lastAgent: string | null })[] {
+    return this.sql
+      .exec<Row>(
+        `SELECT j.*, a.agent_name AS last_agent FROM jobs j
+         LEFT JOIN affinity a ON a.tenant = j.tenant AND a.repository = j.registry || '/' || j.path
+         WHERE j.state = 'queued'`,
+      )
+      .toArray()
+      .map((row) => ({ ...toJob(row), lastAgent: (row.last_agent as string | null) ?? null }));
+  }
+
+  /**
+   * Remembers that `agentName` built the job's repository for its tenant last. The oldest entries beyond
+   * MAX_AFFINITIES go: a repository not built for that long has no warm cache worth going back for.
+   */
+  rememberBuilder(job: Pick<JobRecord, "tenant" | "registry" | "path">, agentName: string, now: number): void {
+    // The repository as queuedJobs() joins on it.
+    const repository = `${job.registry}/${job.path}`;
+    this.sql.exec("INSERT OR REPLACE INTO affinity (tenant, repository, agent_name, built_at) VALUES (?, ?, ?, ?)", job.tenant, repository, agentName, now);
+    this.sql.exec(
+      "DELETE FROM affinity WHERE rowid IN (SELECT rowid FROM affinity ORDER BY built_at DESC LIMIT -1 OFFSET ?)",
+      MAX_AFFINITIES,
+    );
   }
 
   /** Ids of the jobs whose lease ran out by `now`. */
@@ -95,12 +123,14 @@ export class PoolStore {
     );
   }
 
-  /** Records how a job ended and wipes its secret: the sealed password is gone once the job is over. */
+  /** Records how a job ended and wipes its secrets: the sealed password, logins and build secrets are gone once the job is over. */
   saveEnd(id: string, lease: JobLease, fields: JobEnd, now: number): void {
     this.saveLease(id, lease, now);
     this.sql.exec(
-      `UPDATE jobs SET step = ?, error = ?, digest = ?, image_id = ?, steps = ?, finished_at = ?, sealed_password = NULL WHERE id = ?`,
-      fields.step, fields.error, fields.digest, fields.imageId, fields.steps && JSON.stringify(fields.steps), now, id,
+      `UPDATE jobs SET step = ?, error = ?, digest = ?, image_id = ?, steps = ?, pushed = ?, finished_at = ?,
+         sealed_password = NULL, sealed_credentials = NULL WHERE id = ?`,
+      fields.step, fields.error, fields.digest, fields.imageId, fields.steps && JSON.stringify(fields.steps),
+      fields.pushed && JSON.stringify(fields.pushed), now, id,
     );
   }
 
@@ -147,6 +177,11 @@ export class PoolStore {
   /** A refusing agent's slots are not what the pool counted: it gets nothing until its next heartbeat says what it runs. */
   setRefusing(id: string, refusing: boolean): void {
     this.sql.exec("UPDATE agents SET refusing = ? WHERE id = ?", refusing ? 1 : 0, id);
+  }
+
+  /** A connected agent's name; null once it is gone. */
+  agentName(id: string): string | null {
+    return this.sql.exec<{ name: string }>("SELECT name FROM agents WHERE id = ?", id).toArray()[0]?.name ?? null;
   }
 
   isConnected(id: string): boolean {

@@ -1,11 +1,31 @@
 /**
  * What every build request names, however its context arrives: the image
- * (user, repository, tag, registry), labels, the registry password and an
- * idempotency key. Checked with shared/api.ts's schemas before anything is stored.
+ * (user, repository, tag, registry), labels, how to build it, the registry
+ * password, the other registries' logins, build secrets and an idempotency
+ * key. Checked with shared/api.ts's schemas before anything is stored.
  */
-import { buildFields, IDEMPOTENCY_HEADER, IDEMPOTENCY_KEY, PASSWORD_HEADER, type FilesSummary } from "../../shared/api";
+import type { z } from "zod";
+import {
+  buildFields,
+  buildSecrets,
+  decodeHeaderJson,
+  IDEMPOTENCY_HEADER,
+  IDEMPOTENCY_KEY,
+  LOGINS_HEADER,
+  PASSWORD_HEADER,
+  registryLogins,
+  REPEATABLE_FIELDS,
+  SECRETS_HEADER,
+  tarballBuildFields,
+  type BuildFields,
+  type BuildSecrets,
+  type FilesSummary,
+  type RegistryLogins,
+} from "../../shared/api";
+import { DOCKERFILE_PATH } from "../../shared/context-path";
 import type { Labels } from "../../shared/labels";
-import { checkRepositoryPath, type ImageName } from "../../shared/reference";
+import type { BuildOptions } from "../../shared/protocol";
+import { checkRepositoryPath, formatReference, type ImageName } from "../../shared/reference";
 import { ApiError, invalidField } from "../errors";
 
 /** A validated build request: what it names, its context (not yet stored), and what the response says of the files. */
@@ -41,12 +61,63 @@ export interface BuildSpec {
   password?: string;
   /** The build's own notify_url, not yet checked against the tenant's webhook settings (submit.ts does). */
   notifyUrl?: string;
+  options: BuildOptions;
+  /** More references pushed from the same build, after `image`. */
+  alsoPush: ImageName[];
+  /** X-Registry-Logins: a login per registry host. Secret, like the password. */
+  logins: RegistryLogins;
+  /** X-Build-Secrets: `{id: value}`. Secret. */
+  secrets: BuildSecrets;
 }
 
-/** Adds one text field, refusing a field given twice (in the query and the form, say). */
-export function addField(fields: Record<string, string>, key: string, value: string): void {
+/** A request's text fields: one value each, a list for the repeatable ones (build_arg, also_push). */
+export type TextFields = Record<string, string | string[]>;
+
+/** Adds one text field, refusing a field given twice (in the query and the form, say) unless it is repeatable. */
+export function addField(fields: TextFields, key: string, value: string): void {
+  if (REPEATABLE_FIELDS.has(key)) {
+    const values = fields[key];
+    fields[key] = Array.isArray(values) ? [...values, value] : [value];
+    return;
+  }
   if (key in fields) throw new ApiError(400, `${key} was given more than once`, key);
   fields[key] = value;
+}
+
+/**
+ * A header of base64url JSON checked with `schema`. A refusal names the header and where in it the problem is
+ * (a host, a secret id), never a value: those are secrets.
+ */
+function readHeaderJson<T extends z.ZodType>(headers: Headers, name: string, schema: T, shape: string): z.output<T> | undefined {
+  const text = headers.get(name);
+  if (text === null) return undefined;
+  const json = decodeHeaderJson(text);
+  if (json === undefined) throw new ApiError(400, `${name} must be base64url of JSON ${shape}`, name);
+  const parsed = schema.safeParse(json);
+  if (parsed.success) return parsed.data as z.output<T>;
+  const issue = parsed.error.issues[0]!;
+  const where = issue.path.length > 0 ? ` ${issue.path.map(String).join(".")}` : "";
+  const message = issue.code === "invalid_type" ? `must be JSON ${shape}` : issue.message;
+  throw new ApiError(400, `${name}${where}: ${message}`, name);
+}
+
+/** The logins, refusing one for the push registry when the password names that login already. */
+function readLogins(headers: Headers, registry: string, password: string | undefined): RegistryLogins {
+  const logins = readHeaderJson(headers, LOGINS_HEADER, registryLogins, '{"<host[:port]>": {"username": "...", "password": "..."}}') ?? {};
+  if (password && registry in logins) {
+    throw new ApiError(400, `${LOGINS_HEADER} names ${registry}, whose login is already user_name and ${PASSWORD_HEADER}: give it once`, LOGINS_HEADER);
+  }
+  return logins;
+}
+
+/** Each further reference once, and none the job's own. */
+function checkAlsoPush(image: ImageName, alsoPush: readonly ImageName[]): void {
+  const seen = new Set([formatReference(image)]);
+  for (const other of alsoPush) {
+    const reference = formatReference(other);
+    if (seen.has(reference)) throw new ApiError(400, `also_push: ${reference} is named twice (or is the build's own reference)`, "also_push");
+    seen.add(reference);
+  }
 }
 
 function readIdempotencyKey(headers: Headers): string | null {
@@ -63,26 +134,46 @@ function readIdempotencyKey(headers: Headers): string | null {
  * instead, and is then checked with them. `accepted` names every field the endpoint takes, for the
  * error about an unknown one.
  */
-export function readBuildSpec(fields: Record<string, string>, headers: Headers, accepted: string): BuildSpec {
+export function readBuildSpec(
+  fields: TextFields,
+  headers: Headers,
+  accepted: string,
+  schema: typeof buildFields | typeof tarballBuildFields = buildFields,
+): BuildSpec {
   const text = { ...fields };
   const headerPassword = headers.get(PASSWORD_HEADER);
   if (headerPassword !== null) {
     if ("password" in text) throw new ApiError(400, `password was given both as a field and in ${PASSWORD_HEADER}`, "password");
     text.password = headerPassword;
   }
-  const parsed = buildFields.safeParse(text);
+  const parsed = schema.safeParse(text);
   if (!parsed.success) throw invalidField(parsed.error.issues[0]!, accepted);
-  const { user_name, repo, tag, registry, password, labels, notify_url } = parsed.data;
+  // Only a tarball's schema has `dockerfile`; the seed's Dockerfile is always `Dockerfile` in the context it packs.
+  const data: BuildFields & { dockerfile?: string } = parsed.data;
+  const { user_name, repo, tag, registry, labels, notify_url, build_arg, target, no_cache, platform, also_push } = data;
+  // The seed logged in only when a password was given; an empty one means none.
+  const password = data.password || undefined;
   const path = `${user_name}/${repo}`;
   const pathProblem = checkRepositoryPath(path);
   if (pathProblem) throw new ApiError(400, `repo: ${user_name}/${repo} ${pathProblem}`, "repo");
+  const image = { registry, path, tag };
+  checkAlsoPush(image, also_push);
   return {
-    image: { registry, path, tag },
+    image,
     userName: user_name,
     labels,
     idempotencyKey: readIdempotencyKey(headers),
-    // The seed logged in only when a password was given; an empty one means none.
-    password: password || undefined,
+    password,
     notifyUrl: notify_url,
+    options: {
+      dockerfile: data.dockerfile ?? DOCKERFILE_PATH,
+      buildArgs: build_arg,
+      ...(target !== undefined && { target }),
+      noCache: no_cache,
+      ...(platform !== undefined && { platform }),
+    },
+    alsoPush: also_push,
+    logins: readLogins(headers, registry, password),
+    secrets: readHeaderJson(headers, SECRETS_HEADER, buildSecrets, '{"<id>": "<value>"}') ?? {},
   };
 }

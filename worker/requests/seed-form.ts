@@ -8,7 +8,7 @@ import type { FilesSummary } from "../../shared/api";
 import { checkContextPath, DOCKERFILE_PATH, isDockerfilePath } from "../../shared/context-path";
 import { BLOCK, END_OF_ARCHIVE, padding } from "../../shared/tar/header";
 import { packFiles, type FileEntry } from "../../shared/tar/writer";
-import { addField, readBuildSpec, type BuildRequest, type ContextSource } from "./build-spec";
+import { addField, readBuildSpec, type BuildRequest, type ContextSource, type TextFields } from "./build-spec";
 import { RequestBody } from "./body";
 import { ApiError } from "../errors";
 import type { Settings } from "../settings";
@@ -20,13 +20,14 @@ export interface UploadedFile {
 
 const FILE_FIELDS = new Set(["dockerfile", "optional_files"]);
 const FILE_MODE = 0o644;
-const ACCEPTED_FIELDS = "user_name, repo, tag, registry, password, labels, notify_url, dockerfile and optional_files";
+const ACCEPTED_FIELDS =
+  "user_name, repo, tag, registry, password, labels, notify_url, build_arg, target, no_cache, platform, also_push, dockerfile and optional_files";
 /** The Dockerfile's upload name is kept for the response; it goes into the context as `Dockerfile` whatever it is. */
 const MAX_UPLOAD_NAME_BYTES = 255;
 
 /** Collects text fields from both places; one field given twice, or in both, is refused. */
-function collectText(url: URL, form: FormData): Record<string, string> {
-  const fields: Record<string, string> = {};
+function collectText(url: URL, form: FormData): TextFields {
+  const fields: TextFields = {};
   for (const [key, value] of url.searchParams) addField(fields, key, value);
   for (const [key, value] of form) {
     if (FILE_FIELDS.has(key)) continue;

@@ -5,15 +5,16 @@
  * and no body, a build whose context is a completed chunked upload. The tar is
  * checked and re-packed as it streams into R2 (context/store.ts).
  */
-import { PASSWORD_HEADER } from "../../shared/api";
-import { addField, readBuildSpec, type BuildRequest } from "./build-spec";
+import { PASSWORD_HEADER, tarballBuildFields } from "../../shared/api";
+import { addField, readBuildSpec, type BuildRequest, type TextFields } from "./build-spec";
 import { RequestBody } from "./body";
 import { ApiError } from "../errors";
 import type { Settings } from "../settings";
 
 /** Whether it is compressed is read from the data (gzip's magic bytes), so either type names either. */
 const TAR_TYPES = new Set(["application/x-tar", "application/tar", "application/gzip", "application/x-gzip", "application/x-tar+gzip"]);
-const ACCEPTED_FIELDS = `user_name, repo, tag, registry, labels, notify_url and upload (the password goes in ${PASSWORD_HEADER})`;
+const ACCEPTED_FIELDS =
+  `user_name, repo, tag, registry, labels, notify_url, build_arg, target, no_cache, platform, also_push, dockerfile and upload (the password goes in ${PASSWORD_HEADER})`;
 
 function contentLength(request: Request, limits: Settings): number {
   const header = request.headers.get("Content-Length");
@@ -27,17 +28,18 @@ function contentLength(request: Request, limits: Settings): number {
 }
 
 /** The query's fields, with `upload` taken out: the build fields go through readBuildSpec. */
-export function readQuery(request: Request): { fields: Record<string, string>; upload: string | undefined } {
-  const fields: Record<string, string> = {};
+export function readQuery(request: Request): { fields: TextFields; upload: string | undefined } {
+  const fields: TextFields = {};
   for (const [key, value] of new URL(request.url).searchParams) addField(fields, key, value);
   if ("password" in fields) throw new ApiError(400, `send the password in the ${PASSWORD_HEADER} header, not in the URL`, "password");
   const { upload, ...rest } = fields;
-  return { fields: rest, upload };
+  // Not a repeatable field, so addField gave it one value, if any.
+  return { fields: rest, upload: typeof upload === "string" ? upload : undefined };
 }
 
 export function readBuildQuery(request: Request): { spec: BuildRequest["spec"]; upload: string | undefined } {
   const { fields, upload } = readQuery(request);
-  return { spec: readBuildSpec(fields, request.headers, ACCEPTED_FIELDS), upload };
+  return { spec: readBuildSpec(fields, request.headers, ACCEPTED_FIELDS, tarballBuildFields), upload };
 }
 
 /** A build whose context is the request's body. */

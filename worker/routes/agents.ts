@@ -5,6 +5,7 @@ import { parseLabels } from "../../shared/labels";
 import { agentPing, agentPingQuery, contextDownloadHeaders, LEASE_HEADER, type AgentPing } from "../../shared/protocol";
 import { agentVersionRefusal } from "../agent-version";
 import { requireAgentToken } from "../auth";
+import { readDockerfile, type DockerfileRead } from "../context/dockerfile";
 import { openContext } from "../context/store";
 import type { AppEnv } from "../env";
 import { ApiError } from "../errors";
@@ -63,6 +64,53 @@ agentRoutes.get(
     return new Response(context.body, {
       headers: { "Content-Type": "application/x-tar", "Content-Length": String(context.size) },
     });
+  },
+);
+
+/** Why the Dockerfile cannot be served, as the answer the agent shows in the build's failure. */
+function dockerfileRefusal(problem: Exclude<DockerfileRead, { text: string }>["problem"], id: string, path: string, max: number): ApiError {
+  switch (problem) {
+    case "gone":
+      return new ApiError(404, `the context of job '${id}' is gone`, "id");
+    case "missing":
+      return new ApiError(404, `the build context has no ${path}`, "id");
+    case "not-a-file":
+      return new ApiError(422, `${path} in the build context is not a regular file`, "id");
+    case "too-large":
+      return new ApiError(413, `${path} in the build context is larger than ${max} bytes (DOCKIFY_MAX_DOCKERFILE_BYTES)`, "id");
+  }
+}
+
+agentRoutes.get(
+  "/jobs/:id/dockerfile",
+  route({
+    tags: ["agents"],
+    summary: "The Dockerfile of a job the agent holds under its current lease, read out of its context (the agent checks the images it names)",
+    security: SECURITY.agent,
+    responses: {
+      200: { description: "the Dockerfile", content: { "text/plain": { schema: { type: "string" } } } },
+      ...errors({
+        ...AGENT_AUTH,
+        403: "the job is not leased to this agent",
+        404: "the job's context is gone, or holds no file at the build's Dockerfile path",
+        413: "the Dockerfile is larger than DOCKIFY_MAX_DOCKERFILE_BYTES",
+        422: "the Dockerfile path is not a regular file in the context",
+      }),
+    },
+  }),
+  documents("param", buildIdParams),
+  documents("header", contextDownloadHeaders),
+  async (c) => {
+    const id = c.req.param("id");
+    const pool = agentPoolStub(c.env, c.get("agentTokenName"));
+    const leased = await pool.dockerfileFor(id, c.req.header(LEASE_HEADER) ?? "");
+    if (leased === null) {
+      throw new ApiError(403, `job '${id}' is not leased to you: send the lease token of its current assignment`, LEASE_HEADER);
+    }
+    const max = settings(c.env).maxDockerfileBytes;
+    const read = await readDockerfile(c.env.BUCKET, leased.contextKey, leased.dockerfile, max);
+    if ("text" in read) return c.text(read.text);
+    throw dockerfileRefusal(read.problem, id, leased.dockerfile, max);
   },
 );
 

@@ -1,0 +1,21 @@
+import { describe, expect, it } from "vitest";
+import { PLATFORM_TEXT, platformMatches } from "./platform";
+
+describe("platforms", () => {
+  it.each(["linux/amd64", "linux/arm64/v8", "windows/amd64", "linux/arm/v6"])("reads %s", (text) => expect(PLATFORM_TEXT.test(text)).toBe(true));
+  it.each(["linux", "Linux/amd64", "linux/amd64/", "linux//v8", "linux/amd64/v8/x", "linux/amd 64", ""])("refuses %j", (text) =>
+    expect(PLATFORM_TEXT.test(text)).toBe(false),
+  );
+  it("matches the same platform, with the variants Docker implies", () => {
+    expect(platformMatches("linux/amd64", "linux/amd64")).toBe(true);
+    expect(platformMatches("linux/arm64", "linux/arm64/v8")).toBe(true);
+    expect(platformMatches("linux/arm64/v8", "linux/arm64")).toBe(true);
+    expect(platformMatches("linux/arm/v6", "linux/arm")).toBe(false);
+    expect(platformMatches("linux/arm64", "linux/amd64")).toBe(false);
+    expect(platformMatches("windows/amd64", "linux/amd64")).toBe(false);
+  });
+  it("takes any agent for a build that names no platform, and none too old to say for one that does", () => {
+    expect(platformMatches(undefined, null)).toBe(true);
+    expect(platformMatches("linux/amd64", null)).toBe(false);
+  });
+});
