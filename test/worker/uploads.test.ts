@@ -296,3 +296,24 @@ describe("a request that dies while it writes a build's context", () => {
     await stub.forgetUpload(id);
   });
 });
+
+describe("a build of an upload whose Dockerfile is elsewhere (dockerfile=…)", () => {
+  it("is refused naming dockerfile when the upload has no file there, and built from the one named otherwise", async () => {
+    const bytes = archive([file("Dockerfile", DOCKERFILE), file("docker/app.Dockerfile", "FROM scratch\nCOPY data /\n")]);
+    const id = await uploaded(bytes);
+    expect((await complete(id)).status).toBe(200);
+    const missing = await api(`/v1/builds?upload=${id}&user_name=erin&repo=df&dockerfile=docker/other.Dockerfile`, { method: "POST" });
+    expect(missing.status).toBe(400);
+    expect(await missing.json<ErrorBody>()).toEqual({ error: "dockerfile: the upload's context has no regular file at docker/other.Dockerfile", field: "dockerfile" });
+    // The refusal left the upload to build.
+    expect((await detail(id)).status).toBe(200);
+    const build = await api(`/v1/builds?upload=${id}&user_name=erin&repo=df&dockerfile=docker/app.Dockerfile`, { method: "POST" });
+    expect(build.status).toBe(202);
+    expect((await build.json<Build>()).options.dockerfile).toBe("docker/app.Dockerfile");
+    const agent = await TestAgent.hello("upload-dockerfile");
+    const assign = await agent.next("assign");
+    const served = await call(assign.dockerfilePath!, { headers: { Authorization: AGENT, "X-Dockify-Lease": assign.leaseToken } });
+    expect(await served.text()).toBe("FROM scratch\nCOPY data /\n");
+    agent.ws.close();
+  });
+});
