@@ -61,12 +61,14 @@ interface Submission {
   query?: Record<string, string | string[]>;
   logins?: RegistryLogins;
   secrets?: BuildSecrets;
+  /** Where the Dockerfile goes in the context (the `dockerfile` field); `Dockerfile` by default. */
+  dockerfilePath?: string;
 }
 
 /** Submits through POST /v1/builds, pushing to the stack's registry with its login. */
-async function submit({ dockerfile, repo, tag = RUN, api = stack.api, query = {}, logins, secrets }: Submission): Promise<Build> {
-  const tar = await tarOf({ Dockerfile: dockerfile });
-  const image = { user_name: stack.secrets.registryUser, repo, tag, registry: stack.registry.host };
+async function submit({ dockerfile, repo, tag = RUN, api = stack.api, query = {}, logins, secrets, dockerfilePath }: Submission): Promise<Build> {
+  const tar = await tarOf({ [dockerfilePath ?? "Dockerfile"]: dockerfile });
+  const image = { user_name: stack.secrets.registryUser, repo, tag, registry: stack.registry.host, ...(dockerfilePath && { dockerfile: dockerfilePath }) };
   return ok(await api.submitTarball(tar, { ...image, ...query }, { password: stack.secrets.registryPassword, logins, secrets }), 202);
 }
 
@@ -122,7 +124,7 @@ describe("warm builds on BuildKit through the API", () => {
     expect(await registryFile(stack.registry.host, ALICE(), path, bobs.digest!, "seen")).toBe("empty\n");
   });
 
-  it("pulls a base with a login from X-Registry-Logins, builds with args and a target, and pushes two references to two registries", async () => {
+  it("pulls a base with a login from X-Registry-Logins, builds with args, a target and a Dockerfile elsewhere, and pushes two references to two registries", async () => {
     const dockerfile = [
       `FROM ${privateBase} AS base`,
       "ARG GREETING=hello",
@@ -138,10 +140,12 @@ describe("warm builds on BuildKit through the API", () => {
     const { build, log } = await built({
       dockerfile,
       repo: "options",
+      dockerfilePath: "build/options.Dockerfile",
       query: { build_arg: ["GREETING=bonjour", "NAME=dockify"], target: "final", also_push: mirror },
       logins: { [other.host]: CAROL },
     });
     expect(build.state, log).toBe("succeeded");
+    expect(build.options).toMatchObject({ dockerfile: "build/options.Dockerfile", target: "final", build_args: { GREETING: "bonjour", NAME: "dockify" } });
     expect(log).toContain(renderEvent({ type: "image-allowed", reference: privateBase }));
     const main = `${stack.registry.host}/${stack.secrets.registryUser}/options:${RUN}`;
     expect(build.pushed.map((pushed) => pushed.reference)).toEqual([main, mirror]);
