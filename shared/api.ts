@@ -37,8 +37,10 @@ export const SECRETS_HEADER = "X-Build-Secrets";
 /** Fields a request may give more than once, each time adding one value. */
 export const REPEATABLE_FIELDS: ReadonlySet<string> = new Set(["build_arg", "also_push"]);
 
-// Bounds on build options. Every one keeps an assignment (the pool's message to the agent) well under the
-// protocol's MAX_MESSAGE_BYTES of 256 KiB, whatever a request holds.
+// Bounds on build options, logins and secrets. Together they keep an assignment (the pool's message to the agent)
+// under the 1 MiB a WebSocket message may carry on Cloudflare, whatever a request holds: at most about 530 KiB of
+// build arguments (64 of 4,096 characters, each escaped at worst to twice that in JSON), 130 KiB of logins and
+// 130 KiB of secrets.
 export const MAX_BUILD_ARGS = 64;
 export const MAX_BUILD_ARG_VALUE_CHARS = 4096;
 /** `docker build` passes a build argument's name as an environment variable's: letters, digits, `_`. */
