@@ -21,7 +21,7 @@ import { build } from "esbuild";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 /** Output name (dist/NAME.js) → entry point. */
-const ENTRIES = { "dockify-agent": "agent/cli.ts" };
+const ENTRIES = { "dockify-agent": "agent/cli.ts", dockify: "cli/main.ts" };
 /**
  * Read at run time relative to the module that reads them, which in the bundle is dist/NAME.js: source folder → its
  * place under dist/. The BuildKit builder's protobuf definitions (agent/builders/buildkit/proto.ts loads `./proto/*.proto`).

@@ -5,7 +5,7 @@ export default defineProject({
   test: {
     name: "unit",
     root: fileURLToPath(new URL("../..", import.meta.url)),
-    include: ["shared/**/*.test.ts", "agent/**/*.test.ts", "harness/**/*.test.ts", "test/unit/**/*.test.ts"],
+    include: ["shared/**/*.test.ts", "agent/**/*.test.ts", "cli/**/*.test.ts", "harness/**/*.test.ts", "test/unit/**/*.test.ts"],
     environment: "node",
   },
 });
