@@ -4,7 +4,7 @@
  * breaks off or the Worker cuts a slow reader off, so every entry is seen
  * exactly once and in order whatever the network does. Gives the final record.
  */
-import type { Build, LogStreamMessage } from "../shared/api";
+import type { LogStreamMessage } from "../shared/api";
 import { LOG_STREAM_EVENTS } from "../shared/api";
 import { renderEvent } from "../shared/render-event";
 import { ApiRefusal, DockifyClient, NetworkError } from "./client";
@@ -33,8 +33,10 @@ export function entryText(message: Extract<LogStreamMessage, { event: "line" | "
   return message.event === LOG_STREAM_EVENTS.line ? message.data : renderEvent(message.data);
 }
 
-/** Follows to the `end` message and returns its record; undefined when `signal` aborted first. */
-export async function followLog(client: DockifyClient, id: string, options: FollowOptions): Promise<Build | undefined> {
+export type EndMessage = Extract<LogStreamMessage, { event: "end" }>;
+
+/** Follows to the `end` message and returns it (its data is the final record); undefined when `signal` aborted first. */
+export async function followLog(client: DockifyClient, id: string, options: FollowOptions): Promise<EndMessage | undefined> {
   const sleep = options.sleep ?? defaultSleep;
   let lastEventId = options.lastEventId;
   let brokenSince: number | undefined;
@@ -46,7 +48,7 @@ export async function followLog(client: DockifyClient, id: string, options: Foll
       for await (const message of client.logStream(id, lastEventId, options.signal)) {
         brokenSince = undefined;
         delay = RETRY_FIRST_MS;
-        if (message.event === LOG_STREAM_EVENTS.end) return message.data;
+        if (message.event === LOG_STREAM_EVENTS.end) return message;
         if (message.event === LOG_STREAM_EVENTS.cutoff) {
           // This reader fell behind the build: reading on from where it stopped is the remedy, at once.
           cutOff = true;

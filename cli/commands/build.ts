@@ -154,6 +154,10 @@ export async function buildCommand(dir: string, options: BuildCommandOptions): P
         onProgress: (sent) => progress.update(sent),
         onRetry: (what, reason) => note(`${what} failed (${reason}); sending it again`),
         onBodySent: () => interrupts.bodySent(),
+        onChecking: () => {
+          progress.stop();
+          note("uploaded; the Worker is checking the context…");
+        },
         signal: interrupts.upload.signal,
       });
     } finally {
@@ -206,7 +210,7 @@ async function follow(client: DockifyClient, build: Build, options: BuildCommand
     client.build(build.id).then(sayWaiting, () => undefined);
   }, WAITING_CHECK_MS);
   try {
-    const final = await followLog(client, build.id, {
+    const end = await followLog(client, build.id, {
       onEntry: (message) => {
         if (message.event === "event" && message.data.type === "assigned") started = true;
         if (message.event === "event" && message.data.type === "pushed") pushed.push(`${message.data.reference}@${message.data.digest}`);
@@ -215,7 +219,7 @@ async function follow(client: DockifyClient, build: Build, options: BuildCommand
       onReconnect: (reason) => note(`(live log: ${reason}; reconnecting)`),
     });
     // Without a signal, following ends only at the build's end.
-    return { final: final!, pushed };
+    return { final: end!.data, pushed };
   } finally {
     clearInterval(timer);
   }

@@ -46,13 +46,14 @@ export async function logsCommand(id: string, options: JsonOption & { follow: bo
   const stop = () => controller.abort();
   process.once("SIGINT", stop);
   try {
-    const final = await followLog(api, id, {
+    const end = await followLog(api, id, {
       onEntry: (message) => print(options.json ? JSON.stringify(message) : entryText(message)),
       onReconnect: (reason) => process.stderr.write(`(live log: ${reason}; reconnecting)\n`),
       signal: controller.signal,
     });
-    if (final === undefined) return;
-    if (options.json) print(JSON.stringify({ event: "end", data: final }));
+    if (end === undefined) return;
+    const final = end.data;
+    if (options.json) print(JSON.stringify(end));
     if (final.state !== "succeeded") {
       process.stderr.write(`${describeOutcome(final)}\n`);
       process.exitCode = EXIT_FAILURE;
