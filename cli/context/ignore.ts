@@ -4,9 +4,10 @@
  * next to the Dockerfile, which BuildKit's Docker CLI prefers), matched with
  * @balena/dockerignore, a port of Docker's own matcher (moby's fileutils), so
  * `*`, `**`, `!` exceptions and re-included folders behave as in `docker build`.
- * As the Docker CLI does, the Dockerfile and the .dockerignore itself are sent
- * even when a pattern excludes them: the builder needs the one, and the other
- * costs nothing.
+ * As the Docker CLI does, the Dockerfile is sent even when a pattern excludes
+ * it: the builder needs it. The Docker CLI sends an excluded .dockerignore too,
+ * for the daemon to read and then drop; no builder of Dockify's reads it, so
+ * an excluded .dockerignore stays out, as it stays out of Docker's image.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -40,8 +41,8 @@ export function contextFilter(contextDir: string, dockerfile: string | null): Co
   const source = specific !== null && existsSync(join(contextDir, specific)) ? specific : existsSync(join(contextDir, DOCKERIGNORE)) ? DOCKERIGNORE : null;
   const patterns = source === null ? [] : patternsOf(readFileSync(join(contextDir, source), "utf8"));
   const matcher = ignore({ ignorecase: false }).add(patterns);
-  // docker/cli's TrimBuildFilesFromExcludes: these two are kept whatever the patterns say.
-  const keep = [DOCKERIGNORE, ...(dockerfile === null ? [] : [dockerfile])].filter((path) => matcher.ignores(path));
+  // docker/cli's TrimBuildFilesFromExcludes keeps the Dockerfile whatever the patterns say.
+  const keep = (dockerfile === null ? [] : [dockerfile]).filter((path) => matcher.ignores(path));
   if (keep.length > 0) matcher.add(keep.map((path) => `!${path}`));
   const hasExceptions = [...patterns, ...keep.map((path) => `!${path}`)].some((line) => line.trim().startsWith("!"));
   return { excludes: (path) => matcher.ignores(path), hasExceptions, source };

@@ -1,6 +1,6 @@
 /**
  * Packing a build folder: what .dockerignore keeps out and brings back, the
- * Dockerfile and .dockerignore always sent, symlinks kept as symlinks, a
+ * Dockerfile always sent, symlinks kept as symlinks, a
  * Dockerfile from outside the folder carried along; and the same folder gives
  * the very entries the Docker CLI itself sends (when the `docker` command is
  * here: its request body caught by a stand-in Engine on a Unix socket).
@@ -93,7 +93,7 @@ const TRICKY: Record<string, string> = {
 };
 
 describe("packContext", () => {
-  it("leaves out what .dockerignore excludes, brings back its exceptions, and always sends the Dockerfile and .dockerignore", async () => {
+  it("leaves out what .dockerignore excludes, brings back its exceptions, and always sends the Dockerfile", async () => {
     const packed = await packContext({ dir: folder(TRICKY) });
     try {
       const found = await entries(packed);
@@ -122,6 +122,12 @@ describe("packContext", () => {
     } finally {
       packed.dispose();
     }
+  });
+
+  it("leaves out a .dockerignore that excludes itself (the Docker CLI sends it for the daemon to drop; no builder here reads it)", async () => {
+    const packed = await packContext({ dir: folder({ "Dockerfile": "FROM scratch\n", ".dockerignore": ".dockerignore\n*.md\n", "a.txt": "a", "b.md": "b" }) });
+    expect(files(await entries(packed))).toEqual(["Dockerfile", "a.txt"]);
+    packed.dispose();
   });
 
   it("keeps symlinks as symlinks and file modes, and cleans up its file", async () => {
@@ -254,6 +260,10 @@ describe.skipIf(!hasDockerCli)("packContext against the Docker CLI", () => {
     const packed = await packContext({ dir });
     const ours = await entries(packed);
     packed.dispose();
-    expect(comparable(ours)).toEqual(comparable(await dockerCliContext(dir)));
+    const theirs = await dockerCliContext(dir);
+    // `*` excludes .dockerignore itself: the Docker CLI sends it for the daemon to drop; it stays out here (ignore.ts).
+    expect(theirs.has(".dockerignore")).toBe(true);
+    theirs.delete(".dockerignore");
+    expect(comparable(ours)).toEqual(comparable(theirs));
   }, 60_000);
 });

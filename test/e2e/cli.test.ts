@@ -135,7 +135,7 @@ describe("dockify, installed from the packed tarball", () => {
     const marker = randomUUID();
     const dir = folder({
       "Dockerfile": `FROM ${stack.baseImage}\nCOPY . /app/\nRUN echo ${marker}\n`,
-      ".dockerignore": "secret.env\nnode_modules\n*.log\n!keep.log\n**/cache\n",
+      ".dockerignore": "secret.env\nnode_modules\n*.log\n!keep.log\n**/cache\n.dockerignore\n",
       "index.js": "console.log('hi')",
       "secret.env": "API_KEY=do-not-ship",
       "node_modules/dep/index.js": "dep",
@@ -155,7 +155,7 @@ describe("dockify, installed from the packed tarball", () => {
     expect(run.stderr).not.toContain(stack.secrets.registryPassword);
 
     const files = (await inImage(reference, ["find", "/app", "-type", "f"])).trim().split("\n").sort();
-    expect(files).toEqual(["/app/.dockerignore", "/app/Dockerfile", "/app/index.js", "/app/keep.log", "/app/src/main.js"]);
+    expect(files).toEqual(["/app/Dockerfile", "/app/index.js", "/app/keep.log", "/app/src/main.js"]);
 
     const id = buildIdOf(run.stderr);
     const status = await dockify(["status", "--json", id]);
