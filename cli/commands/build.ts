@@ -144,6 +144,7 @@ export async function buildCommand(dir: string, options: BuildCommandOptions): P
 
     const progress = uploadProgress("uploading", packed.bytes);
     const started = Date.now();
+    let sentAt: number | undefined;
     let build: Build;
     try {
       build = await submitBuild({
@@ -153,17 +154,20 @@ export async function buildCommand(dir: string, options: BuildCommandOptions): P
         headers: request.headers,
         onProgress: (sent) => progress.update(sent),
         onRetry: (what, reason) => note(`${what} failed (${reason}); sending it again`),
-        onBodySent: () => interrupts.bodySent(),
+        onBodySent: () => {
+          sentAt = Date.now();
+          interrupts.bodySent();
+        },
         onChecking: () => {
           progress.stop();
-          note("uploaded; the Worker is checking the context…");
+          note("sent; the Worker is checking the context…");
         },
         signal: interrupts.upload.signal,
       });
     } finally {
       progress.stop();
     }
-    const seconds = Math.max((Date.now() - started) / 1000, 0.001);
+    const seconds = Math.max(((sentAt ?? Date.now()) - started) / 1000, 0.001);
     note(`uploaded ${formatApproxByteSize(packed.bytes)} in ${seconds.toFixed(1)} s (${formatRate(packed.bytes / seconds)})`);
     packed.dispose();
     packed = undefined;
