@@ -9,9 +9,9 @@ import { Readable } from "node:stream";
 import { NetworkError, type DockifyClient } from "./client";
 import type { PackedContext } from "./context/pack";
 
-/** A request whose connection broke is sent this many times in all. */
-export const MAX_ATTEMPTS = 4;
-const RETRY_DELAY_MS = 1_000;
+/** A request whose connection broke is sent this many times in all: 1, 2, 4, 8 and 16 s apart, half a minute for a link to come back. */
+export const MAX_ATTEMPTS = 6;
+const FIRST_RETRY_DELAY_MS = 1_000;
 
 export interface SubmitOptions {
   client: DockifyClient;
@@ -27,6 +27,10 @@ export interface SubmitOptions {
   onBodySent: () => void;
   /** The Worker is checking a completed chunked upload (it takes a while for a large one). */
   onChecking?: () => void;
+  /** A chunked upload an earlier run left is taken up again: `arrived` of its `parts` are there. */
+  onResume?: (id: string, arrived: number, parts: number) => void;
+  /** This run failed, and its chunked upload is kept for the next run to resume. */
+  onKept?: (id: string) => void;
   signal: AbortSignal;
 }
 
@@ -60,7 +64,7 @@ export async function withRetries<T>(
     } catch (error) {
       if (!retryable(error) || attempt >= MAX_ATTEMPTS || options.signal.aborted) throw error;
       options.onRetry(what, (error as Error).message);
-      await sleep(RETRY_DELAY_MS * attempt, options.signal);
+      await sleep(FIRST_RETRY_DELAY_MS * 2 ** (attempt - 1), options.signal);
     }
   }
 }

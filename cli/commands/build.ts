@@ -158,6 +158,8 @@ export async function buildCommand(dir: string, options: BuildCommandOptions): P
           sentAt = Date.now();
           interrupts.bodySent();
         },
+        onResume: (id, arrived, parts) => note(`resuming upload ${id}: ${arrived} of ${parts} part(s) are there already`),
+        onKept: (id) => note(`the upload ${id} is kept: run the same command again (within a day) to send only what is missing`),
         onChecking: () => {
           progress.stop();
           note("sent; the Worker is checking the context…");

@@ -6,8 +6,9 @@
  * here: its request body caught by a stand-in Engine on a Unix socket).
  */
 import { execFileSync, spawn } from "node:child_process";
+import { createHash } from "node:crypto";
 import { createServer } from "node:http";
-import { createReadStream, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { createGunzip } from "node:zlib";
@@ -168,6 +169,18 @@ describe("packContext", () => {
     expect(packed.dockerfile).toMatch(/^\.dockerfile\.[0-9a-f]{20}$/);
     expect(found.get(packed.dockerfile)).toMatchObject({ type: "file", content: "FROM scratch\nCOPY a /\n" });
     packed.dispose();
+  });
+
+  it("packs the same folder into the same bytes (a later run resumes a chunked upload by them)", async () => {
+    const dir = folder(TRICKY);
+    const outside = folder({ "Dockerfile.release": "FROM scratch\n" });
+    const digests = [];
+    for (let run = 0; run < 2; run++) {
+      const packed = await packContext({ dir, dockerfile: join(outside, "Dockerfile.release") });
+      digests.push(createHash("sha256").update(readFileSync(packed.file)).digest("hex"));
+      packed.dispose();
+    }
+    expect(digests[0]).toBe(digests[1]);
   });
 
   it("says what is wrong when there is no folder or no Dockerfile", async () => {

@@ -7,9 +7,11 @@
  * The file, not memory, holds the result: a context of gigabytes costs the
  * CLI a few buffers, its size is known before the upload starts (the Worker
  * wants a Content-Length), and a part of a chunked upload can be read again
- * to retry it.
+ * to retry it. The same folder packs into the same bytes (the walk's order,
+ * the headers and gzip's are all fixed), which is what lets a later run
+ * resume a chunked upload.
  */
-import { randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import { createReadStream, createWriteStream, mkdtempSync, rmSync, type Stats } from "node:fs";
 import { lstat, readdir, readlink, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -149,9 +151,11 @@ export async function packContext(options: PackOptions): Promise<PackedContext> 
   try {
     await walk(dir);
     if (inContext === null) {
-      // As the Docker CLI does with a Dockerfile from outside the folder: it travels in the context under a name of its own.
-      inContext = `.dockerfile.${randomBytes(10).toString("hex")}`;
-      await addEntry(tar, header(inContext, dockerfileStats, { type: "file" }), await readFile(dockerfile.path));
+      // As the Docker CLI does with a Dockerfile from outside the folder, it travels in the context under a name of its
+      // own; named by its content, so the same folder packs into the same bytes again (a chunked upload resumes by them).
+      const content = await readFile(dockerfile.path);
+      inContext = `.dockerfile.${createHash("sha256").update(content).digest("hex").slice(0, 20)}`;
+      await addEntry(tar, header(inContext, dockerfileStats, { type: "file" }), content);
       entries++;
     }
     tar.finalize();

@@ -11,7 +11,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
-import { createServer, request as httpRequest, type Server } from "node:http";
+import { createServer, request as httpRequest } from "node:http";
 import type { AddressInfo } from "node:net";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -286,12 +286,13 @@ describe("dockify, installed from the packed tarball", () => {
     // Random bytes do not compress: the gzip-compressed context stays over one request's worth and goes up in parts.
     const big = randomBytes(40 * 1024 * 1024);
     const dir = folder({ "Dockerfile": `FROM ${stack.baseImage}\nCOPY big.bin /big.bin\n`, "big.bin": big });
-    const proxy = await breakingProxy(stack.worker.url, /\/v1\/uploads\/[0-9a-f-]+\/parts\/2$/);
+    let partTwoTries = 0;
+    const proxy = await faultyProxy(stack.worker.url, (method, path) => (method === "PUT" && path.endsWith("/parts/2") && partTwoTries++ === 0 ? "cut" : "pass"));
     try {
       const reference = ref("cli-chunked");
       const run = await dockify(["build", "-t", reference, dir], { env: { DOCKIFY_URL: proxy.url } });
       expect(run.code, run.stderr).toBe(0);
-      expect(proxy.broken).toBe(1);
+      expect(partTwoTries).toBe(2);
       expect(run.stderr).toMatch(/^PUT \/v1\/uploads\/[0-9a-f-]+\/parts\/2 failed \(.*\); sending it again$/m);
       expect(run.stderr).toMatch(/^uploading: .* of 40\.\d MiB \(0%\)/m);
       const id = buildIdOf(run.stderr);
@@ -301,33 +302,80 @@ describe("dockify, installed from the packed tarball", () => {
       // Nothing of the upload is left open for the tenant.
       expect(uploadList.parse(ok(await stack.api.uploads())).uploads).toEqual([]);
     } finally {
-      proxy.server.close();
+      proxy.close();
+    }
+  });
+
+  it("resumes a chunked upload a killed run left: the same command sends only the missing parts", async () => {
+    const big = randomBytes(40 * 1024 * 1024);
+    const dir = folder({ "Dockerfile": `FROM ${stack.baseImage}\nCOPY big.bin /big.bin\n`, "big.bin": big });
+    const state = tempDir("xdg-state");
+    const reference = ref("cli-resumed");
+    // The first run gets part 1 through; every other part hangs, and the process is killed, as a laptop closing would.
+    // One proxy for both runs: an upload is resumed for the same Worker URL (and token and context) only.
+    let hang = true;
+    const proxy = await faultyProxy(stack.worker.url, (method, path) => (hang && method === "PUT" && !path.endsWith("/parts/1") ? "stall" : "pass"));
+    try {
+      const env = { DOCKIFY_URL: proxy.url, XDG_STATE_HOME: state };
+      const first = start(["build", "-t", reference, dir], { env });
+      await poll("part 1 stored", async () => (proxy.answered.some((line) => /^PUT .*\/parts\/1 200$/.test(line)) ? true : undefined), { timeoutMs: 60_000 });
+      first.child.kill("SIGKILL");
+      await first.done;
+      const open = uploadList.parse(ok(await stack.api.uploads())).uploads;
+      expect(open).toHaveLength(1);
+      expect(open[0]).toMatchObject({ state: "open", parts_received: 1 });
+
+      hang = false;
+      proxy.answered.length = 0;
+      const run = await dockify(["build", "-t", reference, dir], { env });
+      expect(run.code, run.stderr).toBe(0);
+      expect(run.stderr).toContain(`resuming upload ${open[0]!.id}: 1 of ${open[0]!.part_count} part(s) are there already`);
+      const parts = proxy.answered.filter((line) => line.startsWith("PUT "));
+      expect(parts).toHaveLength(open[0]!.part_count - 1);
+      expect(parts.some((line) => line.includes("/parts/1 "))).toBe(false);
+      const sum = (await inImage(reference, ["sha256sum", "/big.bin"])).split(" ")[0];
+      expect(sum).toBe(createHash("sha256").update(big).digest("hex"));
+      expect(uploadList.parse(ok(await stack.api.uploads())).uploads).toEqual([]);
+    } finally {
+      proxy.close();
     }
   });
 });
 
+type Fault = "pass" | "cut" | "stall";
+
+interface FaultyProxy {
+  url: string;
+  /** `METHOD path status` of each request passed through and answered. */
+  answered: string[];
+  close(): void;
+}
+
 /**
- * A proxy to the Worker that cuts the first request whose path matches `breaking` after 1 MiB of its body (the
- * connection reset mid-part, as a flaky link does); every other request passes through.
+ * A proxy to the Worker on loopback that does to each request what `fault` says: pass it through, cut its
+ * connection after 1 MiB of its body (a link that drops mid-part), or stall it (read nothing more, answer nothing).
  */
-async function breakingProxy(target: string, breaking: RegExp): Promise<{ url: string; server: Server; broken: number }> {
+async function faultyProxy(target: string, fault: (method: string, path: string) => Fault): Promise<FaultyProxy> {
   const upstream = new URL(target);
-  const state = { broken: 0 };
+  const answered: string[] = [];
+  const sockets = new Set<import("node:net").Socket>();
   const server = createServer((incoming, outgoing) => {
-    const cut = state.broken === 0 && breaking.test(incoming.url?.split("?")[0] ?? "");
-    const forwarded = httpRequest(
-      { host: upstream.hostname, port: upstream.port, method: incoming.method, path: incoming.url, headers: incoming.headers },
-      (answer) => {
-        outgoing.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(outgoing);
-      },
-    );
+    const path = incoming.url?.split("?")[0] ?? "";
+    const what = fault(incoming.method ?? "GET", path);
+    if (what === "stall") {
+      incoming.pause();
+      return;
+    }
+    const forwarded = httpRequest({ host: upstream.hostname, port: upstream.port, method: incoming.method, path: incoming.url, headers: incoming.headers }, (answer) => {
+      outgoing.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(outgoing);
+      answer.on("end", () => answered.push(`${incoming.method} ${path} ${answer.statusCode}`));
+    });
     forwarded.on("error", () => outgoing.destroy());
-    if (!cut) {
+    if (what === "pass") {
       incoming.pipe(forwarded);
       return;
     }
-    state.broken++;
     let seen = 0;
     incoming.on("data", (chunk: Buffer) => {
       seen += chunk.length;
@@ -339,12 +387,17 @@ async function breakingProxy(target: string, breaking: RegExp): Promise<{ url: s
       }
     });
   });
+  server.on("connection", (socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+  });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    server,
-    get broken() {
-      return state.broken;
+    answered,
+    close: () => {
+      server.close();
+      for (const socket of sockets) socket.destroy();
     },
   };
 }
