@@ -1,7 +1,7 @@
 /**
  * Upload progress: on a terminal a bar (cli-progress) with bytes sent, the
- * rate and the time left; elsewhere (a CI log, a file) a plain line at most
- * every few seconds and at the end, since a redrawn bar is noise there. On
+ * rate and the time left; elsewhere (a CI log, a file) a plain line every few
+ * seconds, since a redrawn bar is noise there. On
  * standard error, so standard output holds only what a build reports.
  */
 import { SingleBar } from "cli-progress";
@@ -50,7 +50,8 @@ export function uploadProgress(label: string, total: number, stream: NodeJS.Writ
     };
   }
 
-  let lastLine = 0;
+  // The first plain line after an interval too: a transfer that takes less says nothing until its summary.
+  let lastLine = started;
   let last = -1;
   const line = (sent: number) => {
     const { sent: done, size, rate, left } = figures(sent);

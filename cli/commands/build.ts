@@ -125,6 +125,8 @@ export async function buildCommand(dir: string, options: BuildCommandOptions): P
   try {
     note(`packing ${dir}…`);
     packed = await packContext({ dir, dockerfile: options.file, onSkip: (path, reason) => note(`skipped ${path}: ${reason}`) });
+    // Packing is not interrupted midway; an interrupt during it stops here, before anything is sent.
+    interrupts.upload.signal.throwIfAborted();
     note(
       `context: ${packed.entries} entries, ${formatApproxByteSize(packed.tarBytes)} (${formatApproxByteSize(packed.bytes)} gzip-compressed)` +
         (packed.ignoreFile ? `, ${packed.ignoreFile} applied` : ""),

@@ -216,6 +216,19 @@ describe("dockify, installed from the packed tarball", () => {
     expect(ok(await stack.api.build(id))).toMatchObject({ state: "canceled" });
   });
 
+  it("says why a build waits, and Ctrl-C cancels it there", async () => {
+    const dir = folder({ Dockerfile: `FROM ${stack.baseImage}\n` });
+    const waiting = start(["build", "-t", ref("cli-waiting"), "--label", "gpu=true", dir]);
+    await poll("the waiting reason", async () => (/^waiting: /m.test(waiting.output().stderr) ? true : undefined), { timeoutMs: 30_000 });
+    expect(waiting.output().stderr).toContain("waiting: no connected build agent of pool 'default' has the labels gpu=true");
+    const id = buildIdOf(waiting.output().stderr);
+    waiting.child.kill("SIGINT");
+    const run = await waiting.done;
+    expect(run.code).toBe(130);
+    expect(run.stderr).toContain(`build ${id} was canceled`);
+    expect(ok(await stack.api.build(id))).toMatchObject({ state: "canceled" });
+  });
+
   it("gives `logs -f` attached mid-build every line exactly once, as text and as JSON lines", async () => {
     const lines = 20;
     const dir = folder({ Dockerfile: `FROM ${stack.baseImage}\nRUN : ${randomUUID()}; for i in $(seq 1 ${lines}); do echo "numbered line $i"; sleep 0.25; done\n` });
@@ -294,7 +307,7 @@ describe("dockify, installed from the packed tarball", () => {
       expect(run.code, run.stderr).toBe(0);
       expect(partTwoTries).toBe(2);
       expect(run.stderr).toMatch(/^PUT \/v1\/uploads\/[0-9a-f-]+\/parts\/2 failed \(.*\); sending it again$/m);
-      expect(run.stderr).toMatch(/^uploading: .* of 40\.\d MiB \(0%\)/m);
+      expect(run.stderr).toMatch(/^uploaded 40\.0 MiB in \d+\.\d s \([\d.]+ [KM]iB\/s\)$/m);
       const id = buildIdOf(run.stderr);
       expect(ok(await stack.api.build(id)).files).toMatchObject({ upload: { size: expect.any(Number) } });
       const sum = (await inImage(reference, ["sha256sum", "/big.bin"])).split(" ")[0];
