@@ -10,8 +10,9 @@ import { CliError } from "./errors";
 import { PASSWORD_ENV } from "./credentials";
 import { configFilePath } from "./settings";
 
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
+/** A repeatable option's values; no default given, so that help does not show an empty list. */
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
 }
 
 // `dockify ls | head -3`: a reader that stops reading is not an error of ours.
@@ -40,14 +41,14 @@ program
   .command("build")
   .description("build DIR (default .) remotely, push the image, and print REF@digest on standard output")
   .argument("[dir]", "the build context: a folder, filtered by its .dockerignore as docker build does", ".")
-  .option("-t, --tag <ref>", "image to push, registry/user/repo:tag (Hub: user/repo:tag); repeat to push more (the first is the build's image, the rest also_push)", collect, [])
+  .option("-t, --tag <ref>", "image to push, registry/user/repo:tag (Hub: user/repo:tag); repeat to push more (the first is the build's image, the rest also_push)", collect)
   .option("-f, --file <path>", "the Dockerfile (default DIR/Dockerfile); a path outside DIR is sent with the context")
-  .option("--build-arg <key=value>", "a build argument; a bare KEY takes its value from the environment (repeatable)", collect, [])
+  .option("--build-arg <key=value>", "a build argument; a bare KEY takes its value from the environment (repeatable)", collect)
   .option("--target <stage>", "build this stage of a multi-stage Dockerfile")
   .option("--platform <os/arch>", "build for this platform, e.g. linux/arm64 (waits for an agent whose Engine builds it)")
   .option("--no-cache", "build every step afresh")
-  .option("--secret <spec>", "id=ID,src=FILE or id=ID,env=VAR (id=ID alone: the variable ID) for RUN --mount=type=secret,id=ID (repeatable)", collect, [])
-  .option("--label <key=value>", "build only on an agent with this label (Dockify's agent labels; repeatable)", collect, [])
+  .option("--secret <spec>", "id=ID,src=FILE or id=ID,env=VAR (id=ID alone: the variable ID) for RUN --mount=type=secret,id=ID (repeatable)", collect)
+  .option("--label <key=value>", "build only on an agent with this label (Dockify's agent labels; repeatable)", collect)
   .option("--password-stdin", "read the push registry's password from standard input")
   .option("-q, --quiet", "do not show the build log")
   .option("-d, --detach", "submit and print the build's id; do not follow it")
@@ -59,6 +60,9 @@ Output: the log and progress go to standard error; standard output gets each pus
 REF@digest (or the final record with --json, or the id with --detach).
 Exit codes: 0 pushed; 1 the build failed or was canceled, or a request failed;
 2 a usage or configuration mistake; 130 interrupted.
+
+A large context goes up in parts; if a run fails while sending it, the same command
+run again (within a day) sends only the parts that are missing.
 
 Ctrl-C (or SIGTERM): while the context uploads, stops and builds nothing. Once the build
 exists, asks the Worker to cancel it and shows the log until it has ended canceled.
@@ -77,14 +81,14 @@ Example:
   )
   .action(async (dir: string, options: Record<string, unknown>) => {
     await buildCommand(dir, {
-      tag: options.tag as string[],
+      tag: (options.tag as string[] | undefined) ?? [],
       file: options.file as string | undefined,
-      buildArg: options.buildArg as string[],
+      buildArg: (options.buildArg as string[] | undefined) ?? [],
       target: options.target as string | undefined,
       platform: options.platform as string | undefined,
       noCache: options.cache === false,
-      secret: options.secret as string[],
-      label: options.label as string[],
+      secret: (options.secret as string[] | undefined) ?? [],
+      label: (options.label as string[] | undefined) ?? [],
       passwordStdin: options.passwordStdin === true,
       quiet: options.quiet === true,
       detach: options.detach === true,
