@@ -9,12 +9,14 @@
 import { randomUUID } from "node:crypto";
 import { build as buildSchema, IDEMPOTENCY_HEADER, type Build } from "../shared/api";
 import { submitChunked } from "./chunked";
+import { ApiRefusal } from "./client";
 import { fileStream, withRetries, type SubmitOptions } from "./transfer";
 
 /**
  * Contexts up to this size go in one request: one part's worth (the largest part the Worker takes by default,
- * DOCKIFY_MAX_PART_BYTES), where parts would buy no retry granularity, and far under the 100 MB a Worker request
- * may carry on Cloudflare's Free and Pro plans.
+ * DOCKIFY_MAX_PART_BYTES), where parts would buy little retry granularity, half of DOCKIFY_MAX_REQUEST_BYTES' default,
+ * and far under the 100 MB a Worker request may carry on Cloudflare's Free and Pro plans. A Worker set to take less
+ * in one request answers 413, and the context goes up in parts after all.
  */
 export const SINGLE_REQUEST_MAX_BYTES = 16 * 1024 * 1024;
 
@@ -41,8 +43,14 @@ function submitInOneRequest(options: SubmitOptions, idempotencyKey: string): Pro
   );
 }
 
-export function submitBuild(options: SubmitOptions): Promise<Build> {
+export async function submitBuild(options: SubmitOptions): Promise<Build> {
   const idempotencyKey = randomUUID();
-  if (options.packed.bytes <= SINGLE_REQUEST_MAX_BYTES) return submitInOneRequest(options, idempotencyKey);
-  return submitChunked(options, idempotencyKey);
+  if (options.packed.bytes > SINGLE_REQUEST_MAX_BYTES) return submitChunked(options, idempotencyKey);
+  try {
+    return await submitInOneRequest(options, idempotencyKey);
+  } catch (error) {
+    if (!(error instanceof ApiRefusal && error.status === 413 && error.field === "body")) throw error;
+    options.onRetry("POST /v1/builds with the context in its body", `${error.message}; it goes in parts instead`);
+    return submitChunked(options, idempotencyKey);
+  }
 }

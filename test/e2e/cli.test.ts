@@ -32,7 +32,8 @@ let dockerConfig: string;
 const pulled: string[] = [];
 
 beforeAll(async () => {
-  [stack, installed] = await Promise.all([startStack(), packAndInstall()]);
+  // One request takes at most 4 MiB here, under the CLI's 16 MiB for one request: a context between them shows the fallback to parts.
+  [stack, installed] = await Promise.all([startStack({ vars: { DOCKIFY_MAX_REQUEST_BYTES: String(4 * 1024 * 1024) } }), packAndInstall()]);
   dockerConfig = tempDir("docker-config");
   const auth = Buffer.from(`${stack.secrets.registryUser}:${stack.secrets.registryPassword}`).toString("base64");
   writeFileSync(join(dockerConfig, "config.json"), JSON.stringify({ auths: { [stack.registry.host]: { auth } } }));
@@ -317,6 +318,15 @@ describe("dockify, installed from the packed tarball", () => {
     } finally {
       proxy.close();
     }
+  });
+
+  it("sends a context in parts after all when the Worker takes less in one request (413)", async () => {
+    const big = randomBytes(6 * 1024 * 1024);
+    const dir = folder({ "Dockerfile": `FROM ${stack.baseImage}\nCOPY big.bin /big.bin\n`, "big.bin": big });
+    const run = await dockify(["build", "-t", ref("cli-fallback"), dir]);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toMatch(/^POST \/v1\/builds with the context in its body failed \(POST \/v1\/builds was refused \(HTTP 413\): .*\[field: body\]; it goes in parts instead\); sending it again$/m);
+    expect(ok(await stack.api.build(buildIdOf(run.stderr))).files).toMatchObject({ upload: { size: expect.any(Number) } });
   });
 
   it("resumes a chunked upload a killed run left: the same command sends only the missing parts", async () => {
