@@ -1,13 +1,15 @@
 /**
  * The request `dockify build` sends, per the build options' contract: the
  * first -t as the image fields, the others as also_push, options only when
- * given, logins and secrets only in base64url JSON headers.
+ * given, logins and secrets only in base64url JSON headers; each read back
+ * with the schemas the Worker validates with (shared/api.ts).
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { buildRequest, LOGINS_HEADER, pushTarget, readSecrets, SECRETS_HEADER, type BuildFlags } from "./build-request";
+import { buildSecrets, decodeHeaderJson, LOGINS_HEADER, registryLogins, SECRETS_HEADER, tarballBuildQuery } from "../shared/api";
+import { buildRequest, pushTarget, readSecrets, type BuildFlags } from "./build-request";
 
 const dir = mkdtempSync(join(tmpdir(), "dockify-request-test-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -15,7 +17,14 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const noFlags: BuildFlags = { tag: [], buildArg: [], noCache: false, secret: [], label: [] };
 
 function decode(header: string | undefined): unknown {
-  return JSON.parse(Buffer.from(header!, "base64url").toString("utf8"));
+  return decodeHeaderJson(header!);
+}
+
+/** The query as the Worker reads it (a repeatable field as a list), checked with its own schema. */
+function asWorkerReadsIt(query: [string, string][]) {
+  const fields: Record<string, string | string[]> = {};
+  for (const [key, value] of query) fields[key] = key === "build_arg" || key === "also_push" ? [...((fields[key] as string[] | undefined) ?? []), value] : value;
+  return tarballBuildQuery.parse(fields);
 }
 
 describe("pushTarget", () => {
@@ -76,6 +85,17 @@ describe("buildRequest", () => {
       ["also_push", "bob/web:v1"],
       ["dockerfile", "docker/app.Dockerfile"],
     ]);
+    // The Worker's own schema takes it, and reads what was meant.
+    expect(asWorkerReadsIt(query)).toMatchObject({
+      user_name: "alice",
+      build_arg: { VERSION: "1.2", EMPTY: "", FROM_ENV: "from the environment" },
+      target: "release",
+      no_cache: true,
+      platform: "linux/arm64/v8",
+      also_push: [expect.objectContaining({ registry: "127.0.0.1:5000", tag: "latest" }), expect.objectContaining({ registry: "docker.io", tag: "v1" })],
+      dockerfile: "docker/app.Dockerfile",
+      labels: { gpu: "true", zone: "eu" },
+    });
   });
 
   it("puts the password, the other logins and the secrets in headers only, never in the query", () => {
@@ -88,8 +108,8 @@ describe("buildRequest", () => {
       env: {},
     });
     expect(headers["X-Registry-Password"]).toBe("push-pw");
-    expect(decode(headers[LOGINS_HEADER])).toEqual({ "docker.io": { username: "bob", password: "hub-pw" } });
-    expect(decode(headers[SECRETS_HEADER])).toEqual({ npmrc: "//registry/:_authToken=abc\nline two\n" });
+    expect(registryLogins.parse(decode(headers[LOGINS_HEADER]))).toEqual({ "docker.io": { username: "bob", password: "hub-pw" } });
+    expect(buildSecrets.parse(decode(headers[SECRETS_HEADER]))).toEqual({ npmrc: "//registry/:_authToken=abc\nline two\n" });
     expect(headers[LOGINS_HEADER]).toMatch(/^[A-Za-z0-9_-]+$/);
     expect(JSON.stringify(query)).not.toMatch(/pw|authToken/);
   });

@@ -9,14 +9,10 @@
 import { readFileSync } from "node:fs";
 import { parseImageName } from "../agent/docker-name";
 import { describeError } from "../agent/errors";
-import { PASSWORD_HEADER } from "../shared/api";
+import { encodeHeaderJson, LOGINS_HEADER, PASSWORD_HEADER, SECRETS_HEADER } from "../shared/api";
 import { CliError, EXIT_USAGE } from "./errors";
 import type { RegistryLogin } from "./credentials";
 
-/** Logins for registries other than the push registry (the contract's header). */
-export const LOGINS_HEADER = "X-Registry-Logins";
-/** Build secrets for `RUN --mount=type=secret,id=…` (the contract's header). */
-export const SECRETS_HEADER = "X-Build-Secrets";
 
 /** The image a build pushes, as the API names it. */
 export interface PushTarget {
@@ -103,11 +99,6 @@ export function readSecrets(specs: readonly string[], env: NodeJS.ProcessEnv): R
   return secrets;
 }
 
-/** JSON in a header, as the contract has it: base64url. */
-export function headerJson(value: unknown): string {
-  return Buffer.from(JSON.stringify(value), "utf8").toString("base64url");
-}
-
 export interface BuildRequestParts {
   target: PushTarget;
   /** Query parameters in order; a name may repeat. */
@@ -149,8 +140,8 @@ export function buildRequest({ flags, dockerfile, pushLogin, otherLogins, secret
   const headers: Record<string, string> = {};
   if (pushLogin) headers[PASSWORD_HEADER] = pushLogin.password;
   if (otherLogins.size > 0) {
-    headers[LOGINS_HEADER] = headerJson(Object.fromEntries([...otherLogins].map(([host, { username, password }]) => [host, { username, password }])));
+    headers[LOGINS_HEADER] = encodeHeaderJson(Object.fromEntries([...otherLogins].map(([host, { username, password }]) => [host, { username, password }])));
   }
-  if (Object.keys(secrets).length > 0) headers[SECRETS_HEADER] = headerJson(secrets);
+  if (Object.keys(secrets).length > 0) headers[SECRETS_HEADER] = encodeHeaderJson(secrets);
   return { target, query, headers };
 }

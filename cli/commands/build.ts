@@ -198,15 +198,8 @@ export async function buildCommand(dir: string, options: BuildCommandOptions): P
   }
 }
 
-interface Outcome {
-  final: Build;
-  /** `reference@digest` of each push the log reported, in order. */
-  pushed: string[];
-}
-
-async function follow(client: DockifyClient, build: Build, options: BuildCommandOptions): Promise<Outcome> {
+async function follow(client: DockifyClient, build: Build, options: BuildCommandOptions): Promise<Build> {
   let started = build.state !== "queued";
-  const pushed: string[] = [];
   let waiting: string | null = null;
   const sayWaiting = (record: Build) => {
     if (record.state === "queued" && record.waiting && record.waiting !== waiting) note(`waiting: ${record.waiting}`);
@@ -221,23 +214,22 @@ async function follow(client: DockifyClient, build: Build, options: BuildCommand
     const end = await followLog(client, build.id, {
       onEntry: (message) => {
         if (message.event === "event" && message.data.type === "assigned") started = true;
-        if (message.event === "event" && message.data.type === "pushed") pushed.push(`${message.data.reference}@${message.data.digest}`);
         if (!options.quiet) note(entryText(message));
       },
       onReconnect: (reason) => note(`(live log: ${reason}; reconnecting)`),
     });
     // Without a signal, following ends only at the build's end.
-    return { final: end!.data, pushed };
+    return end!.data;
   } finally {
     clearInterval(timer);
   }
 }
 
-function report({ final, pushed }: Outcome, options: BuildCommandOptions): void {
+function report(final: Build, options: BuildCommandOptions): void {
   if (options.json) process.stdout.write(`${JSON.stringify(final)}\n`);
   if (final.state === "succeeded") {
-    // The record names the first reference; the log's push events name every one (a retried attempt pushes again: once each).
-    const lines = pushed.length > 0 ? [...new Set(pushed)] : [`${final.image_reference}@${final.digest}`];
+    // Every reference pushed, the build's own first, each with the digest its registry stored.
+    const lines = final.pushed.map(({ reference, digest }) => `${reference}@${digest}`);
     if (!options.json) process.stdout.write(`${lines.join("\n")}\n`);
     return;
   }

@@ -3,7 +3,8 @@
  * installed into an empty folder, run as that installed bin against the
  * stack (wrangler dev, a real agent, Docker, the login registry). Builds from
  * folders with a .dockerignore (the pulled image is looked into), a multi-stage
- * Dockerfile, a failing build, Ctrl-C canceling the remote build, `logs -f`
+ * Dockerfile, build options with a login for a second registry and a secret,
+ * a failing build, Ctrl-C canceling the remote build, `logs -f`
  * attached mid-build, `--json` outputs parsed with shared/api.ts, refusals and
  * an unreachable Worker in plain words, and a context large enough for the
  * chunked upload, sent through a proxy that breaks one part's first try.
@@ -17,13 +18,14 @@ import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { build as buildSchema, buildList, logStreamMessage, uploadList, type LogStreamMessage } from "../../shared/api";
 import { ok } from "../../harness/api";
-import { pullImage, removeImage, runAndCapture } from "../../harness/docker";
+import { pullImage, pushImage, removeImage, runAndCapture, tagImage } from "../../harness/docker";
 import { baseEnv } from "../../harness/managed-process";
 import { packAndInstall, type InstalledPackage } from "../../harness/package";
 import { poll } from "../../harness/poll";
 import { registryDigest } from "../../harness/registry-image";
 import { tempDir } from "../../harness/run-dir";
-import { startStack, type Stack } from "../../harness/stack";
+import { startRegistry } from "../../harness/registry";
+import { BASE_IMAGE, startStack, type Stack } from "../../harness/stack";
 
 let stack: Stack;
 let installed: InstalledPackage;
@@ -191,6 +193,54 @@ describe("dockify, installed from the packed tarball", () => {
     expect(run.code, run.stderr).toBe(0);
     expect(run.stderr).toContain("(password from --password-stdin)");
     expect(await inImage(reference, ["cat", "/built.txt"])).toBe("built from stage one\n");
+  });
+
+  it("sends build options, another registry's login and a secret: -f, --build-arg, --target, --secret, --no-cache, two -t", async () => {
+    const otherPassword = `other-${randomBytes(12).toString("hex")}`;
+    const other = await startRegistry({ users: { bob: otherPassword } });
+    const otherBase = `${other.host}/team/base:1`;
+    try {
+      await tagImage(BASE_IMAGE, otherBase);
+      await pushImage(otherBase, { username: "bob", password: otherPassword });
+      // Both logins in the Docker config: the CLI sends the other registry's in X-Registry-Logins, for the FROM it names.
+      const config = tempDir("docker-config-two");
+      const basic = (user: string, password: string) => Buffer.from(`${user}:${password}`).toString("base64");
+      writeFileSync(
+        join(config, "config.json"),
+        JSON.stringify({ auths: { [stack.registry.host]: { auth: basic(stack.secrets.registryUser, stack.secrets.registryPassword) }, [other.host]: { auth: basic("bob", otherPassword) } } }),
+      );
+      const secret = `token-${randomUUID()}`;
+      const dir = folder({
+        "docker/app.Dockerfile": [
+          `FROM ${otherBase} AS base`,
+          "ARG GREETING=unset",
+          `RUN --mount=type=secret,id=token test "$(cat /run/secrets/token)" = "${secret}" && echo "greeting $GREETING" > /greeting.txt`,
+          "FROM base AS release",
+          "RUN echo release > /stage.txt",
+          "FROM base AS debug",
+          "RUN echo debug > /stage.txt",
+          "",
+        ].join("\n"),
+      });
+      const [v1, latest] = [ref("cli-options", "v1"), ref("cli-options", "latest")];
+      const run = await dockify(
+        ["build", "-f", join(dir, "docker/app.Dockerfile"), "--build-arg", "GREETING=hello", "--target", "release", "--secret", "id=token,env=BUILD_TOKEN", "--no-cache", "-t", v1, "-t", latest, dir],
+        { env: { DOCKER_CONFIG: config, BUILD_TOKEN: secret } },
+      );
+      expect(run.code, run.stderr).toBe(0);
+      expect(run.stderr).toContain(`logging in to ${other.host} as bob (from ${join(config, "config.json")})`);
+      const lines = run.stdout.trim().split("\n");
+      expect(lines).toEqual([expect.stringMatching(new RegExp(`^${v1.replace(/[.]/g, "\\.")}@sha256:[0-9a-f]{64}$`)), expect.stringMatching(new RegExp(`^${latest.replace(/[.]/g, "\\.")}@sha256:[0-9a-f]{64}$`))]);
+      expect(await inImage(v1, ["cat", "/greeting.txt", "/stage.txt"])).toBe("greeting hello\nrelease\n");
+      const id = buildIdOf(run.stderr);
+      for (const text of [run.stdout, run.stderr, await stack.api.log(id)]) {
+        expect(text).not.toContain(secret);
+        expect(text).not.toContain(otherPassword);
+      }
+    } finally {
+      await removeImage(otherBase).catch(() => undefined);
+      await other.stop();
+    }
   });
 
   it("fails a failing build with exit code 1, the step and the error", async () => {
