@@ -51,11 +51,6 @@ export async function latenciesUntil(request: () => Promise<void>, until: Promis
   return latencies.sort((a, b) => a - b);
 }
 
-/** The p-th percentile of sorted values (nearest rank). */
-export function percentile(sorted: readonly number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
-}
-
 /** The frames of the two floods issue 13 measured: `hello` after `hello`, and log batches after one hello. */
 export const FLOODS = {
   hello: (index: number): AgentMessage => ({ type: "hello", name: `rogue-${index}`, version: "x", concurrency: 1, labels: {}, holding: [] }),

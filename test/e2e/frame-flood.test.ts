@@ -8,7 +8,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CLOSE } from "../../shared/protocol";
 import { ok } from "../../harness/api";
-import { FLOODS, floodAgentSocket, latenciesUntil, percentile } from "../../harness/rogue-agent";
+import { FLOODS, floodAgentSocket, latenciesUntil } from "../../harness/rogue-agent";
+import { percentile } from "../../harness/stats";
 import { startStack, type Stack } from "../../harness/stack";
 
 const FRAMES = 50_000;
