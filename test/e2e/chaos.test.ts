@@ -13,8 +13,8 @@ import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Build, SeedStatus } from "../../shared/api";
-import type { AgentProcess } from "../../harness/agent";
 import { ok, type SeedSuccess } from "../../harness/api";
+import { agentChaos, pollUntilFinal, random } from "../../harness/chaos";
 import { registryDigest, registryFile } from "../../harness/registry-image";
 import { startStack, type Stack } from "../../harness/stack";
 
@@ -50,10 +50,6 @@ interface Job {
   id: string;
 }
 
-function random(min: number, max: number): number {
-  return min + Math.random() * (max - min);
-}
-
 async function submit(index: number): Promise<Job> {
   const tag = `build-${String(index).padStart(2, "0")}`;
   const content = `job ${index} ${randomUUID()}\n`;
@@ -83,15 +79,8 @@ function expectSuccess(final: SeedStatus, tag: string): asserts final is SeedSuc
 describe("chaos: agents killed at random while 30 builds run", () => {
   it("finishes every build exactly once, successfully, with its image in the registry", async () => {
     const startedAt = Date.now();
-    let generation = 0;
-    const slots: AgentProcess[] = [];
-    const startSlot = (slot: number) => {
-      slots[slot] = stack.startAgent({ name: `chaos-${slot + 1}-${++generation}`, concurrency: 1 });
-      return slots[slot]!;
-    };
-    await Promise.all(
-      Array.from({ length: AGENTS }, (_, slot) => startSlot(slot).waitForLine(/registered as agent/, { timeoutMs: 30_000 })),
-    );
+    const chaos = agentChaos(stack, { slots: AGENTS, agent: { concurrency: 1 }, killEveryMs: [2_000, 4_000], maxMs: CHAOS_MAX_MS });
+    await chaos.ready;
 
     // Submitted a few at a time, as clients would.
     const jobs: Job[] = [];
@@ -100,49 +89,16 @@ describe("chaos: agents killed at random while 30 builds run", () => {
     }
     expect(new Set(jobs.map((job) => job.id)).size).toBe(JOBS);
 
-    let kills = 0;
-    let stopChaos = false;
-    const chaos = (async () => {
-      const deadline = Date.now() + CHAOS_MAX_MS;
-      while (!stopChaos && Date.now() < deadline) {
-        await sleep(random(2_000, 4_000));
-        if (stopChaos) break;
-        const slot = Math.floor(Math.random() * AGENTS);
-        const victim = slots[slot]!;
-        victim.kill("SIGKILL");
-        await victim.exited;
-        kills++;
-        await sleep(random(200, 1_000));
-        // Not restarted once every job is done: the test is over.
-        if (stopChaos) break;
-        startSlot(slot);
-      }
-    })();
-
     // Poll every job until all are final; a final status must never change afterwards.
-    const finals = new Map<string, SeedStatus>();
-    const flips: string[] = [];
-    const deadline = Date.now() + JOBS_DEADLINE_MS;
+    chaos.start();
+    let polled: Awaited<ReturnType<typeof pollUntilFinal>>;
+    let kills: number;
     try {
-      while (finals.size < JOBS && Date.now() < deadline) {
-        await Promise.all(
-          jobs.map(async (job) => {
-            const body = ok(await stack.api.status(job.id), 200);
-            if (body.status === "processing") {
-              if (finals.has(job.id)) flips.push(`${job.tag}: ${JSON.stringify(finals.get(job.id))} then processing`);
-              return;
-            }
-            const first = finals.get(job.id);
-            if (!first) finals.set(job.id, body);
-            else if (JSON.stringify(first) !== JSON.stringify(body)) flips.push(`${job.tag}: ${JSON.stringify(first)} then ${JSON.stringify(body)}`);
-          }),
-        );
-        if (finals.size < JOBS) await sleep(POLL_MS);
-      }
+      polled = await pollUntilFinal(stack.api, jobs.map((job) => job.id), { deadlineMs: JOBS_DEADLINE_MS, intervalMs: POLL_MS });
     } finally {
-      stopChaos = true;
-      await chaos;
+      kills = await chaos.stop();
     }
+    const { finals, flips } = polled;
     const wallMs = Date.now() - startedAt;
     const pending = jobs.filter((job) => !finals.has(job.id)).map((job) => job.tag);
     expect(pending, `jobs not final after ${JOBS_DEADLINE_MS} ms`).toEqual([]);
