@@ -21,7 +21,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { ok } from "../harness/api";
 import { treePeaks, type ProcessPeak } from "../harness/memory";
 import { startStack } from "../harness/stack";
-import { isMain, main, mib, numberOption, progress, seconds, type Options, type Row } from "./figure";
+import { isMain, main, size, numberOption, progress, seconds, type Options, type Row } from "./figure";
 import { startLoadAgents, type LoadAgent } from "./load-agent";
 import { postBuilds, smallContext } from "./load";
 
@@ -88,7 +88,7 @@ export async function run(options: Options = {}): Promise<Row[]> {
         baseline: `queued at ${(builds / (queuedMs / 1000)).toFixed(0)} req/s`,
         ratio: `best second ${best}/s`,
         note:
-          `workerd RSS ${mib(resident(idle))} idle, ${mib(resident(full))} with ${builds} queued, peak ${mib(peak(after))}; ` +
+          `workerd RSS ${size(resident(idle))} idle, ${size(resident(full))} with ${builds} queued, peak ${size(peak(after))}; ` +
           `${agentCount} agents welcomed in ${seconds(connectedMs)}; ${left} still queued at the end`,
         data: {
           builds,

@@ -55,7 +55,8 @@ export function progress(message: string): void {
 
 export const ms = (value: number) => `${value.toFixed(value < 10 ? 1 : 0)} ms`;
 export const seconds = (value: number) => `${(value / 1000).toFixed(1)} s`;
-export const mib = (bytes: number) => `${(bytes / 1024 ** 2).toFixed(bytes < 10 * 1024 ** 2 ? 2 : 0)} MiB`;
+/** Bytes as KiB under a MiB, else MiB. */
+export const size = (bytes: number) => (bytes < 1024 ** 2 ? `${(bytes / 1024).toFixed(0)} KiB` : `${(bytes / 1024 ** 2).toFixed(bytes < 10 * 1024 ** 2 ? 1 : 0)} MiB`);
 export const ratio = (ours: number, baseline: number) => `${(ours / baseline).toFixed(2)}x`;
 
 /** The rows as one plain-text table (columns padded), or as a Markdown table for the README. */

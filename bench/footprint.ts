@@ -20,7 +20,7 @@ import { baseEnv, ManagedProcess } from "../harness/managed-process";
 import { treePeaks } from "../harness/memory";
 import { REPO_ROOT, tempDir } from "../harness/run-dir";
 import { startStack } from "../harness/stack";
-import { isMain, main, mib, numberOption, progress, type Options, type Row } from "./figure";
+import { isMain, main, size, numberOption, progress, type Options, type Row } from "./figure";
 
 const exec = promisify(execFile);
 const KIB = 1024;
@@ -68,8 +68,8 @@ async function agentFootprint(windowS: number): Promise<Row> {
     const [ours, baseline] = await sample([agent.pid, bare.pid], windowS);
     return {
       figure: `idle agent (bundled dockify-agent, connected, heartbeat 5 s), ${windowS} s`,
-      ours: `RSS ${mib(ours!.meanRssBytes)} (max ${mib(ours!.maxRssBytes)}), CPU ${ours!.cpuPercent.toFixed(2)}%`,
-      baseline: `RSS ${mib(baseline!.meanRssBytes)}, CPU ${baseline!.cpuPercent.toFixed(2)}% (bare node)`,
+      ours: `RSS ${size(ours!.meanRssBytes)} (max ${size(ours!.maxRssBytes)}), CPU ${ours!.cpuPercent.toFixed(2)}%`,
+      baseline: `RSS ${size(baseline!.meanRssBytes)}, CPU ${baseline!.cpuPercent.toFixed(2)}% (bare node)`,
       ratio: `${(ours!.meanRssBytes / baseline!.meanRssBytes).toFixed(2)}x RSS`,
       note: `CPU is of one core, from /proc over the window (10 ms ticks)${windowS < 60 ? "; a short window: --seconds=60 for a minute" : ""}`,
       data: { windowS, agent: ours, bareNode: baseline },
@@ -94,10 +94,10 @@ async function bundleSize(): Promise<Row> {
   const script = readFileSync(join(outdir, "index.js"));
   return {
     figure: "Worker script (wrangler deploy --dry-run), gzip",
-    ours: `${mib(gzipBytes)} (${mib(rawBytes)} raw)`,
-    baseline: `${mib(LIMITS.free)} Free / ${mib(LIMITS.paid)} Paid limit`,
+    ours: `${size(gzipBytes)} (${size(rawBytes)} raw)`,
+    baseline: `${size(LIMITS.free)} Free / ${size(LIMITS.paid)} Paid limit`,
     ratio: `${((gzipBytes / LIMITS.free) * 100).toFixed(1)}% of Free`,
-    note: `as wrangler reports it; index.js alone gzips to ${mib(gzipSync(script).length)}; static assets (web/) are outside the script`,
+    note: `as wrangler reports it; index.js alone gzips to ${size(gzipSync(script).length)}; static assets (web/) are outside the script`,
     data: { rawBytes, gzipBytes, scriptBytes: statSync(join(outdir, "index.js")).size, scriptGzipBytes: gzipSync(script).length, limits: LIMITS },
   };
 }
