@@ -4,7 +4,7 @@
  * wrangler dev, agents) with the settings its figure needs, so figures do not
  * disturb each other; each also runs alone (`npx tsx bench/<name>.ts --json`).
  *
- *   npm run bench [-- --json] [-- --markdown] [-- --only=dispatch,chaos] [-- --large-context]
+ *   npm run bench [-- --json] [-- --markdown] [-- --only=dispatch,chaos,flood]
  *
  * The options here size the default run to finish in under ten minutes on a
  * 2-core machine; where that shortens a figure (fewer rounds, a capped drain,
@@ -25,6 +25,8 @@ interface Figure {
   name: string;
   run: (options: Options) => Promise<Row[]>;
   options: Options;
+  /** Left out of the default run (then only with --only=NAME): not one of the issue's figures, or too long. */
+  optional?: true;
 }
 
 const FIGURES: Figure[] = [
@@ -32,10 +34,11 @@ const FIGURES: Figure[] = [
   { name: "warm", run: warm.run, options: { rounds: "3" } },
   { name: "dispatch", run: dispatch.run, options: { samples: "40" } },
   { name: "throughput", run: throughput.run, options: { seconds: "10", connections: "10" } },
-  { name: "capacity", run: controlPlane.run, options: { builds: "5000", agents: "200", timeout: "60" } },
+  { name: "capacity", run: controlPlane.run, options: { builds: "5000", agents: "200", timeout: "45" } },
   { name: "chaos", run: chaos.run, options: { builds: "200" } },
   { name: "footprint", run: footprint.run, options: { seconds: "15" } },
-  { name: "flood", run: frameFlood.run, options: { frames: "50000" } },
+  // Issue 13's figure: API latency while one agent socket floods the pool.
+  { name: "flood", run: frameFlood.run, options: { frames: "50000" }, optional: true },
 ];
 
 const options = parseOptions(process.argv.slice(2));
@@ -45,7 +48,7 @@ if (unknown.length > 0) throw new Error(`--only: no figure ${unknown.join(", ")}
 
 const started = performance.now();
 const rows: Row[] = [];
-for (const figure of FIGURES.filter((candidate) => !only || only.has(candidate.name))) {
+for (const figure of FIGURES.filter((candidate) => (only ? only.has(candidate.name) : !candidate.optional))) {
   const figureStarted = performance.now();
   progress(`--- ${figure.name}`);
   try {

@@ -15,7 +15,7 @@
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ok } from "../harness/api";
-import { agentChaos, pollUntilFinal, random } from "../harness/chaos";
+import { agentChaos, pollUntilFinal } from "../harness/chaos";
 import { registryDigest } from "../harness/registry-image";
 import { startStack } from "../harness/stack";
 import { isMain, main, numberOption, progress, seconds, type Options, type Row } from "./figure";
@@ -45,8 +45,8 @@ export async function run(options: Options = {}): Promise<Row[]> {
         const response = await stack.api.submitSeedBuild({
           query: { user_name: stack.secrets.registryUser, repo: REPO, tag, registry: stack.registry.host },
           fields: { password: stack.secrets.registryPassword },
-          // The unique file first, so no step is a cache hit: every build really runs its RUN.
-          dockerfile: `FROM ${stack.baseImage}\nCOPY unique.txt /unique.txt\nRUN sleep ${random(0.2, 0.8).toFixed(1)}\n`,
+          // A file of its own, so no build is a cache hit: each one really builds a layer and pushes it.
+          dockerfile: `FROM ${stack.baseImage}\nCOPY unique.txt /unique.txt\n`,
           files: [{ name: "unique.txt", content: `${tag} ${randomUUID()}\n` }],
         });
         return ok(response, 200).task_id;
