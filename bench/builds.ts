@@ -19,8 +19,13 @@ const auth = (stack: Stack) => ({ username: stack.secrets.registryUser, password
 
 /** BuildKit through the Engine API, then a push; ms from sending the context to the push's end. The image is removed afterwards. */
 export async function direct(stack: Stack, tag: string, files: Files): Promise<number> {
-  const reference = `${stack.registry.host}/${stack.secrets.registryUser}/direct:${tag}`;
   const tar = await contextTar(files);
+  return directTar(stack, tag, () => Readable.from([tar]));
+}
+
+/** As `direct`, with the context as a tar stream (a file too large to hold in memory); `context` is called once, when the clock starts. */
+export async function directTar(stack: Stack, tag: string, context: () => NodeJS.ReadableStream, repo = "direct"): Promise<number> {
+  const reference = `${stack.registry.host}/${stack.secrets.registryUser}/${repo}:${tag}`;
   const started = performance.now();
   const session = await BuildSession.open(
     docker,
@@ -33,7 +38,7 @@ export async function direct(stack: Stack, tag: string, files: Files): Promise<n
         {
           path: "/build?",
           method: "POST",
-          file: Readable.from([tar]),
+          file: context(),
           options: { version: "2", session: session.id, t: reference },
           isStream: true,
           statusCodes: { 200: true, 500: "server error" },
