@@ -4,7 +4,7 @@
  * wrangler dev, agents) with the settings its figure needs, so figures do not
  * disturb each other; each also runs alone (`npx tsx bench/<name>.ts --json`).
  *
- *   npm run bench [-- --json] [-- --markdown] [-- --only=dispatch,chaos,flood]
+ *   npm run bench [-- --json] [-- --markdown] [-- --only=dispatch,chaos,flood,streaming-2gb]
  *
  * The options here size the default run to finish in under ten minutes on a
  * 2-core machine; where that shortens a figure (fewer rounds, a capped drain,
@@ -13,6 +13,7 @@
  */
 import { formatTable, parseOptions, printRows, progress, seconds, type Options, type Row } from "./figure";
 import * as chaos from "./chaos";
+import * as streaming from "./context-streaming";
 import * as controlPlane from "./control-plane";
 import * as dispatch from "./dispatch-latency";
 import * as footprint from "./footprint";
@@ -35,10 +36,13 @@ const FIGURES: Figure[] = [
   { name: "dispatch", run: dispatch.run, options: { samples: "40" } },
   { name: "throughput", run: throughput.run, options: { seconds: "10", connections: "10" } },
   { name: "capacity", run: controlPlane.run, options: { builds: "5000", agents: "200", timeout: "45" } },
+  { name: "streaming", run: streaming.run, options: { mb: "100" } },
   { name: "chaos", run: chaos.run, options: { builds: "200" } },
   { name: "footprint", run: footprint.run, options: { seconds: "15" } },
   // Issue 13's figure: API latency while one agent socket floods the pool.
   { name: "flood", run: frameFlood.run, options: { frames: "50000" }, optional: true },
+  // The 2 GB context: minutes and about 8 GB of disk.
+  { name: "streaming-2gb", run: streaming.run, options: { large: true }, optional: true },
 ];
 
 const options = parseOptions(process.argv.slice(2));

@@ -20,10 +20,11 @@
  * of the first stage: about four times the size, all removed at the end.
  */
 import { randomBytes } from "node:crypto";
-import { readFileSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { ok } from "../harness/api";
 import { checksumDockerfile, writeBigContext } from "../harness/big-context";
+import { cpuSeconds } from "../harness/cpu";
 import { pullImage, removeImage, removeImagesLabelled, runAndCapture } from "../harness/docker";
 import { describePeak, processTree, treePeaks, type ProcessPeak } from "../harness/memory";
 import { startStack } from "../harness/stack";
@@ -36,22 +37,6 @@ const partMib = Number(process.argv[3] ?? 16);
 const parallel = Number(process.argv[4] ?? 4);
 /** Files of at most 1 GiB: a context of many large files, as real ones with build artefacts have. */
 const FILE_BYTES = GIB;
-
-/** CPU seconds (user + system) the processes have used so far, from /proc/<pid>/stat. */
-function cpuSeconds(pids: readonly number[]): number {
-  const ticks = 100; // USER_HZ on Linux
-  let total = 0;
-  for (const pid of pids) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      total += (Number(fields[11]) + Number(fields[12])) / ticks;
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return total;
-}
 
 function rise(before: ProcessPeak[], after: ProcessPeak[]): number {
   return Math.max(0, ...after.map((process) => process.peakBytes - (before.find((earlier) => earlier.pid === process.pid)?.peakBytes ?? 0)));
