@@ -22,12 +22,3 @@ export function cpuSeconds(pids: readonly number[]): number {
   }
   return total;
 }
-
-/** Measures the share of one core the processes used while `work` ran: 1.0 is one core busy throughout. */
-export async function cpuShare<T>(pids: readonly number[], work: () => Promise<T>): Promise<{ result: T; share: number; cpuSeconds: number }> {
-  const before = cpuSeconds(pids);
-  const started = performance.now();
-  const result = await work();
-  const used = cpuSeconds(pids) - before;
-  return { result, share: used / ((performance.now() - started) / 1000), cpuSeconds: used };
-}
