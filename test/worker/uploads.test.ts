@@ -6,6 +6,8 @@ import { DEFAULT_POOL, poolStub } from "../../worker/pool/stub";
 import { archive, DOCKERFILE, file, header, hostileArchives } from "../fixtures/tar";
 import { TestAgent } from "./agent-socket";
 import { AGENT, call, gzip, listTar, storedBytes, storedKeys, uploadRows } from "./helpers";
+import { buildOptions } from "../../shared/protocol";
+import type { NewJob } from "../../worker/pool/records";
 
 const ERIN = "Bearer erin-token";
 const MiB = 1024 * 1024;
@@ -315,5 +317,72 @@ describe("a build of an upload whose Dockerfile is elsewhere (dockerfile=…)", 
     const served = await call(assign.dockerfilePath!, { headers: { Authorization: AGENT, "X-Dockify-Lease": assign.leaseToken } });
     expect(await served.text()).toBe("FROM scratch\nCOPY data /\n");
     agent.ws.close();
+  });
+});
+
+describe("removing an upload while something else takes it", () => {
+  /** A job as submit.ts makes it; enqueue gives it the context of the upload it names. */
+  function jobFrom(): NewJob {
+    return {
+      id: crypto.randomUUID(), tenant: "erin", registry: "127.0.0.1:5000", path: "erin/race", tag: "t", userName: "erin", labels: {},
+      sealedPassword: null, sealedCredentials: null, options: buildOptions.parse({}), alsoPush: [],
+      files: { tarball: { size: 1000 } }, contextKey: "unused", contextBytes: 1000, idempotencyKey: null, notifyUrl: null,
+    };
+  }
+
+  it("refuses a build from an upload a DELETE is removing, while R2 is awaited", async () => {
+    const id = await uploaded(contextOf(1000));
+    expect((await complete(id)).status).toBe(200);
+    await runInDurableObject(poolStub(env, DEFAULT_POOL), async (pool) => {
+      // Started, not awaited: the delete now waits on R2, and the pool takes other calls meanwhile.
+      const deleting = pool.deleteUpload(id, "erin");
+      const taken = await pool.enqueue(jobFrom(), id);
+      expect(taken).toMatchObject({ status: 409, refused: expect.stringMatching(/deleted before the build could take it/) });
+      expect(pool.partTarget(id, "erin", 1)).toMatchObject({ refused: { status: 404 } });
+      expect(await deleting).toBe(true);
+    });
+    expect(await uploadRows()).toEqual([]);
+    expect(await storedKeys(`uploads/${id}/`)).toEqual([]);
+  });
+
+  it("refuses a build, a part or a check of an expired upload, swept or not yet", async () => {
+    const id = await uploaded(contextOf(1000));
+    expect((await complete(id)).status).toBe(200);
+    const open = (await (await create(1000, PART)).json<UploadDetail>()).id;
+    await runInDurableObject(poolStub(env, DEFAULT_POOL), async (pool, state) => {
+      state.storage.sql.exec("UPDATE uploads SET expires_at = ? WHERE id IN (?, ?)", Date.now() - 1, id, open);
+      expect(await pool.enqueue(jobFrom(), id)).toMatchObject({ status: 409 });
+      const sweeping = pool.alarm();
+      expect(await pool.enqueue(jobFrom(), id)).toMatchObject({ status: 409 });
+      expect(await pool.recordPart(open, "erin", { number: 1, size: 1000, sha256: "x" })).toMatchObject({ refused: { status: 404 } });
+      expect(await pool.beginCheck(open, "erin")).toMatchObject({ refused: { status: 404 } });
+      await sweeping;
+    });
+    expect(await uploadRows()).toEqual([]);
+    expect(await storedKeys(`uploads/${id}/`)).toEqual([]);
+  });
+
+  it("holds a dead check's lock while the sweep cleans up, and leaves an upload a DELETE took meanwhile deleted", async () => {
+    const id = await uploaded(contextOf(1000));
+    const stub = poolStub(env, DEFAULT_POOL);
+    await runInDurableObject(stub, async (pool, state) => {
+      state.storage.sql.exec("UPDATE uploads SET state = 'checking', check_attempt = 1, lock_expires_at = ? WHERE id = ?", Date.now() - 1, id);
+      const sweeping = pool.alarm();
+      // The sweep is awaiting R2: a new check must wait, and the dead check's attempt is no longer the upload's.
+      expect(await pool.beginCheck(id, "erin")).toMatchObject({ refused: { status: 409 } });
+      expect(pool.renewUpload(id, 1)).toBe(false);
+      await sweeping;
+    });
+    expect(await uploadRows()).toEqual([expect.objectContaining({ id, state: "open" })]);
+    await runInDurableObject(stub, async (pool, state) => {
+      state.storage.sql.exec("UPDATE uploads SET state = 'checking', lock_expires_at = ? WHERE id = ?", Date.now() - 1, id);
+      const sweeping = pool.alarm();
+      const deleting = pool.deleteUpload(id, "erin");
+      await sweeping;
+      expect(await deleting).toBe(true);
+    });
+    // The sweep's "open again" did not bring back the row the DELETE removed.
+    expect(await uploadRows()).toEqual([]);
+    expect(await storedKeys(`uploads/${id}/`)).toEqual([]);
   });
 });

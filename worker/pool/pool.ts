@@ -112,7 +112,8 @@ export class Pool extends DurableObject<Env> {
   async enqueue(job: NewJob, upload: string): Promise<{ job: PublicJob; created: boolean } | { refused: string; status: 409 | 429 }> {
     const existing = job.idempotencyKey ? this.store.jobByIdempotencyKey(job.tenant, job.idempotencyKey) : null;
     if (existing) return { job: this.view(existing), created: false };
-    const source = this.uploads.row(upload);
+    // Expired or being deleted is gone: the sweep or a DELETE may be removing its objects from R2 right now.
+    const source = this.uploads.live(upload, Date.now());
     if (!source || source.tenant !== job.tenant || (source.kind === "parts" && source.state !== "ready")) {
       return { refused: `the context was deleted before the build could take it (upload '${upload}')`, status: 409 };
     }
@@ -167,7 +168,7 @@ export class Pool extends DurableObject<Env> {
   }
 
   partTarget(id: string, tenant: string, number: number): Result<{ bytes: number }> {
-    return this.uploads.partTarget(id, tenant, number);
+    return this.uploads.partTarget(id, tenant, number, Date.now());
   }
 
   async recordPart(id: string, tenant: string, part: UploadPartRecord): Promise<Result<UploadPartRecord>> {
@@ -189,9 +190,12 @@ export class Pool extends DurableObject<Env> {
   }
 
   async deleteUpload(id: string, tenant: string): Promise<boolean> {
-    const deleted = await this.uploads.delete(id, tenant);
-    await this.scheduler.rearm();
-    return deleted;
+    try {
+      return await this.uploads.delete(id, tenant, Date.now());
+    } finally {
+      // Also when R2 failed: the row marked for deletion is the sweep's to finish.
+      await this.scheduler.rearm();
+    }
   }
 
   findByIdempotencyKey(tenant: string, key: string): PublicJob | null {

@@ -3,7 +3,11 @@
  * byte goes to R2, so that whatever a request that dies leaves in R2 is found
  * and removed by the alarm (`sweep`), and a build takes its context over in
  * the same step that creates it (Pool.enqueue), so nothing is ever both
- * swept and built, or neither.
+ * swept and built, or neither. Removing a row awaits R2, and awaiting lets
+ * other calls into the pool: so a row is first marked `deleting`, in the same
+ * synchronous step that decides to remove it, and a marked row (or one past
+ * its expiry) is invisible to everything else — no build, part or check can
+ * take it while R2 is being cleaned — and forgotten once R2 is done.
  *
  * Two kinds (records.ts): a `request` row lives while one request writes a
  * build's context and is renewed by that request while it is alive; a
@@ -25,6 +29,11 @@ export const LIVE_RENEW_MS = 30_000;
 const SWEEP_RETRY_MS = 60_000;
 /** R2 deletes at most this many keys in one call. */
 const DELETE_BATCH = 1000;
+/**
+ * The state of a row being removed from R2 (by DELETE or the sweep). Never seen outside this file: `row` and `list`
+ * leave such rows out, so an UploadRecord's state is only ever a public UploadState.
+ */
+const DELETING = "deleting";
 
 /** Why the pool would not do what was asked, as the Worker answers it. */
 export interface Refusal {
@@ -64,15 +73,28 @@ export class Uploads {
     private readonly usage: (tenant: string, exceptUpload?: string | null) => TenantUsage,
   ) {}
 
+  /** The row, unless it is being deleted. */
   row(id: string): UploadRecord | null {
-    const row = this.sql.exec<Row>("SELECT * FROM uploads WHERE id = ?", id).toArray()[0];
+    const row = this.sql.exec<Row>("SELECT * FROM uploads WHERE id = ? AND state != ?", id, DELETING).toArray()[0];
     return row ? toUpload(row) : null;
+  }
+
+  /** The row, unless it is being deleted or expired (only the sweep's now, whether or not it has run yet). */
+  live(id: string, now: number): UploadRecord | null {
+    const upload = this.row(id);
+    return upload && upload.expiresAt > now ? upload : null;
   }
 
   /** The tenant's upload, or null: another tenant's is as unknown as a made-up id. */
   tenantUpload(id: string, tenant: string): UploadRecord | null {
     const upload = this.row(id);
     return upload && upload.kind === "parts" && upload.tenant === tenant ? upload : null;
+  }
+
+  /** The tenant's upload if parts, a check or a build may still use it: not expired, not being deleted. */
+  private liveTenantUpload(id: string, tenant: string, now: number): UploadRecord | null {
+    const upload = this.tenantUpload(id, tenant);
+    return upload && upload.expiresAt > now ? upload : null;
   }
 
   parts(id: string): UploadPartRecord[] {
@@ -83,7 +105,10 @@ export class Uploads {
   }
 
   list(tenant: string): UploadRecord[] {
-    return this.sql.exec<Row>("SELECT * FROM uploads WHERE tenant = ? AND kind = 'parts' ORDER BY created_at DESC, id DESC", tenant).toArray().map(toUpload);
+    return this.sql
+      .exec<Row>("SELECT * FROM uploads WHERE tenant = ? AND kind = 'parts' AND state != ? ORDER BY created_at DESC, id DESC", tenant, DELETING)
+      .toArray()
+      .map(toUpload);
   }
 
   /** Records that one request is about to write a build's context to `contextKey`, `bytes` of it at most. */
@@ -114,8 +139,8 @@ export class Uploads {
   }
 
   /** Whether part `number` may be sent now, and how many bytes it must have. */
-  partTarget(id: string, tenant: string, number: number): Result<{ bytes: number }> {
-    const upload = this.tenantUpload(id, tenant);
+  partTarget(id: string, tenant: string, number: number, now: number): Result<{ bytes: number }> {
+    const upload = this.liveTenantUpload(id, tenant, now);
     if (!upload) return refused(404, `no upload with id '${id}'`, "id");
     if (upload.state !== "open") return refused(409, `upload '${id}' is ${upload.state}: it takes no more parts`, "id");
     const count = partCount(upload);
@@ -125,7 +150,7 @@ export class Uploads {
 
   /** Records a part R2 has stored (again, for a part sent twice); moves the upload's expiry on. */
   recordPart(id: string, tenant: string, part: UploadPartRecord, now: number): Result<UploadPartRecord> {
-    const target = this.partTarget(id, tenant, part.number);
+    const target = this.partTarget(id, tenant, part.number, now);
     if ("refused" in target) return target;
     this.sql.exec(
       "INSERT OR REPLACE INTO upload_parts (upload_id, number, size, sha256) VALUES (?, ?, ?, ?)",
@@ -140,7 +165,7 @@ export class Uploads {
    * is not started twice; one whose request died is taken over, with a new attempt number.
    */
   beginCheck(id: string, tenant: string, now: number): Result<CheckStart | { ready: UploadRecord }> {
-    const upload = this.tenantUpload(id, tenant);
+    const upload = this.liveTenantUpload(id, tenant, now);
     if (!upload) return refused(404, `no upload with id '${id}'`, "id");
     if (upload.state === "ready") return { ok: { ready: upload } };
     if (upload.state === "checking" && (upload.lockExpiresAt ?? 0) > now) {
@@ -170,7 +195,8 @@ export class Uploads {
    * attempt's). False when the row is gone or the attempt superseded: the request should stop.
    */
   renew(id: string, attempt: number | null, now: number): boolean {
-    const upload = this.row(id);
+    // Past its expiry a row is the sweep's, even before the sweep runs: renewing it then would undo a decision made.
+    const upload = this.live(id, now);
     if (!upload) return false;
     if (upload.kind === "request") {
       this.sql.exec("UPDATE uploads SET expires_at = ? WHERE id = ?", now + LIVE_TTL_MS, id);
@@ -215,13 +241,21 @@ export class Uploads {
     this.sql.exec("DELETE FROM uploads WHERE id = ?", id);
   }
 
-  /** Deletes a tenant's upload and everything R2 holds for it; false when there is none. */
-  async delete(id: string, tenant: string): Promise<boolean> {
+  /**
+   * Deletes a tenant's upload and everything R2 holds for it; false when there is none. Marked before the first
+   * await, so nothing takes it meanwhile; if this request dies half-way, the sweep finishes the job.
+   */
+  async delete(id: string, tenant: string, now: number): Promise<boolean> {
     const upload = this.tenantUpload(id, tenant);
     if (!upload) return false;
+    this.markDeleting(id, now + SWEEP_RETRY_MS);
     await this.removeFromR2(upload);
     this.forget(id);
     return true;
+  }
+
+  private markDeleting(id: string, retryAt: number): void {
+    this.sql.exec("UPDATE uploads SET state = ?, lock_expires_at = NULL, expires_at = ? WHERE id = ?", DELETING, retryAt, id);
   }
 
   /** When the sweep next has something to do: the earliest expiry, or a check's lock running out. */
@@ -238,20 +272,31 @@ export class Uploads {
    * may run twice. R2 trouble postpones that row, so one bad row does not stop the others or spin the alarm.
    */
   async sweep(now: number): Promise<void> {
-    const due = this.sql
-      .exec<Row>("SELECT * FROM uploads WHERE expires_at <= ? OR (state = 'checking' AND lock_expires_at <= ?)", now, now)
-      .toArray()
-      .map(toUpload);
-    for (const upload of due) {
+    const DUE = "SELECT * FROM uploads WHERE (expires_at <= ? OR (state = 'checking' AND lock_expires_at <= ?))";
+    const due = this.sql.exec<{ id: string }>(DUE.replace("*", "id"), now, now).toArray();
+    for (const { id } of due) {
+      // Read again at its turn: the awaits for the rows before it let other calls change it (a check taking it over).
+      const row = this.sql.exec<Row>(`${DUE} AND id = ?`, now, now, id).toArray()[0];
+      if (!row) continue;
+      const upload = toUpload(row);
       try {
         if (upload.expiresAt > now) {
+          // A check whose lock lapsed: the sweep takes the lock (a new attempt) while it cleans up, so no check
+          // starts on the context it is deleting, and the dead one is fenced out; then the upload is open again,
+          // unless something else (a DELETE) took it in the meantime.
+          const attempt = upload.checkAttempt + 1;
+          this.sql.exec("UPDATE uploads SET check_attempt = ?, lock_expires_at = ? WHERE id = ?", attempt, now + LIVE_TTL_MS, id);
           await this.abortMultipart(upload);
           await this.bucket.delete(upload.contextKey);
-          this.sql.exec("UPDATE uploads SET state = 'open', multipart_id = NULL, lock_expires_at = NULL WHERE id = ?", upload.id);
+          this.sql.exec(
+            "UPDATE uploads SET state = 'open', multipart_id = NULL, lock_expires_at = NULL WHERE id = ? AND state = 'checking' AND check_attempt = ?",
+            id, attempt,
+          );
           continue;
         }
+        this.markDeleting(id, now + SWEEP_RETRY_MS);
         await this.removeFromR2(upload);
-        this.forget(upload.id);
+        this.forget(id);
       } catch (error) {
         console.error(`upload ${upload.id}: the sweep could not clean R2 up, trying again later: ${String(error)}`);
         this.sql.exec(
