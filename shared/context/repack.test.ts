@@ -168,6 +168,21 @@ describe("repackContext", () => {
     await expect(repack(loop)).rejects.toThrow(/longer than 40 links/);
   });
 
+  it("refuses a name between slashes over 255 bytes and a path over 3,000, which the Docker Engine cannot unpack or copy", async () => {
+    const named = (path: string) => archive([file("Dockerfile", DOCKERFILE), pax({ path }), ...file("placeholder", "x")]);
+    const segment = (letter: string, bytes = 255) => letter.repeat(bytes);
+    // Engine 20.10 answers /build with HTTP 500 "file name too long" for a 256-byte name (measured).
+    await expect(repack(named(segment("a", 256)))).rejects.toThrow(/each name between slashes must be at most 255 bytes/);
+    await expect(repack(named(`dir/${segment("é", 128)}`))).rejects.toThrow(/at most 255 bytes/);
+    await expect(repack(named(segment("a")))).resolves.toBeDefined();
+    const deep = (bytes: number) => Array.from({ length: Math.ceil(bytes / 201) + 1 }, (_, at) => String.fromCharCode(97 + (at % 26)).repeat(200)).join("/").slice(0, bytes);
+    expect(deep(3000)).toHaveLength(3000);
+    await expect(repack(named(deep(3000)))).resolves.toBeDefined();
+    await expect(repack(named(deep(3001)))).rejects.toThrow(/at most 3000 bytes/);
+    const link = archive([file("Dockerfile", DOCKERFILE), pax({ linkpath: deep(3001) }), header({ name: "l", typeflag: "2", linkname: "x" })]);
+    await expect(repack(link)).rejects.toThrow(/target longer than 3000 bytes/);
+  });
+
   it("refuses an archive past its byte cap as too large, and past its entry cap", async () => {
     const big = archive([file("Dockerfile", DOCKERFILE), file("big", new Uint8Array(10_000))]);
     await expect(repack(big, { maxEntries: 10, maxBytes: 8_000 })).rejects.toThrow(ContextTooLargeError);

@@ -17,12 +17,18 @@
  * Memory is bounded whatever the archive: the names kept to resolve links
  * are capped (MAX_INDEX_BYTES), as is the work of resolving them.
  */
-import { checkContextPath, DOCKERFILE_PATH } from "../context-path";
+import { checkContextPath, CONTROL, DOCKERFILE_PATH } from "../context-path";
 import type { WrittenEntry } from "../tar/header";
 import type { TarEntry } from "../tar/reader";
 
-/** Paths in a user's tarball (PAX headers allow long ones) are still bounded, as on Linux (PATH_MAX). */
-export const MAX_ARCHIVE_PATH_BYTES = 4096;
+/**
+ * Paths (and symlink targets) in a user's tarball: PAX headers allow long ones, Linux only PATH_MAX (4,096) with
+ * whatever the Engine puts before them. Engine 20.10 unpacks a context in a chroot, but `COPY . /` of a 4,090-byte
+ * path fails "file name too long" under /var/lib/docker/overlay2/<id>/diff/ (measured; 4,000 bytes still built), and
+ * a COPY into a deep folder adds its own length: 3,000 leaves about a thousand bytes for Docker's data root and the
+ * destination.
+ */
+export const MAX_ARCHIVE_PATH_BYTES = 3000;
 /**
  * The names kept while checking (every path, and symlink targets), counted with a fixed cost per entry for the
  * map that holds them: about 70,000 entries of typical length fit. It bounds the memory of a check.
@@ -33,8 +39,6 @@ const ENTRY_COST_BYTES = 64;
 export const MAX_SYMLINK_HOPS = 40;
 /** Steps of symlink resolution for the whole archive: real trees need a few per link; a crafted tangle is refused. */
 export const MAX_RESOLVE_STEPS = 1_000_000;
-// C0 and C1 control characters, NUL included.
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
 /** An entry's path or link is not allowed in a build context; the message names it. */
 export class ContextError extends Error {}
