@@ -6,7 +6,8 @@
  *
  * Only what the build cannot say for itself counts: the connection to the
  * daemon refused, reset or broken (Node's errno codes), the daemon answering
- * 5xx before the build's stream starts, and conditions the agent recognises
+ * 5xx before the build's stream starts (but not Engine 20.10's 500 for a
+ * context it cannot unpack: classic.ts), and conditions the agent recognises
  * where they happen and raises as EngineFailure (BuildKit dropping the
  * build's session: session.ts; the image a build made gone before its push:
  * publish.ts). Never the text of an error: a failed step's message holds the

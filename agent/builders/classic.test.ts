@@ -1,5 +1,6 @@
 import { Readable } from "node:stream";
-import type Docker from "dockerode";
+import Docker from "dockerode";
+import { pack } from "tar-stream";
 import { describe, expect, it } from "vitest";
 import type { AgentEvent } from "../../shared/build-log";
 import { buildTag, type BuildOwner } from "../build-tags";
@@ -8,6 +9,7 @@ import { LogStreamer } from "../log-streamer";
 import { Logins } from "../logins";
 import type { BuildJob } from "./builder";
 import { ClassicBuilder } from "./classic";
+import { EngineFailure, isEngineFailure } from "../engine-failure";
 
 const JOB_ID = "0f8e4c1a-3b7d-4e29-9a61-5c2d8b7f1e03";
 const DIGEST = `sha256:${"d".repeat(64)}`;
@@ -49,6 +51,26 @@ describe("the build tag", () => {
 });
 
 describe("ClassicBuilder.build", () => {
+  it("fails, not gives back, a context the real Engine cannot unpack; a 500 the host causes stays the Engine's", async () => {
+    // Never reaches Docker through Dockify (the context rules refuse it); here it stands for any context Docker cannot unpack.
+    const tar = pack();
+    tar.entry({ name: "Dockerfile" }, "FROM scratch\nCOPY . /\n");
+    tar.entry({ name: "a".repeat(256) }, "x");
+    tar.finalize();
+    const failed = await classic(new Docker()).build(buildJob(), tar as unknown as Readable).catch((error: unknown) => error);
+    expect(failed).toBeInstanceOf(Error);
+    expect((failed as Error).message).toMatch(/^Error processing tar file\(exit status 1\): .*file name too long$/);
+    expect(isEngineFailure(failed)).toBe(false);
+
+    const answering = (message: string) => ({
+      buildImage: () => Promise.reject(Object.assign(new Error(`(HTTP code 500) server error - ${message}`), { statusCode: 500, json: { message } })),
+    });
+    const full = await classic(answering("Error processing tar file(exit status 1): write /x: no space left on device")).build(buildJob(), Readable.from([])).catch((error: unknown) => error);
+    expect(full).toBeInstanceOf(EngineFailure);
+    const other = await classic(answering("failed to create temporary directory")).build(buildJob(), Readable.from([])).catch((error: unknown) => error);
+    expect(other).toBeInstanceOf(EngineFailure);
+  });
+
   it("passes Docker the build's own tag, the job's options and logins, no cache, a pull, and the operator's isolation", async () => {
     const calls: Docker.ImageBuildOptions[] = [];
     const docker = {

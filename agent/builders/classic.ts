@@ -22,10 +22,27 @@ import { authServerAddress } from "../../shared/reference";
 import { isolationOptions, type BuildIsolation } from "../build-isolation";
 import { buildTag, type BuildOwner } from "../build-tags";
 import { daemonError, readProgress, removeImage } from "../docker";
+import { EngineFailure } from "../engine-failure";
 import type { Builder, BuildJob, BuildResult, Pushed } from "./builder";
 import { publishAll } from "./publish";
 
 const NO_IMAGE_ID = "the build ended without reporting an image id";
+/**
+ * Engine 20.10's answer to `/build` when it cannot unpack the context it was sent: HTTP 500, though the fault is the
+ * context's (a 256-byte name: "Error processing tar file(exit status 1): open /aaa…: file name too long", measured).
+ * The prefix is the daemon's own, so a name in the context cannot make a build look like the Engine's failure.
+ */
+const UNPACK_FAILURE = /^Error processing tar file\(exit status \d+\): /;
+/** …unless the host itself failed the unpacking: the OS's error ends the message, after any name it quotes. */
+const HOST_TROUBLE = /: (no space left on device|input\/output error|read-only file system|too many open files)$/;
+
+/** The daemon's refusal of `/build`; a context Docker cannot unpack is the build's failure, not the Engine's. */
+function buildRefusal(error: unknown): Error {
+  const refusal = daemonError(error);
+  const unpack = refusal instanceof EngineFailure && UNPACK_FAILURE.test(refusal.message) && !HOST_TROUBLE.test(refusal.message);
+  return unpack ? new Error(refusal.message) : refusal;
+}
+
 /** The classic builder's line for an image it committed after a step: ` ---> 6eaba73597ad`. */
 const STEP_IMAGE = /^ ---> ([0-9a-f]{12})\s*$/;
 
@@ -74,7 +91,7 @@ export class ClassicBuilder implements Builder {
         ...isolationOptions(this.isolation),
         ...registryConfig(job),
       })
-      .catch((error: unknown) => Promise.reject(daemonError(error)));
+      .catch((error: unknown) => Promise.reject(buildRefusal(error)));
     let imageId: string | undefined;
     const tag = buildTag(job.jobId, job.attempt, this.#owner);
     await readProgress(response, job, (event) => {
