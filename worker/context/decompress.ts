@@ -16,6 +16,12 @@ import { ContextError } from "../../shared/context/rules";
 const GZIP_MAGIC = [0x1f, 0x8b];
 /** Inflated bytes per output chunk (Node's default is 16 KiB): fewer, larger chunks for the check to pass on. */
 const OUTPUT_CHUNK_BYTES = 64 * 1024;
+/**
+ * Compressed bytes handed to zlib at a time, each only once it has taken the one before. It bounds the work left
+ * once the check refuses: zlib inflates whatever input it holds as the stream ends, and deflate inflates up to about
+ * 1,000 times, so a whole 1 MB source chunk of a bomb was 1 GB (698 ms of CPU); 16 KiB is at most about 16 MB.
+ */
+const INPUT_SLICE_BYTES = 16 * 1024;
 
 /** The tar's bytes: the source as it is, or gunzipped when it starts with gzip's magic. */
 export async function* decompressed(source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
@@ -54,31 +60,24 @@ export async function* decompressed(source: AsyncIterable<Uint8Array>): AsyncGen
  * The inflater is never destroyed, nor left with work under way when the request ends: in the runtime's node:zlib
  * a callback of that work then runs on a torn-down stream and throws an uncaught error. So after the last chunk
  * the check wants, no more input goes in, the inflater is ended, and what it still makes of the input it already
- * has (a buffer's worth) is read and dropped.
+ * has (at most one INPUT_SLICE_BYTES slice, and its output buffer) is read and dropped.
  */
 async function* gunzip(source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
   const inflater = createGunzip({ chunkSize: OUTPUT_CHUNK_BYTES });
   // The source's own failure (a body that broke off, a stalled client), told apart from gzip data that is corrupt.
   const fed: { failure?: { error: unknown } } = {};
   let stopped = false;
-  let wake: (() => void) | undefined;
-  /** Resolves once zlib has room for more input, or the feeding is to stop. */
-  const room = () =>
-    new Promise<void>((resolve) => {
-      wake = () => {
-        inflater.off("drain", wake!);
-        inflater.off("close", wake!);
-        resolve();
-      };
-      inflater.on("drain", wake);
-      inflater.on("close", wake);
-    });
+  // Corrupt data fails zlib with a write under way, whose callback then never comes: the feeding stops at that too.
+  const failed = new Promise<void>((resolve) => {
+    inflater.once("error", () => resolve());
+    inflater.once("close", () => resolve());
+  });
+  /** Resolves once zlib has taken the slice, or failed (its error is the reader's to report, not the source's). */
+  const write = (slice: Uint8Array) => Promise.race([new Promise<void>((resolve) => inflater.write(slice, () => resolve())), failed]);
   const feeding = (async () => {
     try {
       for await (const chunk of source) {
-        if (stopped) break;
-        // write() says false once zlib's input buffer is full: wait until the check has read some output.
-        if (!inflater.write(chunk)) await room();
+        for (let at = 0; at < chunk.length && !stopped; at += INPUT_SLICE_BYTES) await write(chunk.subarray(at, at + INPUT_SLICE_BYTES));
         if (stopped) break;
       }
     } catch (error) {
@@ -94,15 +93,18 @@ async function* gunzip(source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8A
     throw new ContextError(`the gzip data is corrupt (${error instanceof Error ? error.message : String(error)})`);
   } finally {
     stopped = true;
-    wake?.();
-    await feeding;
-    try {
-      for await (const _dropped of inflater.iterator({ destroyOnReturn: false })) {
-        // what zlib still makes of the input it had: read so its work ends here
+    // Read while the feeding finishes: the slice zlib holds is taken only as its output is read.
+    const draining = (async () => {
+      try {
+        for await (const _dropped of inflater.iterator({ destroyOnReturn: false })) {
+          // what zlib still makes of the input it had: read so its work ends here
+        }
+      } catch {
+        // cut-off data: the answer is decided already
       }
-    } catch {
-      // cut-off data: the answer is decided already
-    }
+    })();
+    await feeding;
+    await draining;
   }
   if (fed.failure) throw fed.failure.error;
 }
