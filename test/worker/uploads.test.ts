@@ -143,7 +143,60 @@ describe("chunked uploads", () => {
     expect(await storedKeys(`uploads/${created.id}/`)).toEqual([]);
     expect((await (await detail(created.id)).json<UploadDetail>()).parts_received).toBe(0);
     expect((await putPart(created.id, 1, part)).status).toBe(200);
-    expect(await storedKeys(`uploads/${created.id}/`)).toEqual([`uploads/${created.id}/parts/1`]);
+    const first = await storedKeys(`uploads/${created.id}/`);
+    expect(first).toEqual([expect.stringMatching(new RegExp(`^uploads/${created.id}/parts/1/[0-9a-f-]{36}$`))]);
+    // Sent again: the new attempt's object replaces the first, which is deleted.
+    expect((await putPart(created.id, 1, part)).status).toBe(200);
+    const second = await storedKeys(`uploads/${created.id}/`);
+    expect(second).toHaveLength(1);
+    expect(second).not.toEqual(first);
+  });
+
+  it("keeps the stored part when a late request for the same number is refused, and uses only the part recorded", async () => {
+    const bytes = contextOf(1000);
+    const id = await uploaded(bytes);
+    const stub = poolStub(env, DEFAULT_POOL);
+    const setState = (state: string) =>
+      runInDurableObject(stub, (_pool, storage) => {
+        storage.storage.sql.exec("UPDATE uploads SET state = ? WHERE id = ?", state, id);
+      });
+    const [stored] = await storedKeys(`uploads/${id}/`);
+    expect(stored).toBeDefined();
+    // A request for part 1 that was let in while the upload was open, and ends after it began to be checked: the pool
+    // refuses to record it, and the request removes what it stored, never the part that was recorded.
+    let reading!: () => void;
+    const started = new Promise<void>((resolve) => (reading = resolve));
+    let finish!: () => void;
+    const gate = new Promise<void>((resolve) => (finish = resolve));
+    let pulls = 0;
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        if (++pulls === 1) return controller.enqueue(bytes);
+        reading();
+        await gate;
+        controller.close();
+      },
+    }, { highWaterMark: 0 });
+    const late = api(`/v1/uploads/${id}/parts/1`, {
+      method: "PUT",
+      headers: { "Content-Digest": contentDigest(await sha256(bytes)), "Content-Length": String(bytes.length) },
+      body,
+    });
+    await started;
+    await setState("checking");
+    finish();
+    expect((await late).status).toBe(409);
+    await setState("open");
+    expect(await storedKeys(`uploads/${id}/`)).toEqual([stored]);
+    // An object that is not the part recorded (same size, other bytes) is not used.
+    const original = await (await env.BUCKET.get(stored!))!.arrayBuffer();
+    await env.BUCKET.put(stored!, new Uint8Array(bytes.length).fill(1));
+    const mismatch = await complete(id);
+    expect(mismatch.status).toBe(409);
+    expect(await mismatch.json()).toMatchObject({ field: "parts", error: expect.stringMatching(/part 1 in storage is not the part recorded/) });
+    await env.BUCKET.put(stored!, original, { sha256: await crypto.subtle.digest("SHA-256", original) });
+    await setState("open");
+    expect((await (await complete(id)).json<UploadDetail>()).state).toBe("ready");
   });
 
   it("refuses parts that do not fit: length, number, digest header, and an upload that is not open", async () => {
@@ -261,7 +314,7 @@ describe("chunked uploads", () => {
     expect(await busy.json()).toMatchObject({ error: expect.stringMatching(/being checked already/) });
     await expire(id, "lock_expires_at");
     expect(await uploadRows()).toEqual([expect.objectContaining({ id, state: "open" })]);
-    expect(await storedKeys(`uploads/${id}/`)).toEqual([`uploads/${id}/parts/1`]);
+    expect(await storedKeys(`uploads/${id}/`)).toEqual([expect.stringMatching(new RegExp(`^uploads/${id}/parts/1/`))]);
     expect((await (await complete(id)).json<UploadDetail>()).state).toBe("ready");
   });
 });
@@ -354,7 +407,7 @@ describe("removing an upload while something else takes it", () => {
       expect(await pool.enqueue(jobFrom(), id)).toMatchObject({ status: 409 });
       const sweeping = pool.alarm();
       expect(await pool.enqueue(jobFrom(), id)).toMatchObject({ status: 409 });
-      expect(await pool.recordPart(open, "erin", { number: 1, size: 1000, sha256: "x" })).toMatchObject({ refused: { status: 404 } });
+      expect(await pool.recordPart(open, "erin", { number: 1, size: 1000, sha256: "x", key: "x" })).toMatchObject({ refused: { status: 404 } });
       expect(await pool.beginCheck(open, "erin")).toMatchObject({ refused: { status: 404 } });
       await sweeping;
     });

@@ -10,8 +10,12 @@ export function uploadPrefix(uploadId: string): string {
   return `uploads/${uploadId}/`;
 }
 
-export function uploadPartKey(uploadId: string, part: number): string {
-  return `${uploadPrefix(uploadId)}parts/${part}`;
+/**
+ * One attempt at sending part `part` (`attempt` is its own UUID): a request whose part is refused removes only its
+ * own object, never the one another request stored for the same number.
+ */
+export function uploadPartKey(uploadId: string, part: number, attempt: string): string {
+  return `${uploadPrefix(uploadId)}parts/${part}/${attempt}`;
 }
 
 /** The checked context of a completed upload; the build made from it then owns this object. */

@@ -171,7 +171,7 @@ export class Pool extends DurableObject<Env> {
     return this.uploads.partTarget(id, tenant, number, Date.now());
   }
 
-  async recordPart(id: string, tenant: string, part: UploadPartRecord): Promise<Result<UploadPartRecord>> {
+  async recordPart(id: string, tenant: string, part: UploadPartRecord): Promise<Result<{ replaced: string | null }>> {
     const recorded = this.uploads.recordPart(id, tenant, part, Date.now());
     await this.scheduler.rearm();
     return recorded;

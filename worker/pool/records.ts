@@ -96,6 +96,8 @@ export interface UploadPartRecord {
   size: number;
   /** Base64, as the part's Content-Digest said it. */
   sha256: string;
+  /** The R2 object of the attempt that was recorded (context/keys.ts): never shown to clients. */
+  key: string;
 }
 
 export function toUpload(row: Row): UploadRecord {

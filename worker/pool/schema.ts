@@ -138,6 +138,9 @@ const MIGRATIONS = [
     PRIMARY KEY (tenant, repository)
   );
   CREATE INDEX affinity_by_age ON affinity (built_at);`,
+  // Each part attempt has an object of its own (context/keys.ts); parts stored before had the number alone.
+  `ALTER TABLE upload_parts ADD COLUMN key TEXT NOT NULL DEFAULT '';
+  UPDATE upload_parts SET key = 'uploads/' || upload_id || '/parts/' || number;`,
 ];
 
 export function migrate(sql: SqlStorage): void {

@@ -99,9 +99,9 @@ export class Uploads {
 
   parts(id: string): UploadPartRecord[] {
     return this.sql
-      .exec<Row>("SELECT number, size, sha256 FROM upload_parts WHERE upload_id = ? ORDER BY number", id)
+      .exec<Row>("SELECT number, size, sha256, key FROM upload_parts WHERE upload_id = ? ORDER BY number", id)
       .toArray()
-      .map((row) => ({ number: row.number as number, size: row.size as number, sha256: row.sha256 as string }));
+      .map((row) => ({ number: row.number as number, size: row.size as number, sha256: row.sha256 as string, key: row.key as string }));
   }
 
   list(tenant: string): UploadRecord[] {
@@ -148,16 +148,20 @@ export class Uploads {
     return { ok: { bytes: expectedPartBytes(upload, number) } };
   }
 
-  /** Records a part R2 has stored (again, for a part sent twice); moves the upload's expiry on. */
-  recordPart(id: string, tenant: string, part: UploadPartRecord, now: number): Result<UploadPartRecord> {
+  /**
+   * Records a part R2 has stored (again, for a part sent twice); moves the upload's expiry on. Answers the key of the
+   * object it replaced, which the caller deletes.
+   */
+  recordPart(id: string, tenant: string, part: UploadPartRecord, now: number): Result<{ replaced: string | null }> {
     const target = this.partTarget(id, tenant, part.number, now);
     if ("refused" in target) return target;
+    const replaced = this.sql.exec<{ key: string }>("SELECT key FROM upload_parts WHERE upload_id = ? AND number = ?", id, part.number).toArray()[0];
     this.sql.exec(
-      "INSERT OR REPLACE INTO upload_parts (upload_id, number, size, sha256) VALUES (?, ?, ?, ?)",
-      id, part.number, part.size, part.sha256,
+      "INSERT OR REPLACE INTO upload_parts (upload_id, number, size, sha256, key) VALUES (?, ?, ?, ?, ?)",
+      id, part.number, part.size, part.sha256, part.key,
     );
     this.sql.exec("UPDATE uploads SET updated_at = ?, expires_at = ? WHERE id = ?", now, now + this.config.uploadExpiryMs, id);
-    return { ok: part };
+    return { ok: { replaced: replaced && replaced.key !== part.key ? replaced.key : null } };
   }
 
   /**

@@ -12,7 +12,6 @@
  * attempt number), so two never both succeed.
  */
 import { ApiError } from "../errors";
-import { uploadPartKey } from "../context/keys";
 import { storeCheckedContext } from "../context/store";
 import type { Env } from "../env";
 import { keepAlive } from "../keep-alive";
@@ -25,12 +24,22 @@ import { settings } from "../settings";
 const DELETE_BATCH = 1000;
 const SUPERSEDED = "the upload was deleted, or completed again, while this request was checking it";
 
-/** The parts' bytes in order, as one stream. */
-async function* partsInOrder(bucket: R2Bucket, id: string, parts: readonly UploadPartRecord[]): AsyncGenerator<Uint8Array> {
+function base64(buffer: ArrayBuffer): string {
+  return btoa(String.fromCharCode(...new Uint8Array(buffer)));
+}
+
+/** The parts' bytes in order, as one stream: each the object its row names, with the size and SHA-256 recorded. */
+async function* partsInOrder(bucket: R2Bucket, parts: readonly UploadPartRecord[]): AsyncGenerator<Uint8Array> {
   for (const part of parts) {
-    const object = await bucket.get(uploadPartKey(id, part.number));
+    const object = await bucket.get(part.key);
     // Parts go only with their upload: one missing means the upload was deleted while it was being checked.
-    if (!object || object.size !== part.size) throw new ApiError(409, `part ${part.number} is gone: ${SUPERSEDED}`, "id");
+    if (!object) throw new ApiError(409, `part ${part.number} is gone: ${SUPERSEDED}`, "id");
+    // R2 keeps the SHA-256 it checked the put against (part.ts): an object that is not the part recorded is not used.
+    const stored = object.checksums.sha256;
+    if (object.size !== part.size || !stored || base64(stored) !== part.sha256) {
+      await object.body.cancel();
+      throw new ApiError(409, `part ${part.number} in storage is not the part recorded (size or SHA-256 differ): send it again`, "parts");
+    }
     const reader = object.body.getReader();
     try {
       for (let next = await reader.read(); !next.done; next = await reader.read()) yield next.value;
@@ -57,7 +66,7 @@ export async function completeUpload(env: Env, tenant: string, id: string): Prom
   const alive = keepAlive(() => pool.renewUpload(id, attempt));
   let contextBytes: number;
   try {
-    contextBytes = await storeCheckedContext(env.BUCKET, upload.contextKey, partsInOrder(env.BUCKET, id, parts), {
+    contextBytes = await storeCheckedContext(env.BUCKET, upload.contextKey, partsInOrder(env.BUCKET, parts), {
       maxEntries: limits.maxContextEntries,
       maxBytes: limits.maxContextBytes,
       onMultipart: async (multipartId) => {
@@ -84,7 +93,7 @@ export async function completeUpload(env: Env, tenant: string, id: string): Prom
   }
   // The parts are checked and re-packed: what stays is the context. A part R2 fails to delete now goes with the
   // upload's prefix if the upload is deleted; once a build takes it, the part is left behind, so say so.
-  const keys = parts.map((part) => uploadPartKey(id, part.number));
+  const keys = parts.map((part) => part.key);
   for (let at = 0; at < keys.length; at += DELETE_BATCH) {
     await env.BUCKET.delete(keys.slice(at, at + DELETE_BATCH)).catch((error: unknown) => {
       console.error(`upload ${id}: could not delete its parts after the check: ${String(error)}`);

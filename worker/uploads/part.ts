@@ -6,7 +6,10 @@
  * object of its own that R2 checks against the same digest: a part that does
  * not match, or a body that breaks off or stalls, never reaches R2 at all (a
  * stream that fails mid-put would leave a partial file in wrangler dev's
- * local R2). A part sent again replaces the first one whole.
+ * local R2). A part sent again replaces the first one whole. Every attempt
+ * writes an object of its own (context/keys.ts): the one recorded last is
+ * the part, the one it replaced is deleted, and an attempt the pool refuses
+ * deletes only its own.
  */
 import { CONTENT_DIGEST_HEADER, partNumber } from "../../shared/api";
 import { parseContentDigest } from "../../shared/content-digest";
@@ -42,7 +45,7 @@ function readLength(request: Request): number {
   return length;
 }
 
-export async function storePart(env: Env, tenant: string, id: string, numberText: string, request: Request): Promise<UploadPartRecord> {
+export async function storePart(env: Env, tenant: string, id: string, numberText: string, request: Request): Promise<Omit<UploadPartRecord, "key">> {
   const limits = settings(env);
   const parsedNumber = partNumber.safeParse(numberText);
   if (!parsedNumber.success) throw new ApiError(400, "number must be a whole number from 1", "number");
@@ -72,13 +75,19 @@ export async function storePart(env: Env, tenant: string, id: string, numberText
   if (base64(actual) !== sha256) {
     throw new ApiError(400, `the part's SHA-256 is ${base64(actual)}, not what ${CONTENT_DIGEST_HEADER} says; nothing was kept: send it again`, CONTENT_DIGEST_HEADER);
   }
-  const key = uploadPartKey(id, number);
+  const key = uploadPartKey(id, number, crypto.randomUUID());
   await env.BUCKET.put(key, part, { sha256: actual });
-  const recorded = await pool.recordPart(id, tenant, { number, size: length, sha256 });
+  const recorded = await pool.recordPart(id, tenant, { number, size: length, sha256, key });
   if ("refused" in recorded) {
-    // Deleted or completed while the part was on its way: the part has no upload to belong to.
+    // Deleted or completed while the part was on its way: this attempt's object belongs to nothing.
     await env.BUCKET.delete(key);
     throw refusal(recorded.refused);
   }
-  return recorded.ok;
+  if (recorded.ok.replaced) {
+    // Left behind if this fails: it goes with the upload's prefix when the upload is deleted or expires.
+    await env.BUCKET.delete(recorded.ok.replaced).catch((error: unknown) => {
+      console.error(`upload ${id}: could not delete the part ${number} it replaced: ${String(error)}`);
+    });
+  }
+  return { number, size: length, sha256 };
 }
