@@ -56,12 +56,14 @@ async function storeRequestContext(env: Env, pool: PoolStub, tenant: string, job
   const key = contextKey(jobId);
   const limits = settings(env);
   await pool.beginContextWrite(jobId, tenant, key, context.reservedBytes);
-  const alive = keepAlive(() => pool.renewUpload(jobId, null));
+  const stopped = new ApiError(409, "the context's record expired while it was being written (the request stalled): send the build again", "context");
+  const alive = keepAlive(() => pool.renewUpload(jobId, null), stopped);
   try {
     return await storeCheckedContext(env.BUCKET, key, context.chunks(), {
       maxEntries: limits.maxContextEntries,
       maxBytes: limits.maxContextBytes,
       dockerfile,
+      signal: alive.signal,
       onMultipart: async (multipartId) => {
         await pool.recordMultipart(jobId, null, multipartId);
       },

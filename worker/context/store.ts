@@ -22,6 +22,8 @@ export interface StoreOptions {
   onMultipart: (multipartId: string) => Promise<void>;
   /** Called once the whole archive has passed, before the object is made visible; throwing stops it. */
   beforeFinish?: () => Promise<void>;
+  /** Checked before each chunk goes on to R2: once aborted, the work stops and its reason is thrown (keep-alive.ts). */
+  signal?: AbortSignal;
 }
 
 /** A refused context as the API answers it: 413 past the size cap, 400 otherwise, naming `context`. */
@@ -37,7 +39,11 @@ export function contextRefusal(error: ContextError): ApiError {
 export async function storeCheckedContext(bucket: R2Bucket, key: string, source: AsyncIterable<Uint8Array>, options: StoreOptions): Promise<number> {
   const writer = new R2PartWriter(bucket, key, options.onMultipart);
   try {
-    for await (const chunk of repackContext(decompressed(source), options)) await writer.write(chunk);
+    for await (const chunk of repackContext(decompressed(source), options)) {
+      options.signal?.throwIfAborted();
+      await writer.write(chunk);
+    }
+    options.signal?.throwIfAborted();
     await options.beforeFinish?.();
     return await writer.finish();
   } catch (error) {

@@ -63,12 +63,13 @@ export async function completeUpload(env: Env, tenant: string, id: string): Prom
     });
   }
 
-  const alive = keepAlive(() => pool.renewUpload(id, attempt));
+  const alive = keepAlive(() => pool.renewUpload(id, attempt), new ApiError(409, SUPERSEDED, "id"));
   let contextBytes: number;
   try {
     contextBytes = await storeCheckedContext(env.BUCKET, upload.contextKey, partsInOrder(env.BUCKET, parts), {
       maxEntries: limits.maxContextEntries,
       maxBytes: limits.maxContextBytes,
+      signal: alive.signal,
       onMultipart: async (multipartId) => {
         if (!(await pool.recordMultipart(id, attempt, multipartId))) throw new ApiError(409, SUPERSEDED, "id");
       },

@@ -1,0 +1,44 @@
+import { env } from "cloudflare:test";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { archive, DOCKERFILE, file } from "../test/fixtures/tar";
+import { storeCheckedContext } from "./context/store";
+import { ApiError } from "./errors";
+import { keepAlive } from "./keep-alive";
+import { LIVE_RENEW_MS } from "./pool/uploads";
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe("keepAlive", () => {
+  it("renews every LIVE_RENEW_MS, and aborts with the request's refusal once the pool says stop", async () => {
+    vi.useFakeTimers();
+    const answers = [true, false];
+    const renew = vi.fn(async () => answers.shift() ?? true);
+    const stopped = new ApiError(409, "taken over", "id");
+    const alive = keepAlive(renew, stopped);
+    await vi.advanceTimersByTimeAsync(LIVE_RENEW_MS);
+    expect(alive.signal.aborted).toBe(false);
+    await vi.advanceTimersByTimeAsync(LIVE_RENEW_MS);
+    expect(alive.signal.aborted).toBe(true);
+    expect(alive.signal.reason).toBe(stopped);
+    // Nothing left to renew.
+    await vi.advanceTimersByTimeAsync(3 * LIVE_RENEW_MS);
+    expect(renew).toHaveBeenCalledTimes(2);
+    alive.stop();
+  });
+
+  it("stops a context being stored once aborted: the refusal is thrown and nothing is stored", async () => {
+    const controller = new AbortController();
+    const stopped = new ApiError(409, "taken over", "id");
+    const key = `contexts/${crypto.randomUUID()}.tar`;
+    async function* source() {
+      yield archive([file("Dockerfile", DOCKERFILE)]).subarray(0, 1024);
+      controller.abort(stopped);
+      yield archive([file("Dockerfile", DOCKERFILE), file("more", "x".repeat(5000))]).subarray(1024);
+    }
+    const storing = storeCheckedContext(env.BUCKET, key, source(), { maxEntries: 10, maxBytes: 1 << 20, onMultipart: async () => {}, signal: controller.signal });
+    await expect(storing).rejects.toBe(stopped);
+    expect(await env.BUCKET.head(key)).toBeNull();
+  });
+});
