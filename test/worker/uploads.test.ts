@@ -152,7 +152,7 @@ describe("chunked uploads", () => {
     expect(second).not.toEqual(first);
   });
 
-  it("keeps the stored part when a late request for the same number is refused, and uses only the part recorded", async () => {
+  it("keeps the stored part when a late request for the same number is refused; a part gone or not the one recorded gives the check back", async () => {
     const bytes = contextOf(1000);
     const id = await uploaded(bytes);
     const stub = poolStub(env, DEFAULT_POOL);
@@ -194,8 +194,14 @@ describe("chunked uploads", () => {
     const mismatch = await complete(id);
     expect(mismatch.status).toBe(409);
     expect(await mismatch.json()).toMatchObject({ field: "parts", error: expect.stringMatching(/part 1 in storage is not the part recorded/) });
-    await env.BUCKET.put(stored!, original, { sha256: await crypto.subtle.digest("SHA-256", original) });
-    await setState("open");
+    // The check is given back at once: the upload is open to take the part again, not locked until the lock lapses.
+    expect((await (await detail(id)).json<UploadDetail>()).state).toBe("open");
+    await env.BUCKET.delete(stored!);
+    const gone = await complete(id);
+    expect(gone.status).toBe(409);
+    expect(await gone.json()).toMatchObject({ error: expect.stringMatching(/part 1 is gone/) });
+    expect((await (await detail(id)).json<UploadDetail>()).state).toBe("open");
+    expect((await putPart(id, 1, bytes)).status).toBe(200);
     expect((await (await complete(id)).json<UploadDetail>()).state).toBe("ready");
   });
 

@@ -189,6 +189,12 @@ export class Pool extends DurableObject<Env> {
     return finished;
   }
 
+  /** The check could not finish, not for its context's sake: the upload opens again (a new multipart id aborts the old). */
+  async giveBackCheck(id: string, attempt: number): Promise<void> {
+    this.uploads.giveBackCheck(id, attempt);
+    await this.scheduler.rearm();
+  }
+
   async deleteUpload(id: string, tenant: string): Promise<boolean> {
     try {
       return await this.uploads.delete(id, tenant, Date.now());

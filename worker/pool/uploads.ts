@@ -220,6 +220,18 @@ export class Uploads {
   }
 
   /**
+   * Gives back a check that could not finish for a reason other than the context (R2 trouble, a part gone or not
+   * the one recorded): the upload is open again at once, rather than locked until the lock lapses. Only the
+   * current attempt's: one taken over is not ours to give back.
+   */
+  giveBackCheck(id: string, attempt: number): void {
+    this.sql.exec(
+      "UPDATE uploads SET state = 'open', lock_expires_at = NULL WHERE id = ? AND state = 'checking' AND check_attempt = ?",
+      id, attempt,
+    );
+  }
+
+  /**
    * Ends a check that passed: the upload is ready with `contextBytes` of checked context, unless that passes the
    * tenant's byte limit (a gzip upload may grow), or the attempt was superseded (then its output is not the upload's).
    */

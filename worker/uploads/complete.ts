@@ -50,6 +50,11 @@ async function* partsInOrder(bucket: R2Bucket, parts: readonly UploadPartRecord[
   }
 }
 
+/** Logs a cleanup that failed after a check did; the sweep finishes it, and the check's own answer stands. */
+function cleanupFailed(id: string): (error: unknown) => void {
+  return (error) => console.error(`upload ${id}: cleaning up after its check: ${String(error)}`);
+}
+
 export async function completeUpload(env: Env, tenant: string, id: string): Promise<UploadRecord> {
   const limits = settings(env);
   const pool = tenantPoolStub(env, tenant);
@@ -79,8 +84,10 @@ export async function completeUpload(env: Env, tenant: string, id: string): Prom
       },
     });
   } catch (error) {
-    // A refused context is deleted whole; anything else leaves the upload as it was, to complete again.
-    if (error instanceof ApiError && error.status !== 409) await pool.deleteUpload(id, tenant);
+    // A refused context is deleted whole; anything else (R2 trouble, a part gone, the check taken over) gives the
+    // check back, the upload open to complete again. Neither's own failure replaces the answer.
+    const refusedContext = error instanceof ApiError && error.status !== 409;
+    await (refusedContext ? pool.deleteUpload(id, tenant) : pool.giveBackCheck(id, attempt)).catch(cleanupFailed(id));
     throw error;
   } finally {
     alive.stop();
@@ -89,7 +96,7 @@ export async function completeUpload(env: Env, tenant: string, id: string): Prom
   const finished = await pool.finishCheck(id, attempt, contextBytes);
   if ("refused" in finished) {
     // Over the tenant's limit once decompressed: refused like a context that fails the check. Superseded: not ours.
-    if (finished.refused.status === 429) await pool.deleteUpload(id, tenant);
+    if (finished.refused.status === 429) await pool.deleteUpload(id, tenant).catch(cleanupFailed(id));
     throw refusal(finished.refused);
   }
   // The parts are checked and re-packed: what stays is the context. A part R2 fails to delete now goes with the
