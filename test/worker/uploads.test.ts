@@ -1,6 +1,6 @@
 import type { Build, ErrorBody, UploadDetail, UploadList } from "../../shared/api";
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
-import { beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it, vi } from "vitest";
 import { contentDigest } from "../../shared/content-digest";
 import { DEFAULT_POOL, poolStub } from "../../worker/pool/stub";
 import { archive, DOCKERFILE, file, header, hostileArchives } from "../fixtures/tar";
@@ -8,6 +8,7 @@ import { TestAgent } from "./agent-socket";
 import { AGENT, call, gzip, listTar, storedBytes, storedKeys, uploadRows } from "./helpers";
 import { buildOptions } from "../../shared/protocol";
 import type { NewJob } from "../../worker/pool/records";
+import { SWEEP_BATCH } from "../../worker/pool/uploads";
 
 const ERIN = "Bearer erin-token";
 const MiB = 1024 * 1024;
@@ -421,12 +422,23 @@ describe("removing an upload while something else takes it", () => {
     expect(await storedKeys(`uploads/${id}/`)).toEqual([]);
   });
 
+  /** Waits until the alarm's sweep has taken the lapsed lock of `id` (a new attempt) and is awaiting R2. */
+  async function sweepTookLock(state: DurableObjectState, id: string, attempt: number): Promise<void> {
+    const current = () => state.storage.sql.exec<{ a: number }>("SELECT check_attempt AS a FROM uploads WHERE id = ?", id).one().a;
+    // Microtasks only: a timer would let the sweep's R2 calls finish too.
+    for (let turns = 0; current() === attempt; turns++) {
+      if (turns > 100_000) throw new Error("the sweep never took the lock");
+      await Promise.resolve();
+    }
+  }
+
   it("holds a dead check's lock while the sweep cleans up, and leaves an upload a DELETE took meanwhile deleted", async () => {
     const id = await uploaded(contextOf(1000));
     const stub = poolStub(env, DEFAULT_POOL);
     await runInDurableObject(stub, async (pool, state) => {
       state.storage.sql.exec("UPDATE uploads SET state = 'checking', check_attempt = 1, lock_expires_at = ? WHERE id = ?", Date.now() - 1, id);
       const sweeping = pool.alarm();
+      await sweepTookLock(state, id, 1);
       // The sweep is awaiting R2: a new check must wait, and the dead check's attempt is no longer the upload's.
       expect(await pool.beginCheck(id, "erin")).toMatchObject({ refused: { status: 409 } });
       expect(pool.renewUpload(id, 1)).toBe(false);
@@ -435,7 +447,9 @@ describe("removing an upload while something else takes it", () => {
     expect(await uploadRows()).toEqual([expect.objectContaining({ id, state: "open" })]);
     await runInDurableObject(stub, async (pool, state) => {
       state.storage.sql.exec("UPDATE uploads SET state = 'checking', lock_expires_at = ? WHERE id = ?", Date.now() - 1, id);
+      const attempt = state.storage.sql.exec<{ a: number }>("SELECT check_attempt AS a FROM uploads WHERE id = ?", id).one().a;
       const sweeping = pool.alarm();
+      await sweepTookLock(state, id, attempt);
       const deleting = pool.deleteUpload(id, "erin");
       await sweeping;
       expect(await deleting).toBe(true);
@@ -443,5 +457,30 @@ describe("removing an upload while something else takes it", () => {
     // The sweep's "open again" did not bring back the row the DELETE removed.
     expect(await uploadRows()).toEqual([]);
     expect(await storedKeys(`uploads/${id}/`)).toEqual([]);
+  });
+});
+
+describe("the sweep", () => {
+  it("removes at most SWEEP_BATCH rows per alarm and sets the alarm again at once for the rest", async () => {
+    const stub = poolStub(env, DEFAULT_POOL);
+    const past = Date.now() - 1;
+    const ids = Array.from({ length: SWEEP_BATCH + 3 }, () => crypto.randomUUID());
+    await runInDurableObject(stub, (_pool, state) => {
+      for (const id of ids) {
+        state.storage.sql.exec(
+          `INSERT INTO uploads (id, tenant, kind, state, size, part_size, context_key, created_at, updated_at, expires_at)
+           VALUES (?, 'erin', 'parts', 'open', 1, 1, ?, ?, ?, ?)`,
+          id, `uploads/${id}/context.tar`, past, past, past,
+        );
+      }
+    });
+    await runInDurableObject(stub, async (pool, state) => {
+      await pool.alarm();
+      expect(state.storage.sql.exec("SELECT id FROM uploads").toArray()).toHaveLength(3);
+      // Set again for the rest, at once: they are still due.
+      expect(await state.storage.getAlarm()).toBeLessThanOrEqual(Date.now());
+    });
+    // That alarm then runs by itself and takes them.
+    await vi.waitFor(async () => expect(await uploadRows()).toEqual([]), { timeout: 5_000 });
   });
 });

@@ -29,7 +29,7 @@ import { Scheduler } from "./scheduler";
 import { acceptAgent, AGENT_TOKEN_NAME_HEADER, attachmentOf, closeQuietly, connectedAgentIds, sendTo } from "./sockets";
 import { SSE_HEADERS } from "./sse";
 import { PoolStore } from "./store";
-import { Uploads, type CheckStart, type Result } from "./uploads";
+import { SWEEP_BATCH, Uploads, type CheckStart, type Result } from "./uploads";
 import type { UploadPartRecord, UploadRecord } from "./records";
 import { received, type Received } from "../responses";
 
@@ -85,9 +85,7 @@ export class Pool extends DurableObject<Env> {
       () => this.scheduler.rearm(),
     );
     this.uploads = new Uploads(ctx.storage.sql, env.BUCKET, this.config, (tenant, except) => this.store.tenantUsage(tenant, except));
-    this.scheduler = new Scheduler(ctx, env, this.store, this.logs, this.config, this.counters, this.deliveries, [
-      () => this.uploads.earliestDue(),
-    ]);
+    this.scheduler = new Scheduler(ctx, env, this.store, this.logs, this.config, this.counters, this.deliveries, this.uploads);
     this.budgets = new FrameBudgets(this.config.heartbeatMs, (agentId) => this.store.agentConcurrency(agentId));
     this.store.keepOnlyAgents(connectedAgentIds(ctx));
     // The alarm is derived from the rows; re-deriving it on start means a lost alarm cannot strand a job.
@@ -357,10 +355,12 @@ export class Pool extends DurableObject<Env> {
 
   override async alarm(): Promise<void> {
     const now = Date.now();
-    await this.uploads.sweep(now);
+    // Builds first: the sweep awaits R2 for every row it removes, and a lease that lapsed must not wait for that.
     await this.scheduler.expireLeases(now);
     // Started, not awaited: a slow receiver must not hold up the next alarm's lease expiries (deliveries.ts).
     this.deliveries.sendDue(Date.now());
+    // A bounded batch: the rest are still due, so the alarm set again below fires again at once for them.
+    await this.uploads.sweep(now, SWEEP_BATCH);
     await this.scheduler.rearm();
   }
 

@@ -14,6 +14,7 @@ import { COUNTERS, HISTOGRAMS, type Counters } from "./counters";
 import type { WebhookDeliveries } from "./deliveries";
 import { hasFreeSlot, needsOf, plan } from "./dispatch";
 import { openCredentials, openPassword, type JobCredentials } from "./job-secret";
+import type { Uploads } from "./uploads";
 import { transition, type JobEvent, type Transition } from "./jobs";
 import { leaseHash, newLeaseToken } from "./leases";
 import type { BuildLogs } from "./log";
@@ -86,10 +87,9 @@ export class Scheduler {
     private readonly config: Settings,
     private readonly counters: Counters,
     private readonly deliveries: WebhookDeliveries,
-    /** Due times of other work the pool's alarm drives (uploads to sweep). */
-    otherDueTimes: readonly DueTime[] = [],
+    uploads: Pick<Uploads, "earliestDue">,
   ) {
-    this.dueTimes = [() => store.earliestLeaseExpiry(), () => deliveries.nextDue(), ...otherDueTimes];
+    this.dueTimes = [() => store.earliestLeaseExpiry(), () => deliveries.nextDue(), () => uploads.earliestDue()];
   }
 
   /**

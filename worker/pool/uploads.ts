@@ -25,6 +25,11 @@ import { toUpload, type Row, type TenantUsage, type UploadPartRecord, type Uploa
 /** How long a request's row (or a check's lock) outlives its last renewal; the request renews it every LIVE_RENEW_MS. */
 export const LIVE_TTL_MS = 120_000;
 export const LIVE_RENEW_MS = 30_000;
+/**
+ * Rows one alarm sweeps at most: each awaits R2 a few times, and an alarm runs for at most 15 minutes; the rest
+ * wait for the next alarm, set at once since they are still due.
+ */
+export const SWEEP_BATCH = 50;
 /** After R2 failed a sweep, when to try that row again. */
 const SWEEP_RETRY_MS = 60_000;
 /** R2 deletes at most this many keys in one call. */
@@ -287,9 +292,9 @@ export class Uploads {
    * check died (lock lapsed) is open again, its parts kept, the half-written context gone. Idempotent: an alarm
    * may run twice. R2 trouble postpones that row, so one bad row does not stop the others or spin the alarm.
    */
-  async sweep(now: number): Promise<void> {
+  async sweep(now: number, limit: number): Promise<void> {
     const DUE = "SELECT * FROM uploads WHERE (expires_at <= ? OR (state = 'checking' AND lock_expires_at <= ?))";
-    const due = this.sql.exec<{ id: string }>(DUE.replace("*", "id"), now, now).toArray();
+    const due = this.sql.exec<{ id: string }>(`${DUE.replace("*", "id")} ORDER BY expires_at LIMIT ?`, now, now, limit).toArray();
     for (const { id } of due) {
       // Read again at its turn: the awaits for the rows before it let other calls change it (a check taking it over).
       const row = this.sql.exec<Row>(`${DUE} AND id = ?`, now, now, id).toArray()[0];
