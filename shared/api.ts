@@ -24,11 +24,14 @@ export const MAX_PASSWORD_CHARS = 4096;
 export const MAX_NOTIFY_URL_CHARS = 2048;
 /** Carries each upload part's SHA-256 (RFC 9530): `Content-Digest: sha-256=:<base64>:`. */
 export const CONTENT_DIGEST_HEADER = "Content-Digest";
-/** R2's smallest part; every part of an upload but its last has the upload's part size, at least this. */
+/**
+ * Every part of an upload but its last has the upload's part size, at least this. Parts are R2 objects of their
+ * own, not multipart parts; the floor (with MAX_PARTS) keeps one upload to a bounded number of requests and rows.
+ */
 export const MIN_PART_BYTES = 5 * 1024 * 1024;
 /** The part size when a client names none. */
 export const DEFAULT_PART_BYTES = 8 * 1024 * 1024;
-/** As R2's multipart uploads: an upload has at most this many parts. */
+/** An upload has at most this many parts (as many as R2 allows in the multipart upload its context is written as). */
 export const MAX_PARTS = 10_000;
 /** Logins for the registries a build pulls from or pushes `also_push` to (never the query string). */
 export const LOGINS_HEADER = "X-Registry-Logins";

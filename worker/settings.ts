@@ -6,6 +6,7 @@
  */
 import valid from "semver/functions/valid";
 import { z } from "zod";
+import { MIN_PART_BYTES } from "../shared/api";
 import { MAX_TIMER_SECONDS } from "../shared/timers";
 
 export interface SettingsVars {
@@ -74,10 +75,13 @@ export class SettingsError extends Error {
 
 const MIB = 1024 * 1024;
 const GIB = 1024 * MIB;
-/** R2's smallest multipart part (all but the last) and its largest single object or part. */
-export const R2_MIN_PART_BYTES = 5 * MIB;
-export const R2_MAX_PART_BYTES = 5 * GIB;
+/** R2's most parts in one multipart upload, which the Worker writes a checked context as. */
 export const R2_MAX_PARTS = 10_000;
+/**
+ * The largest DOCKIFY_MAX_PART_BYTES: a part request holds its whole part in memory (and R2's put a copy of it)
+ * until its SHA-256 matches, and a Worker isolate has 128 MB for every request it serves at once.
+ */
+export const MAX_PART_BYTES_CAP = 32 * MIB;
 /**
  * The part the Worker gathers in memory while it writes a checked context to R2 (part-writer.ts): the one
  * buffer a context costs the Worker, whatever its size, and 10,000 of them make the largest context it can write.
@@ -159,7 +163,7 @@ const settingsSchema = z.object({
   // Bounds what one build stores in R2 and sends to an agent, and what a gzip bomb may decompress to.
   DOCKIFY_MAX_CONTEXT_BYTES: whole("bytes", 8 * GIB, CONTEXT_PART_BYTES * R2_MAX_PARTS),
   // A part is held in memory until its digest matches: two or three in one isolate stay well under its 128 MB.
-  DOCKIFY_MAX_PART_BYTES: whole("bytes", 16 * MIB, R2_MAX_PART_BYTES, R2_MIN_PART_BYTES),
+  DOCKIFY_MAX_PART_BYTES: whole("bytes", 16 * MIB, MAX_PART_BYTES_CAP, MIN_PART_BYTES),
   // A day: an interrupted upload can be resumed the next morning; R2 would drop unfinished uploads after 7.
   DOCKIFY_UPLOAD_EXPIRY_SECONDS: whole("seconds", 86_400, MAX_TIMER_SECONDS),
   // Keeps a tenant's listing short and its abandoned uploads few.

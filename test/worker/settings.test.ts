@@ -18,6 +18,11 @@ describe("Worker settings", () => {
     expect(read).toThrow(/DOCKIFY_HEARTBEAT_SECONDS must be from 1 to 2147483 seconds/);
   });
 
+  it("caps DOCKIFY_MAX_PART_BYTES at 32 MiB: a part is held whole in the Worker's memory", () => {
+    expect(settings({ DOCKIFY_MAX_PART_BYTES: String(32 * 1024 * 1024) })).toMatchObject({ maxPartBytes: 32 * 1024 * 1024 });
+    expect(() => settings({ DOCKIFY_MAX_PART_BYTES: String(32 * 1024 * 1024 + 1) })).toThrow(/DOCKIFY_MAX_PART_BYTES must be from 5242880 to 33554432 bytes/);
+  });
+
   it("takes any spelling of a whole number, as before", () => {
     expect(settings({ DOCKIFY_LEASE_SECONDS: "30.0", DOCKIFY_MAX_REQUEST_BYTES: "3.2e7", DOCKIFY_MAX_FILES: " 12 " })).toMatchObject({
       leaseMs: 30_000,
