@@ -5,8 +5,14 @@
  * what was checked, in one canonical form, whatever tricks the original used.
  *
  * Streams: a file's data passes through in the chunks it arrived in. The
- * end-of-archive marker comes only after the whole archive has passed, so a
- * consumer (R2, Docker) never sees a complete archive that failed the check.
+ * end-of-archive marker comes only after the whole archive has passed, but a
+ * reader may take an archive cut at an entry's end for a whole one (Go's
+ * archive/tar, which Docker uses, ends cleanly at EOF there). So a refusal
+ * must also reach the consumer as a failure, which each consumer sees to:
+ * the Worker aborts the multipart upload it was writing (context/store.ts),
+ * and the agent's stream errors into dockerode, whose docker-modem destroys
+ * the /build request when its body stream errors, so Docker reads a broken
+ * upload, not a short archive (agent/context.ts).
  */
 import { TooLargeError } from "../tar/byte-reader";
 import { encodeHeader, END_OF_ARCHIVE, padding, TarError } from "../tar/header";
