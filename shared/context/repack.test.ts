@@ -131,6 +131,26 @@ describe("repackContext", () => {
     }
   });
 
+  it("ignores an empty GNU long name or link target, as Go does, keeping the header's own", async () => {
+    const source = archive([file("Dockerfile", DOCKERFILE), gnuLong(""), file("real.txt", "kept"), gnuLong("", "K"), header({ name: "link", typeflag: "2", linkname: "real.txt" })]);
+    const listed = await listWithTarStream(await repack(source));
+    expect(listed.map(({ name, linkname }) => [name, linkname])).toEqual([["Dockerfile", null], ["real.txt", null], ["link", "real.txt"]]);
+  });
+
+  it("says a base-256 number with value bits in its first byte is too large, and negative only when its sign is set", async () => {
+    const withMtimeByte = (first: number) => {
+      const block = header({ name: "Dockerfile", size: 0 });
+      block.fill(0, 136, 148);
+      block[136] = first;
+      block.fill(0x20, 148, 156);
+      const sum = block.reduce((total, byte) => total + byte, 0);
+      block.set(new TextEncoder().encode(`${sum.toString(8).padStart(6, "0")}\0 `), 148);
+      return archive([block]);
+    };
+    await expect(repack(withMtimeByte(0x81))).rejects.toThrow(/too large/);
+    await expect(repack(withMtimeByte(0xff))).rejects.toThrow(/negative base-256/);
+  });
+
   it.each(hostileArchives())("refuses %s", async (_name, bytes) => {
     await expect(repack(bytes)).rejects.toThrow(ContextError);
   });

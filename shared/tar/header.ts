@@ -67,7 +67,8 @@ function decodeNumber(field: Uint8Array, what: string): number {
     if (!Number.isSafeInteger(value)) throw new TarError(`${what} is too large`);
     return value;
   }
-  if ((field[0]! & 0x80) !== 0) throw new TarError(`${what} is a negative base-256 number`);
+  // Base-256 with value bits in its first byte: 0x40 is the sign; otherwise the number passes 2^56 at least.
+  if ((field[0]! & 0x80) !== 0) throw new TarError(`${what} is ${(field[0]! & 0x40) !== 0 ? "a negative base-256 number" : "too large"}`);
   const text = ascii.decode(field).replace(/^[ \0]+|[ \0]+$/g, "");
   if (text === "") return 0;
   if (!/^[0-7]+$/.test(text)) throw new TarError(`${what} is not an octal number (${JSON.stringify(text)})`);

@@ -88,8 +88,9 @@ function entryOf(header: HeaderBlock, pending: Pending): TarEntry {
   for (const key of pax?.keys() ?? []) {
     if (key.startsWith("GNU.sparse.")) throw new TarError(`sparse files are not supported (entry ${quoted(header.name)})`);
   }
-  const name = agreed(pending.longName, pax?.get("path"), "name") ?? header.name;
-  const linkname = agreed(pending.longLink, pax?.get("linkpath"), "link target") ?? header.linkname;
+  // An empty GNU long name or link target is no name at all: Go (Docker's reader) then keeps the header's own.
+  const name = agreed(pending.longName || undefined, pax?.get("path"), "name") ?? header.name;
+  const linkname = agreed(pending.longLink || undefined, pax?.get("linkpath"), "link target") ?? header.linkname;
   let size = header.size;
   const paxSize = pax?.get("size");
   if (paxSize !== undefined) {
