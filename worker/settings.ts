@@ -75,6 +75,8 @@ export class SettingsError extends Error {
 
 const MIB = 1024 * 1024;
 const GIB = 1024 * MIB;
+/** R2 deletes at most this many keys in one call. */
+export const R2_MAX_DELETE_KEYS = 1000;
 /** R2's most parts in one multipart upload, which the Worker writes a checked context as. */
 export const R2_MAX_PARTS = 10_000;
 /**

@@ -19,7 +19,7 @@
  */
 import { checkContextPath, CONTROL, DOCKERFILE_PATH } from "../context-path";
 import type { WrittenEntry } from "../tar/header";
-import type { TarEntry } from "../tar/reader";
+import { quoted, type TarEntry } from "../tar/reader";
 
 /**
  * Paths (and symlink targets) in a user's tarball: PAX headers allow long ones, Linux only PATH_MAX (4,096) with
@@ -61,10 +61,6 @@ export interface ContextLimits {
   maxEntries: number;
   /** The path of the regular file the build reads as its Dockerfile (its `dockerfile` field); `Dockerfile` by default. */
   dockerfile?: string;
-}
-
-function quoted(text: string): string {
-  return JSON.stringify(text);
 }
 
 /** `./a/b/` → `a/b`; the archive root itself becomes "". */

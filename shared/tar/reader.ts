@@ -61,7 +61,8 @@ interface Pending {
   longLink?: string;
 }
 
-function quoted(text: string): string {
+/** A name as messages show it: quoted and escaped, so a crafted name cannot fake the rest of the message. */
+export function quoted(text: string): string {
   return JSON.stringify(text);
 }
 

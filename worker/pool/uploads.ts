@@ -16,7 +16,7 @@
  * renewed lock), then ready for one build; left alone past its expiry it is
  * deleted with everything R2 holds for it.
  */
-import type { Settings } from "../settings";
+import { R2_MAX_DELETE_KEYS, type Settings } from "../settings";
 import { uploadContextKey, uploadPrefix } from "../context/keys";
 import { DEFAULT_PART_BYTES, MAX_PARTS } from "../../shared/api";
 import { overByteLimit, tooManyUploads } from "./limits";
@@ -32,8 +32,6 @@ export const LIVE_RENEW_MS = 30_000;
 export const SWEEP_BATCH = 50;
 /** After R2 failed a sweep, when to try that row again. */
 const SWEEP_RETRY_MS = 60_000;
-/** R2 deletes at most this many keys in one call. */
-const DELETE_BATCH = 1000;
 /**
  * The state of a row being removed from R2 (by DELETE or the sweep). Never seen outside this file: `row` and `list`
  * leave such rows out, so an UploadRecord's state is only ever a public UploadState.
@@ -347,7 +345,7 @@ export class Uploads {
     // Listed, not derived from the rows: a part stored in the instant before a crash has no row yet.
     let cursor: string | undefined;
     do {
-      const listed = await this.bucket.list({ prefix: uploadPrefix(upload.id), cursor, limit: DELETE_BATCH });
+      const listed = await this.bucket.list({ prefix: uploadPrefix(upload.id), cursor, limit: R2_MAX_DELETE_KEYS });
       if (listed.objects.length > 0) await this.bucket.delete(listed.objects.map((object) => object.key));
       cursor = listed.truncated ? listed.cursor : undefined;
     } while (cursor);

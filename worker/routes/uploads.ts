@@ -21,7 +21,7 @@ import { requireApiToken } from "../auth";
 import type { AppEnv } from "../env";
 import { ApiError, invalidField } from "../errors";
 import { AUTH_ERRORS, documents, errors, json, route, SECURITY } from "../openapi/describe";
-import { refusal } from "../pool/refusal";
+import { refusal } from "../uploads/refusal";
 import { tenantPoolStub } from "../pool/stub";
 import { toUploadDetail, toUploadSummary } from "../responses";
 import { completeUpload } from "../uploads/complete";

@@ -16,12 +16,10 @@ import { storeCheckedContext } from "../context/store";
 import type { Env } from "../env";
 import { keepAlive } from "../keep-alive";
 import type { UploadPartRecord, UploadRecord } from "../pool/records";
-import { refusal } from "../pool/refusal";
+import { refusal } from "./refusal";
 import { tenantPoolStub } from "../pool/stub";
-import { settings } from "../settings";
+import { R2_MAX_DELETE_KEYS, settings } from "../settings";
 
-/** R2 deletes at most this many keys in one call. */
-const DELETE_BATCH = 1000;
 const SUPERSEDED = "the upload was deleted, or completed again, while this request was checking it";
 
 function base64(buffer: ArrayBuffer): string {
@@ -102,8 +100,8 @@ export async function completeUpload(env: Env, tenant: string, id: string): Prom
   // The parts are checked and re-packed: what stays is the context. A part R2 fails to delete now goes with the
   // upload's prefix if the upload is deleted; once a build takes it, the part is left behind, so say so.
   const keys = parts.map((part) => part.key);
-  for (let at = 0; at < keys.length; at += DELETE_BATCH) {
-    await env.BUCKET.delete(keys.slice(at, at + DELETE_BATCH)).catch((error: unknown) => {
+  for (let at = 0; at < keys.length; at += R2_MAX_DELETE_KEYS) {
+    await env.BUCKET.delete(keys.slice(at, at + R2_MAX_DELETE_KEYS)).catch((error: unknown) => {
       console.error(`upload ${id}: could not delete its parts after the check: ${String(error)}`);
     });
   }

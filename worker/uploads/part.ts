@@ -18,7 +18,7 @@ import type { Env } from "../env";
 import { ApiError } from "../errors";
 import type { UploadPartRecord } from "../pool/records";
 import { tenantPoolStub } from "../pool/stub";
-import { refusal } from "../pool/refusal";
+import { refusal } from "./refusal";
 import { RequestBody } from "../requests/body";
 import { settings } from "../settings";
 
