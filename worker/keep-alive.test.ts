@@ -4,7 +4,7 @@ import { archive, DOCKERFILE, file } from "../test/fixtures/tar";
 import { storeCheckedContext } from "./context/store";
 import { ApiError } from "./errors";
 import { keepAlive } from "./keep-alive";
-import { LIVE_RENEW_MS } from "./pool/uploads";
+import { LIVE_RENEW_MS, type Result } from "./pool/uploads";
 
 afterEach(() => {
   vi.useRealTimers();
@@ -13,15 +13,17 @@ afterEach(() => {
 describe("keepAlive", () => {
   it("renews every LIVE_RENEW_MS, and aborts with the request's refusal once the pool says stop", async () => {
     vi.useFakeTimers();
-    const answers = [true, false];
-    const renew = vi.fn(async () => answers.shift() ?? true);
-    const stopped = new ApiError(409, "taken over", "id");
-    const alive = keepAlive(renew, stopped);
+    const answers: Result<null>[] = [{ ok: null }, { refused: { status: 429, error: "over the limit", field: "tenant" } }];
+    const renew = vi.fn(async () => answers.shift() ?? { ok: null });
+    const alive = keepAlive(renew);
     await vi.advanceTimersByTimeAsync(LIVE_RENEW_MS);
     expect(alive.signal.aborted).toBe(false);
     await vi.advanceTimersByTimeAsync(LIVE_RENEW_MS);
     expect(alive.signal.aborted).toBe(true);
-    expect(alive.signal.reason).toBe(stopped);
+    expect(alive.signal.reason).toBeInstanceOf(ApiError);
+    const answer = (alive.signal.reason as ApiError).getResponse();
+    expect(answer.status).toBe(429);
+    expect(await answer.json()).toEqual({ error: "over the limit", field: "tenant" });
     // Nothing left to renew.
     await vi.advanceTimersByTimeAsync(3 * LIVE_RENEW_MS);
     expect(renew).toHaveBeenCalledTimes(2);

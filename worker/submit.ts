@@ -56,14 +56,15 @@ async function storeRequestContext(env: Env, pool: PoolStub, tenant: string, job
   const key = contextKey(jobId);
   const limits = settings(env);
   await pool.beginContextWrite(jobId, tenant, key, context.reservedBytes);
-  const stopped = new ApiError(409, "the context's record expired while it was being written (the request stalled): send the build again", "context");
-  const alive = keepAlive(() => pool.renewUpload(jobId, null), stopped);
+  const written = { bytes: 0 };
+  const alive = keepAlive(() => pool.renewUpload(jobId, null, written.bytes));
   try {
     return await storeCheckedContext(env.BUCKET, key, context.chunks(), {
       maxEntries: limits.maxContextEntries,
       maxBytes: limits.maxContextBytes,
       dockerfile,
       signal: alive.signal,
+      written,
       onMultipart: async (multipartId) => {
         await pool.recordMultipart(jobId, null, multipartId);
       },

@@ -348,11 +348,28 @@ describe("a request that dies while it writes a build's context", () => {
     expect(await storedKeys(`contexts/${small}.tar`)).toEqual([]);
   });
 
+  it("stops a request, or a check, whose written bytes pass the tenant's byte limit at a renewal", async () => {
+    const stub = poolStub(env, DEFAULT_POOL);
+    const id = crypto.randomUUID();
+    // erin's limit in this project is DOCKIFY_TENANT_MAX_CONTEXT_BYTES; a request reserved 100 bytes and wrote far more.
+    await stub.beginContextWrite(id, "erin", `contexts/${id}.tar`, 100);
+    expect(await stub.renewUpload(id, null, 1000)).toEqual({ ok: null });
+    const over = await stub.renewUpload(id, null, Number.MAX_SAFE_INTEGER);
+    expect(over).toMatchObject({ refused: { status: 429, field: "tenant", error: expect.stringMatching(/DOCKIFY_TENANT_MAX_CONTEXT_BYTES/) } });
+    await stub.forgetUpload(id);
+    const upload = await uploaded(contextOf(1000));
+    await runInDurableObject(stub, (_pool, state) => {
+      state.storage.sql.exec("UPDATE uploads SET state = 'checking', check_attempt = 1, lock_expires_at = ? WHERE id = ?", Date.now() + 60_000, upload);
+    });
+    expect(await stub.renewUpload(upload, 1, Number.MAX_SAFE_INTEGER)).toMatchObject({ refused: { status: 429, field: "tenant" } });
+    expect(await stub.renewUpload(upload, 2, 0)).toMatchObject({ refused: { status: 409, field: "id" } });
+  });
+
   it("keeps a live request's row: it renews it", async () => {
     const id = crypto.randomUUID();
     const stub = poolStub(env, DEFAULT_POOL);
     await stub.beginContextWrite(id, "erin", `contexts/${id}.tar`, 100);
-    expect(await stub.renewUpload(id, null)).toBe(true);
+    expect(await stub.renewUpload(id, null)).toEqual({ ok: null });
     await runDurableObjectAlarm(stub);
     expect(await uploadRows()).toEqual([expect.objectContaining({ id, kind: "request" })]);
     await stub.forgetUpload(id);
@@ -441,7 +458,7 @@ describe("removing an upload while something else takes it", () => {
       await sweepTookLock(state, id, 1);
       // The sweep is awaiting R2: a new check must wait, and the dead check's attempt is no longer the upload's.
       expect(await pool.beginCheck(id, "erin")).toMatchObject({ refused: { status: 409 } });
-      expect(pool.renewUpload(id, 1)).toBe(false);
+      expect(pool.renewUpload(id, 1)).toMatchObject({ refused: { status: 409 } });
       await sweeping;
     });
     expect(await uploadRows()).toEqual([expect.objectContaining({ id, state: "open" })]);

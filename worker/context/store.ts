@@ -24,6 +24,8 @@ export interface StoreOptions {
   beforeFinish?: () => Promise<void>;
   /** Checked before each chunk goes on to R2: once aborted, the work stops and its reason is thrown (keep-alive.ts). */
   signal?: AbortSignal;
+  /** Counts the checked bytes written so far, for the renewals that hold them against the tenant's limit. */
+  written?: { bytes: number };
 }
 
 /** A refused context as the API answers it: 413 past the size cap, 400 otherwise, naming `context`. */
@@ -42,6 +44,7 @@ export async function storeCheckedContext(bucket: R2Bucket, key: string, source:
     for await (const chunk of repackContext(decompressed(source), options)) {
       options.signal?.throwIfAborted();
       await writer.write(chunk);
+      if (options.written) options.written.bytes += chunk.length;
     }
     options.signal?.throwIfAborted();
     await options.beforeFinish?.();

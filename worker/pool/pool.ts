@@ -135,9 +135,9 @@ export class Pool extends DurableObject<Env> {
     await this.scheduler.rearm();
   }
 
-  /** A request still writing or checking a context says it is alive; false: stop, the row is gone or superseded. */
-  renewUpload(id: string, attempt: number | null): boolean {
-    return this.uploads.renew(id, attempt, Date.now());
+  /** A request still writing or checking a context says it is alive, and how much it wrote; refused: stop (uploads.ts). */
+  renewUpload(id: string, attempt: number | null, written = 0): Result<null> {
+    return this.uploads.renew(id, attempt, Date.now(), written);
   }
 
   recordMultipart(id: string, attempt: number | null, multipartId: string): boolean {

@@ -199,19 +199,22 @@ export class Uploads {
 
   /**
    * Keeps a row alive while its request works: a request row's expiry, or a check's lock (only the current
-   * attempt's). False when the row is gone or the attempt superseded: the request should stop.
+   * attempt's). Refused when the row is gone or the attempt superseded (409), or when the `written` bytes of
+   * checked context so far, with what the tenant stores besides, pass its byte limit (429): a gzip context may
+   * grow far past what it reserved, and this stops it within a renewal instead of at the end. Refused: stop.
    */
-  renew(id: string, attempt: number | null, now: number): boolean {
+  renew(id: string, attempt: number | null, now: number, written: number): Result<null> {
     // Past its expiry a row is the sweep's, even before the sweep runs: renewing it then would undo a decision made.
     const upload = this.live(id, now);
-    if (!upload) return false;
-    if (upload.kind === "request") {
-      this.sql.exec("UPDATE uploads SET expires_at = ? WHERE id = ?", now + LIVE_TTL_MS, id);
-      return true;
+    if (!upload) return refused(409, "the context's record expired while it was being written (the request stalled): send it again", "context");
+    if (upload.kind === "parts" && (upload.state !== "checking" || upload.checkAttempt !== attempt)) {
+      return refused(409, `upload '${id}' was deleted or completed again while this request was checking it`, "id");
     }
-    if (upload.state !== "checking" || upload.checkAttempt !== attempt) return false;
-    this.sql.exec("UPDATE uploads SET lock_expires_at = ?, expires_at = ? WHERE id = ?", now + LIVE_TTL_MS, now + this.config.uploadExpiryMs, id);
-    return true;
+    const problem = overByteLimit(this.usage(upload.tenant, id), written, "the checked context so far", this.config);
+    if (problem) return refused(429, problem, "tenant");
+    if (upload.kind === "request") this.sql.exec("UPDATE uploads SET expires_at = ? WHERE id = ?", now + LIVE_TTL_MS, id);
+    else this.sql.exec("UPDATE uploads SET lock_expires_at = ?, expires_at = ? WHERE id = ?", now + LIVE_TTL_MS, now + this.config.uploadExpiryMs, id);
+    return { ok: null };
   }
 
   /** Records the multipart upload a request opened, so a sweep can abort it; false when the request should stop. */

@@ -66,19 +66,22 @@ export async function completeUpload(env: Env, tenant: string, id: string): Prom
     });
   }
 
-  const alive = keepAlive(() => pool.renewUpload(id, attempt), new ApiError(409, SUPERSEDED, "id"));
+  const written = { bytes: 0 };
+  const alive = keepAlive(() => pool.renewUpload(id, attempt, written.bytes));
   let contextBytes: number;
   try {
     contextBytes = await storeCheckedContext(env.BUCKET, upload.contextKey, partsInOrder(env.BUCKET, parts), {
       maxEntries: limits.maxContextEntries,
       maxBytes: limits.maxContextBytes,
       signal: alive.signal,
+      written,
       onMultipart: async (multipartId) => {
         if (!(await pool.recordMultipart(id, attempt, multipartId))) throw new ApiError(409, SUPERSEDED, "id");
       },
       // A check that was taken over must not make its object visible after the one that took over.
       beforeFinish: async () => {
-        if (!(await pool.renewUpload(id, attempt))) throw new ApiError(409, SUPERSEDED, "id");
+        const renewed = await pool.renewUpload(id, attempt, written.bytes);
+        if ("refused" in renewed) throw refusal(renewed.refused);
       },
     });
   } catch (error) {
