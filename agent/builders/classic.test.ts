@@ -9,6 +9,8 @@ import { LogStreamer } from "../log-streamer";
 import { Logins } from "../logins";
 import type { BuildJob } from "./builder";
 import { ClassicBuilder } from "./classic";
+import { repackContext } from "../../shared/context/repack";
+import { archive, file, header } from "../../test/fixtures/tar";
 import { EngineFailure, isEngineFailure } from "../engine-failure";
 
 const JOB_ID = "0f8e4c1a-3b7d-4e29-9a61-5c2d8b7f1e03";
@@ -51,6 +53,23 @@ describe("the build tag", () => {
 });
 
 describe("ClassicBuilder.build", () => {
+  it("never lets the real Engine build an archive whose check failed after its entries went out (repack.ts)", async () => {
+    // Every entry passes on its own; the escaping symlink is refused only once the archive ends, after both went to Docker.
+    const source = archive([file("Dockerfile", "FROM scratch\nLABEL dockify.test=cut\n"), header({ name: "esc", typeflag: "2", linkname: "../../etc" })]);
+    async function* once() {
+      yield source;
+    }
+    const context = Readable.from(repackContext(once(), { maxEntries: 10 }), { objectMode: false });
+    const docker = new Docker();
+    try {
+      // Go reads an archive cut at an entry's end as a whole one: only docker-modem destroying the request stops it.
+      await expect(classic(docker).build(buildJob(), context)).rejects.toThrow();
+      await expect(docker.getImage(TAG).inspect()).rejects.toThrow(/no such image/i);
+    } finally {
+      await docker.getImage(TAG).remove().catch(() => undefined);
+    }
+  });
+
   it("fails, not gives back, a context the real Engine cannot unpack; a 500 the host causes stays the Engine's", async () => {
     // Never reaches Docker through Dockify (the context rules refuse it); here it stands for any context Docker cannot unpack.
     const tar = pack();
