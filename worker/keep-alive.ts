@@ -8,8 +8,7 @@
  * which the request then answers: the work it would go on doing is no
  * longer anyone's.
  */
-import type { Result } from "./pool/uploads";
-import { LIVE_RENEW_MS } from "./pool/uploads";
+import { LIVE_RENEW_MS, type Result } from "./pool/uploads";
 import { refusal } from "./uploads/refusal";
 
 export interface KeepAlive {
