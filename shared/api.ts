@@ -11,6 +11,7 @@ import { FAILURE_STEPS, JOB_STATES } from "./job";
 import { checkContextPath } from "./context-path";
 import { labelsSchema, parseLabels } from "./labels";
 import { PLATFORM_TEXT } from "./platform";
+import { MAX_SECRET_LINES, MIN_ENCODED_SECRET_CHARS, secretLines } from "./redact";
 import { checkPathComponent, checkRegistry, checkRepositoryPath, checkTag, DOCKER_HUB, parseReference, type ImageName } from "./reference";
 
 /** Where a client sends the registry password (never the query string, which request logs record). */
@@ -259,6 +260,10 @@ export const buildSecrets = z
   .refine(
     (secrets) => Object.values(secrets).reduce((sum, value) => sum + new TextEncoder().encode(value).length, 0) <= MAX_SECRETS_TOTAL_BYTES,
     `may hold at most ${MAX_SECRETS_TOTAL_BYTES} bytes of values in all`,
+  )
+  .refine(
+    (secrets) => Object.values(secrets).reduce((sum, value) => sum + secretLines(value).length, 0) <= MAX_SECRET_LINES,
+    `may hold at most ${MAX_SECRET_LINES} lines of ${MIN_ENCODED_SECRET_CHARS} or more characters in all (each is redacted from the log on its own)`,
   );
 export type BuildSecrets = z.infer<typeof buildSecrets>;
 

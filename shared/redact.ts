@@ -11,6 +11,8 @@
  * `cut`), and encoded forms of secrets shorter than MIN_ENCODED_SECRET_CHARS,
  * whose encodings are too short to tell from ordinary text.
  */
+import { LiteralCover } from "./literal-cover";
+
 export const REDACTED = "***";
 
 /** Encoded forms are looked for only for secrets at least this long: shorter ones would match ordinary text. */
@@ -62,29 +64,36 @@ export function secretForms(secret: string): string[] {
 }
 
 /**
+ * At most this many lines of MIN_ENCODED_SECRET_CHARS or more in all of a build's secrets: each is looked for in
+ * several encodings in every log line, so the work of redacting is bounded by this, not by how a secret is laid out
+ * (64 KiB of six-character lines would be over nine thousand). A PEM key has a few dozen.
+ */
+export const MAX_SECRET_LINES = 256;
+
+/** The lines of a secret of several lines that are looked for alone: those of at least MIN_ENCODED_SECRET_CHARS. */
+export function secretLines(secret: string): string[] {
+  if (!/[\r\n]/.test(secret)) return [];
+  return secret.split(/\r?\n|\r/).map((line) => line.trim()).filter((line) => line.length >= MIN_ENCODED_SECRET_CHARS);
+}
+
+/**
  * What to look for of one secret: the secret, and, for one of several lines (a PEM key, a file), each of its lines
  * of at least MIN_ENCODED_SECRET_CHARS too, since a build's output is read line by line and a log line never holds
  * more than one of them. Shorter lines (`-----`, an empty one) are too common to tell from ordinary text.
  */
 function secretParts(secret: string): string[] {
-  if (!/[\r\n]/.test(secret)) return [secret];
-  const lines = secret.split(/\r?\n|\r/).map((line) => line.trim()).filter((line) => line.length >= MIN_ENCODED_SECRET_CHARS);
-  return [secret, ...lines];
+  return [secret, ...secretLines(secret)];
 }
 
-/** A function that redacts these secrets (undefined and empty ones are skipped); the forms are worked out once. */
+/**
+ * A function that redacts these secrets (undefined and empty ones are skipped). The forms are worked out once and
+ * looked for together in one pass over the text (literal-cover.ts); where found forms overlap or touch, the whole
+ * run becomes one REDACTED.
+ */
 export function redactor(secrets: readonly (string | undefined)[]): (text: string) => string {
   const parts = secrets.filter((secret): secret is string => Boolean(secret)).flatMap(secretParts);
-  const forms = [...new Set(parts.flatMap(secretForms))].sort(
-    (a, b) => b.length - a.length,
-  );
-  return (text) => {
-    let result = text;
-    for (const form of forms) {
-      if (result.includes(form)) result = result.split(form).join(REDACTED);
-    }
-    return result;
-  };
+  const cover = new LiteralCover([...new Set(parts.flatMap(secretForms))]);
+  return (text) => cover.replace(text, REDACTED);
 }
 
 export function redact(text: string, secrets: readonly (string | undefined)[]): string {

@@ -227,6 +227,8 @@ describe("build options on POST /build (form fields) and POST /v1/builds (query 
     ["a secret id that is not one", V1, { "X-Build-Secrets": encodeHeaderJson({ "a b": "x" }) }, "X-Build-Secrets"],
     ["a secret with a control character", V1, { "X-Build-Secrets": encodeHeaderJson({ s: "a\u0007b" }) }, "X-Build-Secrets"],
     ["a secret over 64 KiB", V1, { "X-Build-Secrets": encodeHeaderJson({ s: "x".repeat(64 * 1024 + 1) }) }, "X-Build-Secrets"],
+    // 257 lines of six characters: each would be looked for on its own, in every encoding, in every log line.
+    ["secrets of more than 256 lines to redact", V1, { "X-Build-Secrets": encodeHeaderJson({ a: "abcdef\n".repeat(200), b: "ghijkl\n".repeat(57) }) }, "X-Build-Secrets"],
     ["too many secrets", V1, { "X-Build-Secrets": encodeHeaderJson(Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`s${i}`, "x"]))) }, "X-Build-Secrets"],
   ];
 

@@ -7,6 +7,7 @@
  */
 import { mapEntryText, renderEvent, type LogEntry } from "../../shared/build-log";
 import type { RegistryAuth } from "../../shared/protocol";
+import { isFinal } from "../../shared/job";
 import { redactor } from "../../shared/redact";
 import type { Env } from "../env";
 import { open, seal, UnreadableSecretError } from "../secrets";
@@ -50,7 +51,7 @@ export interface Scrubber {
 }
 
 /** Redacts the job's secrets from what its agent sent; when they cannot be opened, nothing the agent sent is kept. */
-export async function scrubberFor(env: Env, job: JobRecord | null): Promise<Scrubber> {
+export async function scrubberFor(env: Env, job: Pick<JobRecord, "id" | "sealedPassword" | "sealedCredentials"> | null): Promise<Scrubber> {
   try {
     const password = job ? await openPassword(env, job) : undefined;
     const { logins, secrets } = job ? await openCredentials(env, job) : NO_CREDENTIALS;
@@ -59,5 +60,44 @@ export async function scrubberFor(env: Env, job: JobRecord | null): Promise<Scru
   } catch {
     const withheld = { type: "withheld", reason: new UnreadableSecretError().message } as const;
     return { text: () => renderEvent(withheld), entry: () => ({ event: withheld }) };
+  }
+}
+
+/**
+ * At most this many jobs' scrubbers are kept: a big one (256 secret lines in several encodings) holds a few MB, and a
+ * pool's running jobs past this many only cost opening their secrets again.
+ */
+export const MAX_CACHED_SCRUBBERS = 16;
+
+/**
+ * The scrubbers of running jobs, kept between the messages of a job: opening its secrets (decrypting them) and
+ * working out their forms is done once per attempt, not for every log batch. Dropped when the job ends (the secret is
+ * wiped then too), and the least recently used one first past MAX_CACHED_SCRUBBERS.
+ */
+export class Scrubbers {
+  private readonly cache = new Map<string, { attempt: number; scrubber: Promise<Scrubber> }>();
+
+  constructor(private readonly env: Env) {}
+
+  for(job: Pick<JobRecord, "id" | "attempt" | "state" | "sealedPassword" | "sealedCredentials"> | null): Promise<Scrubber> {
+    // An ended job's secrets are wiped; a late message about it is not worth keeping a scrubber for.
+    if (!job || isFinal(job.state)) return scrubberFor(this.env, job);
+    const cached = this.cache.get(job.id);
+    this.cache.delete(job.id);
+    const scrubber = cached && cached.attempt === job.attempt ? cached.scrubber : scrubberFor(this.env, job);
+    this.cache.set(job.id, { attempt: job.attempt, scrubber });
+    for (const oldest of this.cache.keys()) {
+      if (this.cache.size <= MAX_CACHED_SCRUBBERS) break;
+      this.cache.delete(oldest);
+    }
+    return scrubber;
+  }
+
+  drop(jobId: string): void {
+    this.cache.delete(jobId);
+  }
+
+  get size(): number {
+    return this.cache.size;
   }
 }

@@ -20,7 +20,6 @@ import { needsOf, waitingReason } from "./dispatch";
 import { readFollowRequest, type FollowRequest } from "./follow-request";
 import { Followers } from "./followers";
 import { FrameBudgets } from "./frame-budget";
-import { scrubberFor } from "./job-secret";
 import { leaseHash } from "./leases";
 import { overLimit } from "./limits";
 import { BuildLogs } from "./log";
@@ -426,7 +425,7 @@ export class Pool extends DurableObject<Env> {
         const { jobId, attempt } = message;
         // Fenced first: opening the password to redact is work a stray batch does not earn.
         if (!(await this.scheduler.apply(jobId, { type: "renew", agentId, attempt, now, leaseMs }))) return;
-        const scrubber = await scrubberFor(this.env, this.store.job(jobId));
+        const scrubber = await this.scheduler.scrubbers.for(this.store.job(jobId));
         this.logs.append(jobId, message.entries.map(scrubber.entry));
         return;
       }
@@ -441,12 +440,12 @@ export class Pool extends DurableObject<Env> {
         return this.scheduler.dispatch();
       case "refused": {
         const { jobId, attempt } = message;
-        const scrubber = await scrubberFor(this.env, this.store.job(jobId));
+        const scrubber = await this.scheduler.scrubbers.for(this.store.job(jobId));
         return this.scheduler.refused(agentId, jobId, attempt, scrubber.text(message.reason), message.givenBack === true);
       }
       case "result": {
         const { jobId, attempt } = message;
-        const scrubber = await scrubberFor(this.env, this.store.job(jobId));
+        const scrubber = await this.scheduler.scrubbers.for(this.store.job(jobId));
         const outcome = scrubbedOutcome(message.outcome, scrubber.text);
         await this.scheduler.apply(jobId, { type: "result", agentId, attempt, outcome });
         return this.scheduler.dispatch();

@@ -13,7 +13,7 @@ import { rearm, type DueTime } from "./alarm";
 import { COUNTERS, HISTOGRAMS, type Counters } from "./counters";
 import type { WebhookDeliveries } from "./deliveries";
 import { hasFreeSlot, needsOf, plan } from "./dispatch";
-import { openCredentials, openPassword, type JobCredentials } from "./job-secret";
+import { openCredentials, openPassword, Scrubbers, type JobCredentials } from "./job-secret";
 import type { Uploads } from "./uploads";
 import { transition, type JobEvent, type Transition } from "./jobs";
 import { leaseHash, newLeaseToken } from "./leases";
@@ -78,6 +78,8 @@ function stopOrder(job: JobRecord, event: JobEvent, result: Applied["result"]): 
 export class Scheduler {
   /** Every kind of work the alarm wakes the pool for. */
   private readonly dueTimes: readonly DueTime[];
+  /** What redacts a running job's secrets from what its agent sends (job-secret.ts); each dropped when its job ends. */
+  readonly scrubbers: Scrubbers;
 
   constructor(
     private readonly ctx: DurableObjectState,
@@ -89,6 +91,7 @@ export class Scheduler {
     private readonly deliveries: WebhookDeliveries,
     uploads: Pick<Uploads, "earliestDue">,
   ) {
+    this.scrubbers = new Scrubbers(env);
     this.dueTimes = [() => store.earliestLeaseExpiry(), () => deliveries.nextDue(), () => uploads.earliestDue()];
   }
 
@@ -110,6 +113,7 @@ export class Scheduler {
       return { job, result };
     }
     this.store.saveEnd(job.id, result.lease, result.end, now);
+    this.scrubbers.drop(job.id);
     // Its build cache now holds this repository's layers: the next build of it goes there when it can (dispatch.ts).
     const builtOn = result.lease.state === "succeeded" && job.agentId ? this.store.agentName(job.agentId) : null;
     if (builtOn) this.store.rememberBuilder(job, builtOn, now);
