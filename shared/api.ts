@@ -41,11 +41,21 @@ export const SECRETS_HEADER = "X-Build-Secrets";
 /** Fields a request may give more than once, each time adding one value. */
 export const REPEATABLE_FIELDS: ReadonlySet<string> = new Set(["build_arg", "also_push"]);
 
-// Bounds on build options, logins and secrets. Together they keep an assignment (the pool's message to the agent)
-// under the 1 MiB a WebSocket message may carry on Cloudflare, whatever a request holds: at most about 530 KiB of
-// build arguments (64 of 4,096 characters, each escaped at worst to twice that in JSON), 130 KiB of logins and
-// 130 KiB of secrets.
+// Bounds on build options, logins and secrets, in UTF-8 bytes where they add up. Together they keep an assignment
+// (the pool's message to the agent, serialized as JSON) well under the 1 MiB a WebSocket message may carry on
+// Cloudflare, whatever a request holds: at most 64 KiB of build arguments as JSON, about 210 KiB of logins (16 of a
+// 256-character user name and a 4,096-character password, at 3 bytes a character), 128 KiB of secrets (64 KiB, each
+// newline escaped as two bytes) and a few KiB of references. The pool checks the assignment's size too before it
+// sends one (MAX_ASSIGNMENT_BYTES in shared/protocol.ts).
 export const MAX_BUILD_ARGS = 64;
+/** A build argument's name: longer ones are no one's, and each is sent again in every build's request to the Engine. */
+export const MAX_BUILD_ARG_NAME_CHARS = 256;
+/**
+ * All build arguments together, as the JSON object the agent hands the Engine (`buildargs`), in UTF-8 bytes. It goes
+ * percent-encoded (at most 3 bytes for each) in the URL of the Engine's build request, whose request line and headers
+ * Go's HTTP server takes up to 1 MiB of: 192 KiB at worst leaves the rest of the request plenty.
+ */
+export const MAX_BUILD_ARGS_JSON_BYTES = 64 * 1024;
 export const MAX_BUILD_ARG_VALUE_CHARS = 4096;
 /** `docker build` passes a build argument's name as an environment variable's: letters, digits, `_`. */
 export const BUILD_ARG_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -89,6 +99,15 @@ function grammar(check: (value: string) => string | null) {
   };
 }
 
+/** A value as an error message quotes it: its start only, since a refused value may be megabytes. */
+function shown(text: string): string {
+  return text.length > 64 ? `${text.slice(0, 64)}…` : text;
+}
+
+function utf8Bytes(text: string): number {
+  return new TextEncoder().encode(text).length;
+}
+
 /** No control characters at all, newline and tab included: one line of text. */
 const ONE_LINE = /^[^\u0000-\u001f\u007f-\u009f]*$/;
 const CONTROL_MESSAGE = "must not contain control characters (newline, tab, escape, …)";
@@ -108,8 +127,9 @@ const buildArgs = z
       const name = equals === -1 ? pair : pair.slice(0, equals);
       const value = pair.slice(equals + 1);
       const problem =
-        equals === -1 ? `'${pair}' is not KEY=VALUE`
-        : !BUILD_ARG_NAME.test(name) ? `'${name}' is not a build argument name (letters, digits and '_', not starting with a digit)`
+        equals === -1 ? `'${shown(pair)}' is not KEY=VALUE`
+        : name.length > MAX_BUILD_ARG_NAME_CHARS ? `a build argument name must be at most ${MAX_BUILD_ARG_NAME_CHARS} characters`
+        : !BUILD_ARG_NAME.test(name) ? `'${shown(name)}' is not a build argument name (letters, digits and '_', not starting with a digit)`
         : name.toUpperCase().startsWith(RESERVED_BUILD_ARG_PREFIX) ? `'${name}' is refused: names starting with ${RESERVED_BUILD_ARG_PREFIX} steer the builder itself (cache namespaces, frontends)`
         : value.length > MAX_BUILD_ARG_VALUE_CHARS ? `'${name}': the value must be at most ${MAX_BUILD_ARG_VALUE_CHARS} characters`
         : !ONE_LINE.test(value) ? `'${name}': the value ${CONTROL_MESSAGE}`
@@ -120,6 +140,10 @@ const buildArgs = z
         return z.NEVER;
       }
       args[name] = value;
+    }
+    if (utf8Bytes(JSON.stringify(args)) > MAX_BUILD_ARGS_JSON_BYTES) {
+      ctx.addIssue({ code: "custom", message: `all build arguments together must be at most ${MAX_BUILD_ARGS_JSON_BYTES} bytes as JSON` });
+      return z.NEVER;
     }
     return args;
   });

@@ -7,8 +7,16 @@ import { BUILDERS, logEntry, MAX_LOG_LINE_CHARS } from "./build-log";
 import { AGENT_FAILURE_STEPS, BUILD_PHASES } from "./job";
 import { labelsSchema } from "./labels";
 
-/** Our own cap, well under the platform's 1 MiB per WebSocket message. */
+/** Our own cap on what an agent sends, well under the platform's 1 MiB per WebSocket message. */
 export const MAX_MESSAGE_BYTES = 256 * 1024;
+/**
+ * The most an assignment (the pool's one big message) may be, in UTF-8 bytes of its JSON: the platform's 1 MiB per
+ * WebSocket message, less room for framing. shared/api.ts's bounds keep every assignment well under it; the pool
+ * still measures each before it sends it, and fails the job rather than send one that cannot arrive.
+ */
+export const MAX_ASSIGNMENT_BYTES = 1024 * 1024 - 1024;
+/** The build options as a job stores them (JSON) and the assignment carries them: shared/api.ts's bounds keep them under this. */
+export const MAX_BUILD_OPTIONS_BYTES = 96 * 1024;
 export const MAX_LOG_LINES_PER_MESSAGE = 200;
 /**
  * The most builds one agent runs at once, so also the most jobs one hello or

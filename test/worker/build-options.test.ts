@@ -12,7 +12,7 @@ import { renderEvent } from "../../shared/build-log";
 import type { Assignment, Platform } from "../../shared/protocol";
 import { DEFAULT_POOL, poolStub } from "../../worker/pool/stub";
 import { TestAgent } from "./agent-socket";
-import { AGENT, ALICE, BOB, call, storedContexts, submit } from "./helpers";
+import { AGENT, ALICE, BOB, call, storedContexts, submit, uploadRows } from "./helpers";
 
 const PASSWORD = "push-pw-Zq9x";
 const KEY = "-----BEGIN KEY-----\nMIIEvQIBADANBgkqhkiG9w0B\nAQEFAASCBKcwggSjAgEAAoIB\n-----END KEY-----\n";
@@ -241,6 +241,46 @@ describe("build options on POST /build (form fields) and POST /v1/builds (query 
     // A refusal never echoes a secret back.
     for (const value of Object.values(headers)) expect(body.error).not.toContain(value);
     expect(await stored()).toEqual(before);
+  });
+
+  it("refuses oversized build arguments on POST /build with a 400 naming build_arg, storing nothing (never a 500)", async () => {
+    const before = await stored();
+    const euros = "€".repeat(4096);
+    const cases: [string, string[]][] = [
+      // Once a 500 (SQLITE_TOOBIG storing the job) after the context was stored.
+      ["a 3,000,000-character name", [`${"A".repeat(3_000_000)}=x`]],
+      ["a 257-character name", [`${"A".repeat(257)}=x`]],
+      // Each within the per-argument bounds, together 64 × 12 KiB of UTF-8: more than an assignment should carry.
+      ["64 names of 250 characters with 4,096 '€' each", Array.from({ length: 64 }, (_, i) => `${"A".repeat(247)}${String(i).padStart(3, "0")}=${euros}`)],
+    ];
+    for (const [what, args] of cases) {
+      const form = new FormData();
+      for (const arg of args) form.append("build_arg", arg);
+      form.append("dockerfile", new File(["FROM scratch\n"], "Dockerfile"));
+      const response = await call("/build?user_name=alice&repo=web", { method: "POST", headers: { Authorization: ALICE }, body: form });
+      expect(response.status, what).toBe(400);
+      const body = await response.json<ErrorBody>();
+      expect(body.field, what).toBe("build_arg");
+      expect(body.error.length, what).toBeLessThan(500);
+    }
+    const longName = await postTarball(await tarOf([{ name: "Dockerfile", content: "FROM scratch\n" }]), `${V1}&build_arg=${"B".repeat(257)}=1`);
+    expect(longName.status).toBe(400);
+    expect((await longName.json<ErrorBody>()).field).toBe("build_arg");
+    expect(await stored()).toEqual(before);
+    expect(await uploadRows()).toEqual([]);
+  });
+
+  it("fails a build whose assignment could not arrive at step agent, instead of handing it out again and again", async () => {
+    const response = await submit({ query: { user_name: "alice", repo: "web", tag: "v1" } });
+    const id = (await response.json<SeedAccepted>()).task_id;
+    // Past every bound the request has: only a stored row can hold this (a bound added later and forgotten, say).
+    const options = JSON.stringify({ dockerfile: "Dockerfile", buildArgs: { A: "x".repeat(1024 * 1024) }, noCache: false });
+    await runInDurableObject(poolStub(env, DEFAULT_POOL), (_pool, state) => void state.storage.sql.exec("UPDATE jobs SET options = ? WHERE id = ?", options, id));
+    const agent = await TestAgent.hello("small-messages");
+    const record = await (await call(`/v1/builds/${id}`, { headers: { Authorization: ALICE } })).json<Build>();
+    expect(record).toMatchObject({ state: "failed", step: "agent" });
+    expect(record.error).toMatch(/assignment is \d+ bytes, more than the \d+ a message to an agent may carry/);
+    agent.ws.close();
   });
 
   it("refuses the same fields on POST /build, as form fields or in the query, naming them", async () => {

@@ -4,7 +4,7 @@
  * and `dispatch` hands queued jobs to agents as the policy in dispatch.ts says.
  * The Durable Object changes jobs only through these.
  */
-import type { HeldJob } from "../../shared/protocol";
+import { MAX_ASSIGNMENT_BYTES, type HeldJob, type PoolMessageToSend } from "../../shared/protocol";
 import { authServerAddress, formatReference, type ImageName } from "../../shared/reference";
 import { deleteContext } from "../context/store";
 import type { Env } from "../env";
@@ -215,7 +215,7 @@ export class Scheduler {
       await this.apply(jobId, { type: "fail", step: "push", error: `${message}; submit the build again` });
       return false;
     }
-    sendTo(this.ctx, agentId, {
+    const assignment: PoolMessageToSend = {
       type: "assign",
       jobId,
       attempt,
@@ -229,7 +229,15 @@ export class Scheduler {
       options: job.options,
       secrets: credentials.secrets,
       cacheScope: await cacheScopeOf(job.tenant),
-    });
+    };
+    // The request's bounds keep it far under (shared/api.ts); one that cannot arrive must not be left to expire and
+    // be handed out again, attempt after attempt, with nothing said.
+    const bytes = new TextEncoder().encode(JSON.stringify(assignment)).length;
+    if (bytes > MAX_ASSIGNMENT_BYTES) {
+      await this.apply(jobId, { type: "fail", step: "agent", error: `the build's assignment is ${bytes} bytes, more than the ${MAX_ASSIGNMENT_BYTES} a message to an agent may carry` });
+      return false;
+    }
+    sendTo(this.ctx, agentId, assignment);
     return true;
   }
 }

@@ -37,7 +37,9 @@ export function sendTo(ctx: DurableObjectState, agentId: string, message: PoolMe
   try {
     ws.send(JSON.stringify(message));
     return true;
-  } catch {
+  } catch (error) {
+    // Said, not swallowed: the lease recovers the message, but a send that keeps failing must show somewhere.
+    console.error(`could not send ${message.type} to agent ${agentId}: ${String(error)}`);
     return false;
   }
 }

@@ -24,7 +24,7 @@ import {
 } from "../../shared/api";
 import { DOCKERFILE_PATH } from "../../shared/context-path";
 import type { Labels } from "../../shared/labels";
-import type { BuildOptions } from "../../shared/protocol";
+import { MAX_BUILD_OPTIONS_BYTES, type BuildOptions } from "../../shared/protocol";
 import { checkRepositoryPath, formatReference, type ImageName } from "../../shared/reference";
 import { ApiError, invalidField } from "../errors";
 
@@ -77,7 +77,8 @@ export type TextFields = Record<string, string | string[]>;
 export function addField(fields: TextFields, key: string, value: string): void {
   if (REPEATABLE_FIELDS.has(key)) {
     const values = fields[key];
-    fields[key] = Array.isArray(values) ? [...values, value] : [value];
+    if (Array.isArray(values)) values.push(value);
+    else fields[key] = [value];
     return;
   }
   if (key in fields) throw new ApiError(400, `${key} was given more than once`, key);
@@ -158,6 +159,17 @@ export function readBuildSpec(
   if (pathProblem) throw new ApiError(400, `repo: ${user_name}/${repo} ${pathProblem}`, "repo");
   const image = { registry, path, tag };
   checkAlsoPush(image, also_push);
+  const options: BuildOptions = {
+    dockerfile: data.dockerfile ?? DOCKERFILE_PATH,
+    buildArgs: build_arg,
+    ...(target !== undefined && { target }),
+    noCache: no_cache,
+    ...(platform !== undefined && { platform }),
+  };
+  // The fields' own bounds keep this far under; a new option that forgets its bound is refused here, not stored.
+  if (new TextEncoder().encode(JSON.stringify(options)).length > MAX_BUILD_OPTIONS_BYTES) {
+    throw new ApiError(400, `build_arg: the build's options must be at most ${MAX_BUILD_OPTIONS_BYTES} bytes as JSON`, "build_arg");
+  }
   return {
     image,
     userName: user_name,
@@ -165,13 +177,7 @@ export function readBuildSpec(
     idempotencyKey: readIdempotencyKey(headers),
     password,
     notifyUrl: notify_url,
-    options: {
-      dockerfile: data.dockerfile ?? DOCKERFILE_PATH,
-      buildArgs: build_arg,
-      ...(target !== undefined && { target }),
-      noCache: no_cache,
-      ...(platform !== undefined && { platform }),
-    },
+    options,
     alsoPush: also_push,
     logins: readLogins(headers, registry, password),
     secrets: readHeaderJson(headers, SECRETS_HEADER, buildSecrets, '{"<id>": "<value>"}') ?? {},

@@ -25,6 +25,13 @@ const ACCEPTED_FIELDS =
 /** The Dockerfile's upload name is kept for the response; it goes into the context as `Dockerfile` whatever it is. */
 const MAX_UPLOAD_NAME_BYTES = 255;
 
+/**
+ * A form text field's most: the longest any field may be when valid is a build_arg (a 256-character name and a
+ * 4,096-character value, at most 4 bytes a character), and the query string (the other place fields come from) is
+ * bounded by the platform's URL limit. A longer one is refused before it is parsed, let alone stored.
+ */
+export const MAX_TEXT_FIELD_BYTES = 32 * 1024;
+
 /** Collects text fields from both places; one field given twice, or in both, is refused. */
 function collectText(url: URL, form: FormData): TextFields {
   const fields: TextFields = {};
@@ -32,6 +39,9 @@ function collectText(url: URL, form: FormData): TextFields {
   for (const [key, value] of form) {
     if (FILE_FIELDS.has(key)) continue;
     if (typeof value !== "string") throw new ApiError(400, `${key} must be a text field, not a file`, key);
+    if (value.length > MAX_TEXT_FIELD_BYTES || new TextEncoder().encode(value).length > MAX_TEXT_FIELD_BYTES) {
+      throw new ApiError(400, `${key} must be at most ${MAX_TEXT_FIELD_BYTES} bytes`, key);
+    }
     addField(fields, key, value);
   }
   return fields;
