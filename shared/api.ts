@@ -121,7 +121,8 @@ const buildArgs = z
   .max(MAX_BUILD_ARGS, `may be given at most ${MAX_BUILD_ARGS} times`)
   .default([])
   .transform((pairs, ctx) => {
-    const args: Record<string, string> = {};
+    // A Map, not `{}`: `constructor` or `toString` are names like any other, and `in` on an object finds its prototype's.
+    const args = new Map<string, string>();
     for (const pair of pairs) {
       const equals = pair.indexOf("=");
       const name = equals === -1 ? pair : pair.slice(0, equals);
@@ -133,19 +134,21 @@ const buildArgs = z
         : name.toUpperCase().startsWith(RESERVED_BUILD_ARG_PREFIX) ? `'${name}' is refused: names starting with ${RESERVED_BUILD_ARG_PREFIX} steer the builder itself (cache namespaces, frontends)`
         : value.length > MAX_BUILD_ARG_VALUE_CHARS ? `'${name}': the value must be at most ${MAX_BUILD_ARG_VALUE_CHARS} characters`
         : !ONE_LINE.test(value) ? `'${name}': the value ${CONTROL_MESSAGE}`
-        : name in args ? `'${name}' was given more than once`
+        : name === PROTO_KEY ? `'${PROTO_KEY}' is not a build argument name here: a JSON object cannot carry it to the agent intact`
+        : args.has(name) ? `'${name}' was given more than once`
         : null;
       if (problem) {
         ctx.addIssue({ code: "custom", message: problem });
         return z.NEVER;
       }
-      args[name] = value;
+      args.set(name, value);
     }
-    if (utf8Bytes(JSON.stringify(args)) > MAX_BUILD_ARGS_JSON_BYTES) {
+    const object = Object.fromEntries(args);
+    if (utf8Bytes(JSON.stringify(object)) > MAX_BUILD_ARGS_JSON_BYTES) {
       ctx.addIssue({ code: "custom", message: `all build arguments together must be at most ${MAX_BUILD_ARGS_JSON_BYTES} bytes as JSON` });
       return z.NEVER;
     }
-    return args;
+    return object;
   });
 
 /** More references to push from the same build, each a full image reference. */
@@ -257,6 +260,23 @@ export function decodeHeaderJson(text: string): unknown {
   }
 }
 
+/**
+ * A key no object built from JSON keeps: a schema's record would drop it silently (a login not used, a secret neither
+ * passed nor redacted), so an object naming it is refused before it is read.
+ */
+const PROTO_KEY = "__proto__";
+
+function withoutProtoKey<T extends z.ZodType>(schema: T, what: string) {
+  return z
+    .unknown()
+    .superRefine((value, ctx) => {
+      if (typeof value === "object" && value !== null && Object.hasOwn(value, PROTO_KEY)) {
+        ctx.addIssue({ code: "custom", message: `'${PROTO_KEY}' is not ${what}`, path: [PROTO_KEY] });
+      }
+    })
+    .pipe(schema);
+}
+
 /** A registry's login in X-Registry-Logins. A `:` would end the user name early in HTTP Basic auth. */
 export const registryLogin = z.strictObject({
   username: z.string().min(1, "must not be empty").max(256, "must be at most 256 characters").regex(/^[^:\u0000-\u001f\u007f-\u009f]*$/, "must not contain ':' or control characters"),
@@ -265,9 +285,12 @@ export const registryLogin = z.strictObject({
 export type RegistryLogin = z.infer<typeof registryLogin>;
 
 /** X-Registry-Logins, decoded: a login per registry host (`docker.io` for Docker Hub), as hosts appear in image references. */
-export const registryLogins = z
-  .record(z.string().superRefine(grammar(checkRegistry)), registryLogin)
-  .refine((logins) => Object.keys(logins).length <= MAX_LOGINS, `may hold at most ${MAX_LOGINS} registries`);
+export const registryLogins = withoutProtoKey(
+  z
+    .record(z.string().superRefine(grammar(checkRegistry)), registryLogin)
+    .refine((logins) => Object.keys(logins).length <= MAX_LOGINS, `may hold at most ${MAX_LOGINS} registries`),
+  "a registry host",
+);
 export type RegistryLogins = z.infer<typeof registryLogins>;
 
 /** A build secret's value: any text but control characters other than newline and tab (a PEM key has newlines). */
@@ -278,17 +301,20 @@ const secretValue = z
   .refine((value) => new TextEncoder().encode(value).length <= MAX_SECRET_BYTES, `must be at most ${MAX_SECRET_BYTES} bytes`);
 
 /** X-Build-Secrets, decoded: `{id: value}`. */
-export const buildSecrets = z
-  .record(z.string().regex(SECRET_ID, "ids are 1 to 128 letters, digits, '_', '.', '-'"), secretValue)
-  .refine((secrets) => Object.keys(secrets).length <= MAX_SECRETS, `may hold at most ${MAX_SECRETS} secrets`)
-  .refine(
-    (secrets) => Object.values(secrets).reduce((sum, value) => sum + new TextEncoder().encode(value).length, 0) <= MAX_SECRETS_TOTAL_BYTES,
-    `may hold at most ${MAX_SECRETS_TOTAL_BYTES} bytes of values in all`,
-  )
-  .refine(
-    (secrets) => Object.values(secrets).reduce((sum, value) => sum + secretLines(value).length, 0) <= MAX_SECRET_LINES,
-    `may hold at most ${MAX_SECRET_LINES} lines of ${MIN_ENCODED_SECRET_CHARS} or more characters in all (each is redacted from the log on its own)`,
-  );
+export const buildSecrets = withoutProtoKey(
+  z
+    .record(z.string().regex(SECRET_ID, "ids are 1 to 128 letters, digits, '_', '.', '-'"), secretValue)
+    .refine((secrets) => Object.keys(secrets).length <= MAX_SECRETS, `may hold at most ${MAX_SECRETS} secrets`)
+    .refine(
+      (secrets) => Object.values(secrets).reduce((sum, value) => sum + new TextEncoder().encode(value).length, 0) <= MAX_SECRETS_TOTAL_BYTES,
+      `may hold at most ${MAX_SECRETS_TOTAL_BYTES} bytes of values in all`,
+    )
+    .refine(
+      (secrets) => Object.values(secrets).reduce((sum, value) => sum + secretLines(value).length, 0) <= MAX_SECRET_LINES,
+      `may hold at most ${MAX_SECRET_LINES} lines of ${MIN_ENCODED_SECRET_CHARS} or more characters in all (each is redacted from the log on its own)`,
+    ),
+  "a secret id",
+);
 export type BuildSecrets = z.infer<typeof buildSecrets>;
 
 /** Headers every build submission takes. */

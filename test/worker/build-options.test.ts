@@ -229,6 +229,10 @@ describe("build options on POST /build (form fields) and POST /v1/builds (query 
     ["a secret over 64 KiB", V1, { "X-Build-Secrets": encodeHeaderJson({ s: "x".repeat(64 * 1024 + 1) }) }, "X-Build-Secrets"],
     // 257 lines of six characters: each would be looked for on its own, in every encoding, in every log line.
     ["secrets of more than 256 lines to redact", V1, { "X-Build-Secrets": encodeHeaderJson({ a: "abcdef\n".repeat(200), b: "ghijkl\n".repeat(57) }) }, "X-Build-Secrets"],
+    // An object built from this JSON would drop the key: refused, never silently not passed nor redacted.
+    ["a secret named __proto__", V1, { "X-Build-Secrets": encodeHeaderJson(JSON.parse('{"__proto__": "hidden-value-1"}')) }, "X-Build-Secrets"],
+    ["a login for the host __proto__", V1, { "X-Registry-Logins": encodeHeaderJson(JSON.parse('{"__proto__": {"username": "u", "password": "hidden-pw-2"}}')) }, "X-Registry-Logins"],
+    ["a build_arg named __proto__", `${V1}&build_arg=__proto__=x`, {}, "build_arg"],
     ["too many secrets", V1, { "X-Build-Secrets": encodeHeaderJson(Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`s${i}`, "x"]))) }, "X-Build-Secrets"],
   ];
 
@@ -241,6 +245,15 @@ describe("build options on POST /build (form fields) and POST /v1/builds (query 
     // A refusal never echoes a secret back.
     for (const value of Object.values(headers)) expect(body.error).not.toContain(value);
     expect(await stored()).toEqual(before);
+  });
+
+  it("takes build arguments named like an object's own properties (constructor, toString) as any other", async () => {
+    const agent = await TestAgent.hello("protos");
+    const response = await postTarball(await tarOf([{ name: "Dockerfile", content: "FROM scratch\n" }]), `${V1}&build_arg=constructor=x&build_arg=toString=1&build_arg=hasOwnProperty=2`);
+    expect(response.status).toBe(202);
+    const assign = await agent.next("assign");
+    expect(assign.options.buildArgs).toEqual({ constructor: "x", toString: "1", hasOwnProperty: "2" });
+    agent.ws.close();
   });
 
   it("refuses oversized build arguments on POST /build with a 400 naming build_arg, storing nothing (never a 500)", async () => {

@@ -73,6 +73,11 @@ export interface BuildSpec {
 /** A request's text fields: one value each, a list for the repeatable ones (build_arg, also_push). */
 export type TextFields = Record<string, string | string[]>;
 
+/** Without a prototype: a field named `constructor` or `__proto__` is an own field like any other (and refused as unknown). */
+export function newTextFields(): TextFields {
+  return Object.create(null) as TextFields;
+}
+
 /** Adds one text field, refusing a field given twice (in the query and the form, say) unless it is repeatable. */
 export function addField(fields: TextFields, key: string, value: string): void {
   if (REPEATABLE_FIELDS.has(key)) {
@@ -81,7 +86,7 @@ export function addField(fields: TextFields, key: string, value: string): void {
     else fields[key] = [value];
     return;
   }
-  if (key in fields) throw new ApiError(400, `${key} was given more than once`, key);
+  if (Object.hasOwn(fields, key)) throw new ApiError(400, `${key} was given more than once`, key);
   fields[key] = value;
 }
 
@@ -105,7 +110,7 @@ function readHeaderJson<T extends z.ZodType>(headers: Headers, name: string, sch
 /** The logins, refusing one for the push registry when the password names that login already. */
 function readLogins(headers: Headers, registry: string, password: string | undefined): RegistryLogins {
   const logins = readHeaderJson(headers, LOGINS_HEADER, registryLogins, '{"<host[:port]>": {"username": "...", "password": "..."}}') ?? {};
-  if (password && registry in logins) {
+  if (password && Object.hasOwn(logins, registry)) {
     throw new ApiError(400, `${LOGINS_HEADER} names ${registry}, whose login is already user_name and ${PASSWORD_HEADER}: give it once`, LOGINS_HEADER);
   }
   return logins;
@@ -141,10 +146,10 @@ export function readBuildSpec(
   accepted: string,
   schema: typeof buildFields | typeof tarballBuildFields = buildFields,
 ): BuildSpec {
-  const text = { ...fields };
+  const text = Object.assign(newTextFields(), fields);
   const headerPassword = headers.get(PASSWORD_HEADER);
   if (headerPassword !== null) {
-    if ("password" in text) throw new ApiError(400, `password was given both as a field and in ${PASSWORD_HEADER}`, "password");
+    if (Object.hasOwn(text, "password")) throw new ApiError(400, `password was given both as a field and in ${PASSWORD_HEADER}`, "password");
     text.password = headerPassword;
   }
   const parsed = schema.safeParse(text);

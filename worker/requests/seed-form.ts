@@ -8,7 +8,7 @@ import type { FilesSummary } from "../../shared/api";
 import { checkContextPath, DOCKERFILE_PATH, isDockerfilePath } from "../../shared/context-path";
 import { BLOCK, END_OF_ARCHIVE, padding } from "../../shared/tar/header";
 import { packFiles, type FileEntry } from "../../shared/tar/writer";
-import { addField, readBuildSpec, type BuildRequest, type ContextSource, type TextFields } from "./build-spec";
+import { addField, newTextFields, readBuildSpec, type BuildRequest, type ContextSource, type TextFields } from "./build-spec";
 import { RequestBody } from "./body";
 import { ApiError } from "../errors";
 import type { Settings } from "../settings";
@@ -34,7 +34,7 @@ export const MAX_TEXT_FIELD_BYTES = 32 * 1024;
 
 /** Collects text fields from both places; one field given twice, or in both, is refused. */
 function collectText(url: URL, form: FormData): TextFields {
-  const fields: TextFields = {};
+  const fields = newTextFields();
   for (const [key, value] of url.searchParams) addField(fields, key, value);
   for (const [key, value] of form) {
     if (FILE_FIELDS.has(key)) continue;

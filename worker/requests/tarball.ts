@@ -6,7 +6,7 @@
  * checked and re-packed as it streams into R2 (context/store.ts).
  */
 import { PASSWORD_HEADER, tarballBuildFields } from "../../shared/api";
-import { addField, readBuildSpec, type BuildRequest, type TextFields } from "./build-spec";
+import { addField, newTextFields, readBuildSpec, type BuildRequest, type TextFields } from "./build-spec";
 import { RequestBody } from "./body";
 import { ApiError } from "../errors";
 import type { Settings } from "../settings";
@@ -29,9 +29,9 @@ function contentLength(request: Request, limits: Settings): number {
 
 /** The query's fields, with `upload` taken out: the build fields go through readBuildSpec. */
 export function readQuery(request: Request): { fields: TextFields; upload: string | undefined } {
-  const fields: TextFields = {};
+  const fields = newTextFields();
   for (const [key, value] of new URL(request.url).searchParams) addField(fields, key, value);
-  if ("password" in fields) throw new ApiError(400, `send the password in the ${PASSWORD_HEADER} header, not in the URL`, "password");
+  if (Object.hasOwn(fields, "password")) throw new ApiError(400, `send the password in the ${PASSWORD_HEADER} header, not in the URL`, "password");
   const { upload, ...rest } = fields;
   // Not a repeatable field, so addField gave it one value, if any.
   return { fields: rest, upload: typeof upload === "string" ? upload : undefined };
