@@ -29,10 +29,9 @@ export function toSeedStatus(job: PublicJob): SeedStatus {
   }
 }
 
-/** Every reference pushed with its digest; from agents too old to list them, the job's own reference alone. */
+/** Every reference pushed with its digest (a success lists them all: jobs.ts ends one that does not as failed). */
 function pushedOf(job: PublicJob): PushedImage[] {
-  if (job.pushed) return job.pushed.map(({ reference, digest }) => ({ reference, digest }));
-  return job.digest ? [{ reference: formatReference(job), digest: job.digest }] : [];
+  return (job.pushed ?? []).map(({ reference, digest }) => ({ reference, digest }));
 }
 
 function optionsOf({ options, alsoPush }: PublicJob): BuildOptionsView {

@@ -5,6 +5,8 @@ const LEASE = 30_000;
 const queued: JobLease = { state: "queued", attempt: 0, agentId: null, leaseExpiresAt: null, leaseHash: null, cancelRequested: false };
 const building: JobLease = { state: "building", attempt: 1, agentId: "a1", leaseExpiresAt: 1_000 + LEASE, leaseHash: "h1", cancelRequested: false };
 const digest = `sha256:${"0".repeat(64)}`;
+const IMAGE = "r.io/alice/web:v1";
+const pushTo = [IMAGE];
 
 describe("transition", () => {
   it("assigns a queued job with the next attempt and a lease", () => {
@@ -40,12 +42,12 @@ describe("transition", () => {
   });
 
   it("ends a job once: results after the end, or from an older attempt, are ignored", () => {
-    const done = transition(building, { type: "result", agentId: "a1", attempt: 1, outcome: { status: "succeeded", digest, imageId: "i" } });
+    const done = transition(building, { type: "result", agentId: "a1", attempt: 1, outcome: { status: "succeeded", digest, imageId: "i" }, pushTo });
     expect(done).toMatchObject({ ok: true, lease: { state: "succeeded", agentId: null, leaseExpiresAt: null, leaseHash: null }, end: { digest } });
     if (!done.ok) throw new Error("unreachable");
-    const again = transition(done.lease, { type: "result", agentId: "a1", attempt: 1, outcome: { status: "failed", step: "push", error: "x" } });
+    const again = transition(done.lease, { type: "result", agentId: "a1", attempt: 1, outcome: { status: "failed", step: "push", error: "x" }, pushTo });
     expect(again).toEqual({ ok: false, reason: IGNORED.final });
-    const stale = transition({ ...building, attempt: 2 }, { type: "result", agentId: "a1", attempt: 1, outcome: { status: "canceled" } });
+    const stale = transition({ ...building, attempt: 2 }, { type: "result", agentId: "a1", attempt: 1, outcome: { status: "canceled" }, pushTo });
     expect(stale).toEqual({ ok: false, reason: IGNORED.notHeld });
   });
 
@@ -62,7 +64,7 @@ describe("transition", () => {
   it("ignores a result that arrives after the lease expired and the job was re-queued", () => {
     const requeued = transition(building, { type: "leaseExpired", now: 40_000, maxAttempts: 3 });
     if (!requeued.ok) throw new Error("unreachable");
-    const late = transition(requeued.lease, { type: "result", agentId: "a1", attempt: 1, outcome: { status: "succeeded", digest, imageId: "i" } });
+    const late = transition(requeued.lease, { type: "result", agentId: "a1", attempt: 1, outcome: { status: "succeeded", digest, imageId: "i" }, pushTo });
     expect(late).toEqual({ ok: false, reason: IGNORED.notHeld });
   });
 
@@ -71,7 +73,7 @@ describe("transition", () => {
     const marked = transition(building, { type: "cancel" });
     expect(marked).toEqual({ ok: true, lease: { ...building, cancelRequested: true } });
     if (!marked.ok) throw new Error("unreachable");
-    const confirmed = transition(marked.lease, { type: "result", agentId: "a1", attempt: 1, outcome: { status: "canceled" } });
+    const confirmed = transition(marked.lease, { type: "result", agentId: "a1", attempt: 1, outcome: { status: "canceled" }, pushTo });
     expect(confirmed).toMatchObject({ ok: true, lease: { state: "canceled" } });
   });
 
@@ -80,12 +82,27 @@ describe("transition", () => {
     expect(silent).toMatchObject({ ok: true, lease: { state: "canceled" }, end: { step: "canceled" } });
   });
 
+  it("ends a success that does not list every reference the job pushes, in order, as failed at step push", () => {
+    const MIRROR = "r.io/mirror/web:v1";
+    const result = (pushed: { reference: string; digest: string }[] | undefined, targets: string[]) =>
+      transition(building, { type: "result", agentId: "a1", attempt: 1, outcome: { status: "succeeded", digest, imageId: "i", ...(pushed && { pushed }) }, pushTo: targets });
+    const both = [{ reference: IMAGE, digest }, { reference: MIRROR, digest }];
+    expect(result(both, [IMAGE, MIRROR])).toMatchObject({ lease: { state: "succeeded" }, end: { pushed: both } });
+    // An agent that ignored also_push (too old to know it), or pushed elsewhere, or listed nothing.
+    for (const pushed of [[both[0]!], [both[1]!, both[0]!], [], undefined]) {
+      expect(result(pushed, [IMAGE, MIRROR])).toMatchObject({ lease: { state: "failed" }, end: { step: "push", error: expect.stringContaining(MIRROR) } });
+    }
+    // An agent too old to list what it pushed is taken at its word for a job of one reference: the digest is that one's.
+    expect(result(undefined, [IMAGE])).toMatchObject({ lease: { state: "succeeded" }, end: { pushed: [{ reference: IMAGE, digest }] } });
+  });
+
   it("lets a success that races a cancel stand: the image was pushed", () => {
     const raced = transition({ ...building, cancelRequested: true }, {
       type: "result",
       agentId: "a1",
       attempt: 1,
       outcome: { status: "succeeded", digest, imageId: "i" },
+      pushTo,
     });
     expect(raced).toMatchObject({ ok: true, lease: { state: "succeeded" } });
     expect(transition({ ...building, state: "succeeded" }, { type: "cancel" })).toEqual({ ok: false, reason: IGNORED.final });

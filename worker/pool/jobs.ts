@@ -43,7 +43,8 @@ export type JobEvent =
    */
   | { type: "renew"; agentId: string; attempt: number; now: number; leaseMs: number; leaseHash?: string }
   | { type: "phase"; agentId: string; attempt: number; phase: BuildPhase; now: number; leaseMs: number }
-  | { type: "result"; agentId: string; attempt: number; outcome: JobOutcome }
+  /** `pushTo`: the references the job must have pushed, its own first, then each also_push, as the result lists them. */
+  | { type: "result"; agentId: string; attempt: number; outcome: JobOutcome; pushTo: readonly string[] }
   /**
    * The agent did not take the assignment (it was shutting down), or gave it back (its Docker Engine failed, not the
    * build): back to the queue at once, not after the lease; on the last attempt the job ends at step `agent`.
@@ -84,10 +85,27 @@ function end(state: JobState, job: JobLease, fields: Partial<JobEnd>): Transitio
   };
 }
 
-function outcomeTransition(job: JobLease, outcome: JobOutcome): Transition {
+/**
+ * What a success pushed, when it pushed every reference the job names, in order; otherwise why not. An agent too old
+ * to list what it pushed is taken at its word only for a job of one reference: the digest it reports is that one's.
+ */
+function pushedOf(outcome: Extract<JobOutcome, { status: "succeeded" }>, pushTo: readonly string[]): PushedImage[] | string {
+  const pushed = outcome.pushed ?? (pushTo.length === 1 ? [{ reference: pushTo[0]!, digest: outcome.digest }] : undefined);
+  if (!pushed) return `the agent reported success without listing what it pushed; ${pushTo.slice(1).join(", ")} may not have been`;
+  const listed = pushed.map(({ reference }) => reference);
+  if (listed.length !== pushTo.length || listed.some((reference, index) => reference !== pushTo[index])) {
+    return `the agent reported success having pushed ${listed.join(", ") || "nothing"}, not ${pushTo.join(", ")}`;
+  }
+  return pushed;
+}
+
+function outcomeTransition(job: JobLease, outcome: JobOutcome, pushTo: readonly string[]): Transition {
   switch (outcome.status) {
-    case "succeeded":
-      return end("succeeded", job, { digest: outcome.digest, imageId: outcome.imageId, steps: outcome.steps ?? null, pushed: outcome.pushed ?? null });
+    case "succeeded": {
+      const pushed = pushedOf(outcome, pushTo);
+      if (typeof pushed === "string") return end("failed", job, { step: "push", error: pushed });
+      return end("succeeded", job, { digest: outcome.digest, imageId: outcome.imageId, steps: outcome.steps ?? null, pushed });
+    }
     case "failed":
       return end("failed", job, { step: outcome.step, error: outcome.error });
     case "canceled":
@@ -124,7 +142,7 @@ export function transition(job: JobLease, event: JobEvent): Transition {
     }
     case "result":
       if (!holds(job, event.agentId, event.attempt)) return { ok: false, reason: IGNORED.notHeld };
-      return outcomeTransition(job, event.outcome);
+      return outcomeTransition(job, event.outcome, event.pushTo);
     case "refused":
       if (!holds(job, event.agentId, event.attempt)) return { ok: false, reason: IGNORED.notHeld };
       if (job.cancelRequested) return end("canceled", job, { step: "canceled", error: "the build was canceled while it ran" });

@@ -24,7 +24,7 @@ import { leaseHash } from "./leases";
 import { overLimit } from "./limits";
 import { BuildLogs } from "./log";
 import { publicJob, type AgentRecord, type JobRecord, type NewJob, type PublicJob } from "./records";
-import { Scheduler } from "./scheduler";
+import { pushTargets, Scheduler } from "./scheduler";
 import { acceptAgent, AGENT_TOKEN_NAME_HEADER, attachmentOf, closeQuietly, connectedAgentIds, sendTo } from "./sockets";
 import { SSE_HEADERS } from "./sse";
 import { PoolStore } from "./store";
@@ -445,9 +445,10 @@ export class Pool extends DurableObject<Env> {
       }
       case "result": {
         const { jobId, attempt } = message;
-        const scrubber = await this.scheduler.scrubbers.for(this.store.job(jobId));
+        const job = this.store.job(jobId);
+        const scrubber = await this.scheduler.scrubbers.for(job);
         const outcome = scrubbedOutcome(message.outcome, scrubber.text);
-        await this.scheduler.apply(jobId, { type: "result", agentId, attempt, outcome });
+        await this.scheduler.apply(jobId, { type: "result", agentId, attempt, outcome, pushTo: job ? pushTargets(job) : [] });
         return this.scheduler.dispatch();
       }
     }

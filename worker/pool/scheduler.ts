@@ -37,6 +37,11 @@ export interface Applied {
 }
 
 /** An image as the assignment names it. */
+/** The references a job pushes, its own first, then each also_push: what its agent's success must list. */
+export function pushTargets(job: Pick<JobRecord, "registry" | "path" | "tag" | "alsoPush">): string[] {
+  return [formatReference(job), ...job.alsoPush.map(formatReference)];
+}
+
 function assignedImage(image: ImageName) {
   return { registry: image.registry, path: image.path, tag: image.tag, reference: formatReference(image) };
 }
