@@ -5,6 +5,7 @@
  */
 import {
   MAX_CONCURRENCY,
+  AGENT_CAPABILITIES,
   PAUSE_CAUSES,
   poolMessage,
   parseMessage,
@@ -148,6 +149,7 @@ export class PoolClient {
       concurrency,
       labels,
       holding: this.#holding(queuedResults),
+      capabilities: [...AGENT_CAPABILITIES],
       ...(platform && { platform }),
       ...(builder && { builder }),
       ...(this.#pause && { paused: this.#pause }),

@@ -135,6 +135,14 @@ export type BuildStep = z.infer<typeof buildStep>;
 export const MAX_REPORTED_STEPS = 200;
 
 
+/**
+ * What an agent says it understands, in its hello. `build-options`: the assignment's build options (build args,
+ * target, no-cache, platform, Dockerfile path), also_push, logins and build secrets. An agent released before them
+ * would drop them unread and build something else than asked, so a job that uses any waits for one that says this.
+ */
+export const BUILD_OPTIONS_CAPABILITY = "build-options";
+export const AGENT_CAPABILITIES: readonly string[] = [BUILD_OPTIONS_CAPABILITY];
+
 const agentMessages = z.discriminatedUnion("type", [
   z.object({
     type: z.literal("hello"),
@@ -147,6 +155,8 @@ const agentMessages = z.discriminatedUnion("type", [
     /** What its Engine builds for; absent from agents released before platforms were matched. */
     platform: platformSchema.optional(),
     builder: z.enum(BUILDERS).optional(),
+    /** What it understands (AGENT_CAPABILITIES); names a pool does not know are kept, never refused: newer agents add some. */
+    capabilities: z.array(z.string().max(50)).max(32).optional(),
     /** Set when the agent connects paused: the pool gives it nothing before it says `resumed`. */
     paused: pause.optional(),
     /** Set when the agent connects while draining (after a dropped connection): the pool gives it nothing new. */

@@ -9,7 +9,7 @@ import { pack } from "tar-stream";
 import { beforeEach, describe, expect, it } from "vitest";
 import { encodeHeaderJson, type Build, type ErrorBody, type QueueSummary, type SeedAccepted } from "../../shared/api";
 import { renderEvent } from "../../shared/build-log";
-import type { Assignment, Platform } from "../../shared/protocol";
+import { AGENT_CAPABILITIES, type Assignment, type Platform } from "../../shared/protocol";
 import { DEFAULT_POOL, poolStub } from "../../worker/pool/stub";
 import { TestAgent } from "./agent-socket";
 import { AGENT, ALICE, BOB, call, storedContexts, submit, uploadRows } from "./helpers";
@@ -247,6 +247,23 @@ describe("build options on POST /build (form fields) and POST /v1/builds (query 
     expect(await stored()).toEqual(before);
   });
 
+  it("keeps a build that uses options from an agent too old to understand them, saying why; a plain build goes to it", async () => {
+    const old = await TestAgent.connect();
+    if (!(old instanceof TestAgent)) throw new Error("no socket");
+    // A hello without capabilities: an agent released before build options, which would drop them unread.
+    old.send({ type: "hello", name: "old-agent", version: "0.0.9", concurrency: 1, labels: {}, holding: [] });
+    await old.next("welcome");
+    const withArgs = await postTarball(await tarOf([{ name: "Dockerfile", content: "FROM scratch\n" }]), `${V1}&build_arg=A=1`);
+    const { id } = await withArgs.json<Build>();
+    const waiting = await (await call(`/v1/builds/${id}`, { headers: { Authorization: ALICE } })).json<Build>();
+    expect(waiting.state).toBe("queued");
+    expect(waiting.waiting).toMatch(/understands build options.*dockify-agent 0\.0\.9/);
+    const plain = await postTarball(await tarOf([{ name: "Dockerfile", content: "FROM scratch\n" }]), V1);
+    const assign = await old.next("assign");
+    expect(assign.jobId).toBe((await plain.json<Build>()).id);
+    old.ws.close();
+  });
+
   it("takes build arguments named like an object's own properties (constructor, toString) as any other", async () => {
     const agent = await TestAgent.hello("protos");
     const response = await postTarball(await tarOf([{ name: "Dockerfile", content: "FROM scratch\n" }]), `${V1}&build_arg=constructor=x&build_arg=toString=1&build_arg=hasOwnProperty=2`);
@@ -384,7 +401,7 @@ describe("where a build goes", () => {
 async function helloFrom(name: string, platform: Platform): Promise<TestAgent> {
   const agent = await TestAgent.connect();
   if (!(agent instanceof TestAgent)) throw new Error(`connect failed: ${agent.status}`);
-  agent.send({ type: "hello", name, version: "test", concurrency: 1, labels: {}, holding: [], platform });
+  agent.send({ type: "hello", name, version: "test", concurrency: 1, labels: {}, holding: [], platform, capabilities: [...AGENT_CAPABILITIES] });
   await agent.next("welcome");
   return agent;
 }

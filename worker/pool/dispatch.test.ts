@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { plan as planWithPlacement, waitingReason, type QueuedJob } from "./dispatch";
+import { BUILD_OPTIONS_CAPABILITY } from "../../shared/protocol";
 import type { AgentRecord } from "./records";
 
 /** Which job goes to which agent, for the tests of that alone; the placement's own tests read it whole. */
@@ -14,6 +15,7 @@ function agent(id: string, fields: Partial<AgentRecord> = {}): AgentRecord {
     version: "0.1.0",
     platform: "linux/amd64",
     builder: "buildkit",
+    capabilities: [BUILD_OPTIONS_CAPABILITY],
     lastSeenAt: 0,
     concurrency: 1,
     labels: {},
@@ -129,6 +131,25 @@ describe("plan: cache affinity", () => {
       { jobId: "2", agentId: "warm" },
       { jobId: "3", agentId: "cold" },
     ]);
+  });
+});
+
+describe("build options", () => {
+  const old = { version: "0.0.9", capabilities: [] };
+
+  it("gives a job that uses build options only to an agent that understands them; a plain job to any", () => {
+    const agents = [agent("old", old), agent("new", { connectedAt: 5 })];
+    const withOptions = { ...job("opts", 1), buildOptions: true };
+    expect(plan([withOptions], agents)).toEqual([{ jobId: "opts", agentId: "new" }]);
+    expect(plan([withOptions], [agent("old", old)])).toEqual([]);
+    expect(plan([job("plain", 1)], [agent("old", old)])).toEqual([{ jobId: "plain", agentId: "old" }]);
+  });
+
+  it("says why a job that uses build options waits when no connected agent understands them", () => {
+    const waiting = waitingReason({ labels: {}, buildOptions: true }, [agent("old", old)], "default");
+    expect(waiting.kind).toBe("unmatched");
+    expect(waiting.message).toContain("understands build options");
+    expect(waiting.message).toContain("dockify-agent 0.0.9");
   });
 });
 

@@ -6,21 +6,48 @@
 import type { Placement } from "../../shared/build-log";
 import { formatLabels, labelsMatch, type Labels } from "../../shared/labels";
 import { platformMatches } from "../../shared/platform";
-import { PAUSE_CAUSES } from "../../shared/protocol";
+import { DOCKERFILE_PATH } from "../../shared/context-path";
+import { BUILD_OPTIONS_CAPABILITY, PAUSE_CAUSES } from "../../shared/protocol";
 import type { AgentRecord, JobRecord } from "./records";
 
-/** What a job asks of the agent that builds it: every label it names, and the platform when it names one. */
+/**
+ * What a job asks of the agent that builds it: every label it names, the platform when it names one, and an agent
+ * that understands build options when it uses any (BUILD_OPTIONS_CAPABILITY).
+ */
 export interface Needs {
   labels: Labels;
   platform?: string;
+  buildOptions?: boolean;
 }
 
 /** What dispatch needs to know of a queued job; `lastAgent` names the agent that last built its repository for its tenant. */
 export type QueuedJob = Needs & Pick<JobRecord, "id" | "createdAt"> & { lastAgent?: string | null };
 
+/** Whether the job asks for anything an agent released before build options would drop unread. */
+function usesBuildOptions({ options, alsoPush, sealedCredentials }: Pick<JobRecord, "options" | "alsoPush" | "sealedCredentials">): boolean {
+  return (
+    Object.keys(options.buildArgs).length > 0 ||
+    options.target !== undefined ||
+    options.noCache ||
+    options.platform !== undefined ||
+    options.dockerfile !== DOCKERFILE_PATH ||
+    alsoPush.length > 0 ||
+    sealedCredentials !== null
+  );
+}
+
 /** A job's needs, as its record holds them. */
-export function needsOf(job: Pick<JobRecord, "labels" | "options">): Needs {
-  return { labels: job.labels, ...(job.options.platform !== undefined && { platform: job.options.platform }) };
+export function needsOf(job: Pick<JobRecord, "labels" | "options" | "alsoPush" | "sealedCredentials">): Needs {
+  return {
+    labels: job.labels,
+    ...(job.options.platform !== undefined && { platform: job.options.platform }),
+    ...(usesBuildOptions(job) && { buildOptions: true }),
+  };
+}
+
+/** Whether the agent can be handed what the job asks of its build. */
+function understands(agent: AgentRecord, job: Needs): boolean {
+  return !job.buildOptions || agent.capabilities.includes(BUILD_OPTIONS_CAPABILITY);
 }
 
 /** A job the policy gives to an agent, and why that one; the pool turns it into a lease and an `assign` message. */
@@ -37,7 +64,7 @@ export function hasFreeSlot(agent: AgentRecord): boolean {
 
 /** Whether the agent could build the job at all, busy or not: every label it asks for, and its platform. */
 export function suits(agent: AgentRecord, job: Needs): boolean {
-  return labelsMatch(job.labels, agent.labels) && platformMatches(job.platform, agent.platform);
+  return labelsMatch(job.labels, agent.labels) && platformMatches(job.platform, agent.platform) && understands(agent, job);
 }
 
 export function canTake(agent: AgentRecord, job: Needs): boolean {
@@ -131,8 +158,19 @@ export function waitingReason(job: Needs, agents: readonly AgentRecord[], pool: 
       message: `no connected build agent of pool '${pool}' builds ${job.platform}: the agents${which} build ${platformsOf(labelled)}`,
     };
   }
-  if (able.every((agent) => agent.draining || agent.paused)) {
-    const paused = able.filter((agent) => agent.paused && !agent.draining);
+  const understanding = able.filter((agent) => understands(agent, job));
+  if (understanding.length === 0) {
+    const versions = [...new Set(able.map((agent) => agent.version))].join(", ");
+    return {
+      kind: "unmatched",
+      message:
+        `no connected build agent of pool '${pool}' that could build it understands build options (build_arg, target, no_cache, ` +
+        `platform, also_push, dockerfile, X-Registry-Logins, X-Build-Secrets): they run dockify-agent ${versions}, released before them; ` +
+        `upgrade one`,
+    };
+  }
+  if (understanding.every((agent) => agent.draining || agent.paused)) {
+    const paused = understanding.filter((agent) => agent.paused && !agent.draining);
     if (paused.length > 0) return { kind: "paused", message: `every agent that can build it is paused: ${describePaused(paused)}` };
     return { kind: "busy", message: "every agent that can build it is shutting down" };
   }

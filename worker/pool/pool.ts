@@ -401,7 +401,8 @@ export class Pool extends DurableObject<Env> {
       case "hello": {
         const { name, version, concurrency, labels } = message;
         const platform = message.platform ? formatPlatform(message.platform) : null;
-        this.store.upsertAgent({ id: agentId, name, version, platform, builder: message.builder ?? null, concurrency, labels }, now);
+        const capabilities = message.capabilities ?? [];
+        this.store.upsertAgent({ id: agentId, name, version, platform, builder: message.builder ?? null, capabilities, concurrency, labels }, now);
         // Before dispatching: an agent that comes back short of disk, or shutting down, must not be handed a build first.
         if (message.paused) this.store.setPaused(agentId, message.paused);
         if (message.draining) this.store.markDraining(agentId);

@@ -126,6 +126,8 @@ export interface AgentRecord {
   version: string;
   platform: string | null;
   builder: string | null;
+  /** What its hello said it understands (shared/protocol.ts AGENT_CAPABILITIES); none from agents too old to say. */
+  capabilities: string[];
   /** Its hello or its last heartbeat. */
   lastSeenAt: number;
   concurrency: number;
@@ -186,6 +188,7 @@ export function toAgent(row: Row): AgentRecord {
     version: row.version as string,
     platform: (row.platform as string | null) ?? null,
     builder: (row.builder as string | null) ?? null,
+    capabilities: JSON.parse(row.capabilities as string) as string[],
     lastSeenAt: (row.last_seen_at as number | null) ?? (row.connected_at as number),
     concurrency: row.concurrency as number,
     labels: JSON.parse(row.labels as string) as Labels,

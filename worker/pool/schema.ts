@@ -141,6 +141,9 @@ const MIGRATIONS = [
   // Each part attempt has an object of its own (context/keys.ts); parts stored before had the number alone.
   `ALTER TABLE upload_parts ADD COLUMN key TEXT NOT NULL DEFAULT '';
   UPDATE upload_parts SET key = 'uploads/' || upload_id || '/parts/' || number;`,
+  // What each agent says it understands (shared/protocol.ts AGENT_CAPABILITIES): a job using build options waits
+  // for one that understands them.
+  `ALTER TABLE agents ADD COLUMN capabilities TEXT NOT NULL DEFAULT '[]';`,
 ];
 
 export function migrate(sql: SqlStorage): void {

@@ -134,11 +134,12 @@ export class PoolStore {
     );
   }
 
-  upsertAgent(agent: Pick<AgentRecord, "id" | "name" | "version" | "platform" | "builder" | "concurrency" | "labels">, now: number): void {
+  upsertAgent(agent: Pick<AgentRecord, "id" | "name" | "version" | "platform" | "builder" | "capabilities" | "concurrency" | "labels">, now: number): void {
     this.sql.exec(
-      `INSERT OR REPLACE INTO agents (id, name, version, platform, builder, concurrency, labels, connected_at, last_seen_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      agent.id, agent.name, agent.version, agent.platform, agent.builder, agent.concurrency, JSON.stringify(agent.labels), now, now,
+      `INSERT OR REPLACE INTO agents (id, name, version, platform, builder, capabilities, concurrency, labels, connected_at, last_seen_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      agent.id, agent.name, agent.version, agent.platform, agent.builder, JSON.stringify(agent.capabilities), agent.concurrency,
+      JSON.stringify(agent.labels), now, now,
     );
   }
 
@@ -208,7 +209,7 @@ export class PoolStore {
   agents(): AgentRecord[] {
     return this.sql
       .exec<Row>(
-        `SELECT a.id, a.name, a.version, a.platform, a.builder, a.last_seen_at, a.concurrency, a.labels, a.draining, a.refusing,
+        `SELECT a.id, a.name, a.version, a.platform, a.builder, a.capabilities, a.last_seen_at, a.concurrency, a.labels, a.draining, a.refusing,
            a.paused, a.connected_at,
            (SELECT COUNT(*) FROM jobs j WHERE j.agent_id = a.id AND j.lease_expires_at IS NOT NULL) AS running
          FROM agents a`,
