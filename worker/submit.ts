@@ -62,6 +62,7 @@ async function storeRequestContext(env: Env, pool: PoolStub, tenant: string, job
     return await storeCheckedContext(env.BUCKET, key, context.chunks(), {
       maxEntries: limits.maxContextEntries,
       maxBytes: limits.maxContextBytes,
+      maxDockerfileBytes: limits.maxDockerfileBytes,
       dockerfile,
       signal: alive.signal,
       written,
@@ -84,9 +85,17 @@ async function checkUploadDockerfile(env: Env, pool: PoolStub, tenant: string, u
   const found = await pool.uploadOf(uploadId, tenant);
   // An unknown or unfinished upload is refused by the pool's enqueue, with its own answer.
   if (!found || found.upload.state !== "ready") return;
-  const read = await readDockerfile(env.BUCKET, found.upload.contextKey, dockerfile, settings(env).maxDockerfileBytes);
-  if ("text" in read || read.problem === "too-large" || read.problem === "gone") return;
-  throw new ApiError(400, `dockerfile: the upload's context has no regular file at ${dockerfile}`, "dockerfile");
+  const maxBytes = settings(env).maxDockerfileBytes;
+  const read = await readDockerfile(env.BUCKET, found.upload.contextKey, dockerfile, maxBytes);
+  if ("text" in read) return;
+  switch (read.problem) {
+    case "too-large":
+      throw new ApiError(413, `dockerfile: ${dockerfile} in the upload's context is more than ${maxBytes} bytes (DOCKIFY_MAX_DOCKERFILE_BYTES)`, "dockerfile");
+    case "gone":
+      throw new ApiError(409, `upload: the upload's context is no longer stored; upload it again`, "upload");
+    default:
+      throw new ApiError(400, `dockerfile: the upload's context has no regular file at ${dockerfile}`, "dockerfile");
+  }
 }
 
 export async function submitBuild(env: Env, tenant: string, { spec, context, files }: BuildRequest): Promise<PublicJob> {

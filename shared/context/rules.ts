@@ -43,6 +43,9 @@ export const MAX_RESOLVE_STEPS = 1_000_000;
 /** An entry's path or link is not allowed in a build context; the message names it. */
 export class ContextError extends Error {}
 
+/** The Dockerfile entry is over its bound (the Worker's DOCKIFY_MAX_DOCKERFILE_BYTES): the API answers 413 naming dockerfile. */
+export class DockerfileTooLargeError extends ContextError {}
+
 type Kind = "file" | "directory" | "symlink" | "implicit-directory";
 /**
  * What the index keeps of a path: a regular file's permission bits (a hard link to it needs them), or a negative
@@ -61,6 +64,8 @@ export interface ContextLimits {
   maxEntries: number;
   /** The path of the regular file the build reads as its Dockerfile (its `dockerfile` field); `Dockerfile` by default. */
   dockerfile?: string;
+  /** The most bytes the Dockerfile may have: the agent reads it whole, and the Worker serves it whole. */
+  maxDockerfileBytes?: number;
 }
 
 /** `./a/b/` → `a/b`; the archive root itself becomes "". */
@@ -102,7 +107,11 @@ export class ContextChecker {
     switch (entry.type) {
       case "file":
         this.#claim(name, entry.mode & 0o7777);
-        if (name === (this.limits.dockerfile ?? DOCKERFILE_PATH)) this.#dockerfile = true;
+        if (name === (this.limits.dockerfile ?? DOCKERFILE_PATH)) {
+          const max = this.limits.maxDockerfileBytes;
+          if (max !== undefined && entry.size > max) throw new DockerfileTooLargeError(`the Dockerfile ${quoted(name)} is ${entry.size} bytes, more than ${max}`);
+          this.#dockerfile = true;
+        }
         return { name, type: "file", mode: entry.mode & 0o7777, size: entry.size, mtime: entry.mtime };
       case "directory":
         this.#claim(name, CODES.directory);

@@ -264,6 +264,17 @@ describe("build options on POST /build (form fields) and POST /v1/builds (query 
     old.ws.close();
   });
 
+  it("refuses a tarball whose Dockerfile is over DOCKIFY_MAX_DOCKERFILE_BYTES with a 413 naming dockerfile, storing nothing", async () => {
+    const before = await stored();
+    const big = `FROM scratch\n${"# padding\n".repeat(7000)}`;
+    for (const [query, name] of [[V1, "Dockerfile"], [`${V1}&dockerfile=sub/app.Dockerfile`, "sub/app.Dockerfile"]] as const) {
+      const response = await postTarball(await tarOf([{ name: "Dockerfile", content: name === "Dockerfile" ? big : "FROM scratch\n" }, { name: "sub/app.Dockerfile", content: big }]), query);
+      expect(response.status, name).toBe(413);
+      expect((await response.json<ErrorBody>()).field, name).toBe("dockerfile");
+    }
+    expect(await stored()).toEqual(before);
+  });
+
   it("takes build arguments named like an object's own properties (constructor, toString) as any other", async () => {
     const agent = await TestAgent.hello("protos");
     const response = await postTarball(await tarOf([{ name: "Dockerfile", content: "FROM scratch\n" }]), `${V1}&build_arg=constructor=x&build_arg=toString=1&build_arg=hasOwnProperty=2`);

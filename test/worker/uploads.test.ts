@@ -501,3 +501,25 @@ describe("the sweep", () => {
     await vi.waitFor(async () => expect(await uploadRows()).toEqual([]), { timeout: 5_000 });
   });
 });
+
+describe("an upload's Dockerfile over DOCKIFY_MAX_DOCKERFILE_BYTES (65536 here)", () => {
+  const big = `FROM scratch\n${"# padding\n".repeat(7000)}`;
+
+  it("is refused at completion with a 413 naming dockerfile when it is the root Dockerfile, and the upload is gone", async () => {
+    const id = await uploaded(archive([file("Dockerfile", big)]));
+    const response = await complete(id);
+    expect(response.status).toBe(413);
+    expect((await response.json<ErrorBody>()).field).toBe("dockerfile");
+    expect((await detail(id)).status).toBe(404);
+  });
+
+  it("is refused at submission with a 413 naming dockerfile when the build names it, not accepted to fail later", async () => {
+    const id = await uploaded(archive([file("Dockerfile", DOCKERFILE), file("docker/big.Dockerfile", big)]));
+    expect((await complete(id)).status).toBe(200);
+    const response = await api(`/v1/builds?upload=${id}&user_name=erin&repo=df&dockerfile=docker/big.Dockerfile`, { method: "POST" });
+    expect(response.status).toBe(413);
+    expect((await response.json<ErrorBody>()).field).toBe("dockerfile");
+    // The refusal left the upload to build with another Dockerfile.
+    expect((await detail(id)).status).toBe(200);
+  });
+});

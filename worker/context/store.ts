@@ -7,7 +7,7 @@
  * is what was checked, never the user's own bytes.
  */
 import { ContextTooLargeError, repackContext } from "../../shared/context/repack";
-import { ContextError } from "../../shared/context/rules";
+import { ContextError, DockerfileTooLargeError } from "../../shared/context/rules";
 import { ApiError } from "../errors";
 import { decompressed } from "./decompress";
 import { R2PartWriter } from "./part-writer";
@@ -18,6 +18,8 @@ export interface StoreOptions {
   maxBytes: number;
   /** Where the Dockerfile must be, a regular file: the build's `dockerfile` field (default `Dockerfile`). */
   dockerfile?: string;
+  /** The most bytes the Dockerfile may have (DOCKIFY_MAX_DOCKERFILE_BYTES); past it, 413 naming dockerfile. */
+  maxDockerfileBytes: number;
   /** Told the id of the multipart upload before its first part is sent, so a sweep can abort it after a crash. */
   onMultipart: (multipartId: string) => Promise<void>;
   /** Called once the whole archive has passed, before the object is made visible; throwing stops it. */
@@ -28,8 +30,9 @@ export interface StoreOptions {
   written?: { bytes: number };
 }
 
-/** A refused context as the API answers it: 413 past the size cap, 400 otherwise, naming `context`. */
+/** A refused context as the API answers it: 413 past a size cap (naming `dockerfile` for the Dockerfile's), 400 otherwise, naming `context`. */
 export function contextRefusal(error: ContextError): ApiError {
+  if (error instanceof DockerfileTooLargeError) return new ApiError(413, `dockerfile: ${error.message}`, "dockerfile");
   return new ApiError(error instanceof ContextTooLargeError ? 413 : 400, `context: ${error.message}`, "context");
 }
 

@@ -75,6 +75,7 @@ export async function completeUpload(env: Env, tenant: string, id: string): Prom
       maxBytes: limits.maxContextBytes,
       signal: alive.signal,
       written,
+      maxDockerfileBytes: limits.maxDockerfileBytes,
       onMultipart: async (multipartId) => {
         if (!(await pool.recordMultipart(id, attempt, multipartId))) throw new ApiError(409, SUPERSEDED, "id");
       },
