@@ -6,19 +6,7 @@
  * `https://index.docker.io/v1/`): they are one host here.
  */
 import type { Assignment, RegistryAuth } from "../shared/protocol";
-import { DOCKER_HUB } from "../shared/reference";
-
-const HUB_ALIASES: ReadonlySet<string> = new Set([DOCKER_HUB, "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"]);
-
-/** One spelling per registry host: no scheme, no path, lower case, Hub's aliases as `docker.io`. */
-export function registryKey(address: string): string {
-  const host = address
-    .trim()
-    .replace(/^[a-z]+:\/\//i, "")
-    .replace(/\/.*$/, "")
-    .toLowerCase();
-  return HUB_ALIASES.has(host) ? DOCKER_HUB : host;
-}
+import { registryKey } from "../shared/reference";
 
 export class Logins {
   readonly #byHost: ReadonlyMap<string, RegistryAuth>;

@@ -12,7 +12,7 @@ import { checkContextPath } from "./context-path";
 import { labelsSchema, parseLabels } from "./labels";
 import { PLATFORM_TEXT } from "./platform";
 import { MAX_SECRET_LINES, MIN_ENCODED_SECRET_CHARS, secretLines } from "./redact";
-import { checkPathComponent, checkRegistry, checkRepositoryPath, checkTag, DOCKER_HUB, parseReference, type ImageName } from "./reference";
+import { checkPathComponent, checkRegistry, checkRepositoryPath, checkTag, DOCKER_HUB, parseReference, registryKey, type ImageName } from "./reference";
 
 /** Where a client sends the registry password (never the query string, which request logs record). */
 export const PASSWORD_HEADER = "X-Registry-Password";
@@ -288,7 +288,21 @@ export type RegistryLogin = z.infer<typeof registryLogin>;
 export const registryLogins = withoutProtoKey(
   z
     .record(z.string().superRefine(grammar(checkRegistry)), registryLogin)
-    .refine((logins) => Object.keys(logins).length <= MAX_LOGINS, `may hold at most ${MAX_LOGINS} registries`),
+    .refine((logins) => Object.keys(logins).length <= MAX_LOGINS, `may hold at most ${MAX_LOGINS} registries`)
+    // Keyed as the agent looks logins up (registryKey): `Docker.IO` and `index.docker.io` are `docker.io`.
+    .transform((logins, ctx) => {
+      const byKey = new Map<string, [string, RegistryLogin]>();
+      for (const [host, login] of Object.entries(logins)) {
+        const key = registryKey(host);
+        const earlier = byKey.get(key);
+        if (earlier) {
+          ctx.addIssue({ code: "custom", message: `${earlier[0]} and ${host} name the same registry (${key}): give its login once`, path: [host] });
+          return z.NEVER;
+        }
+        byKey.set(key, [host, login]);
+      }
+      return Object.fromEntries([...byKey].map(([key, [, login]]) => [key, login]));
+    }),
   "a registry host",
 );
 export type RegistryLogins = z.infer<typeof registryLogins>;

@@ -13,6 +13,19 @@ const MAX_PATH_LENGTH = 255;
 
 export const DOCKER_HUB = "docker.io";
 
+/** Docker Hub's other names: BuildKit asks for `registry-1.docker.io`, Docker's own login key is `https://index.docker.io/v1/`. */
+const HUB_ALIASES: ReadonlySet<string> = new Set([DOCKER_HUB, "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"]);
+
+/** One spelling per registry host: no scheme, no path, lower case, Hub's aliases as `docker.io`. Logins are keyed by it. */
+export function registryKey(address: string): string {
+  const host = address
+    .trim()
+    .replace(/^[a-z]+:\/\//i, "")
+    .replace(/\/.*$/, "")
+    .toLowerCase();
+  return HUB_ALIASES.has(host) ? DOCKER_HUB : host;
+}
+
 export function checkPathComponent(value: string): string | null {
   if (value.length === 0) return "must not be empty";
   if (!PATH_COMPONENT.test(value)) {

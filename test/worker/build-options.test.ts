@@ -222,6 +222,10 @@ describe("build options on POST /build (form fields) and POST /v1/builds (query 
       { "X-Registry-Logins": encodeHeaderJson(Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`r${i}.io`, { username: "u", password: "p" }]))) },
       "X-Registry-Logins",
     ],
+    // Hub by other names, and one host twice in other spellings: the agent would look either up as docker.io.
+    ["a login for Docker.IO beside the password for docker.io", V1, { "X-Registry-Password": "p", "X-Registry-Logins": encodeHeaderJson({ "Docker.IO": { username: "u", password: "p" } }) }, "X-Registry-Logins"],
+    ["a login for index.docker.io beside the password for docker.io", V1, { "X-Registry-Password": "p", "X-Registry-Logins": encodeHeaderJson({ "index.docker.io": { username: "u", password: "p" } }) }, "X-Registry-Logins"],
+    ["two logins for one registry in two spellings", V1, { "X-Registry-Logins": encodeHeaderJson({ "docker.io": { username: "u", password: "p" }, "registry-1.docker.io": { username: "v", password: "q" } }) }, "X-Registry-Logins"],
     ["a login for the push registry beside the password", V1, { "X-Registry-Password": "p", "X-Registry-Logins": encodeHeaderJson({ "docker.io": { username: "u", password: "p" } }) }, "X-Registry-Logins"],
     ["secrets that are not an object", V1, { "X-Build-Secrets": encodeHeaderJson(["x"]) }, "X-Build-Secrets"],
     ["a secret id that is not one", V1, { "X-Build-Secrets": encodeHeaderJson({ "a b": "x" }) }, "X-Build-Secrets"],

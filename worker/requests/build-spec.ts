@@ -25,7 +25,7 @@ import {
 import { DOCKERFILE_PATH } from "../../shared/context-path";
 import type { Labels } from "../../shared/labels";
 import { MAX_BUILD_OPTIONS_BYTES, type BuildOptions } from "../../shared/protocol";
-import { checkRepositoryPath, formatReference, type ImageName } from "../../shared/reference";
+import { checkRepositoryPath, formatReference, registryKey, type ImageName } from "../../shared/reference";
 import { ApiError, invalidField } from "../errors";
 
 /** A validated build request: what it names, its context (not yet stored), and what the response says of the files. */
@@ -110,7 +110,7 @@ function readHeaderJson<T extends z.ZodType>(headers: Headers, name: string, sch
 /** The logins, refusing one for the push registry when the password names that login already. */
 function readLogins(headers: Headers, registry: string, password: string | undefined): RegistryLogins {
   const logins = readHeaderJson(headers, LOGINS_HEADER, registryLogins, '{"<host[:port]>": {"username": "...", "password": "..."}}') ?? {};
-  if (password && Object.hasOwn(logins, registry)) {
+  if (password && Object.hasOwn(logins, registryKey(registry))) {
     throw new ApiError(400, `${LOGINS_HEADER} names ${registry}, whose login is already user_name and ${PASSWORD_HEADER}: give it once`, LOGINS_HEADER);
   }
   return logins;
