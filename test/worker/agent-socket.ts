@@ -1,6 +1,6 @@
 /** A test agent on a real WebSocket to the pool, inside workerd. */
 import type { Labels } from "../../shared/labels";
-import { AGENT_CAPABILITIES, type AgentMessage, type PoolMessage } from "../../shared/protocol";
+import { AGENT_CAPABILITIES, type AgentMessage, type BuilderName, type PoolMessage } from "../../shared/protocol";
 import { AGENT, call } from "./helpers";
 
 export class TestAgent {
@@ -26,10 +26,10 @@ export class TestAgent {
     return new TestAgent(response.webSocket);
   }
 
-  static async hello(name = "test-agent", concurrency = 1, labels: Labels = {}): Promise<TestAgent> {
+  static async hello(name = "test-agent", concurrency = 1, labels: Labels = {}, builder: BuilderName = "buildkit"): Promise<TestAgent> {
     const agent = await TestAgent.connect();
     if (!(agent instanceof TestAgent)) throw new Error(`connect failed: ${agent.status}`);
-    agent.send({ type: "hello", name, version: "test", concurrency, labels, holding: [], capabilities: [...AGENT_CAPABILITIES] });
+    agent.send({ type: "hello", name, version: "test", concurrency, labels, holding: [], capabilities: [...AGENT_CAPABILITIES], builder });
     await agent.next("welcome");
     return agent;
   }

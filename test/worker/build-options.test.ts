@@ -396,6 +396,20 @@ describe("where a build goes", () => {
     second.ws.close();
   });
 
+  it("does not send a rebuild to the classic-builder agent that built it last: it keeps no cache to be warm", async () => {
+    const classic = await TestAgent.hello("classic-one", 2, {}, "classic");
+    const id = (await (await submit({ query: { user_name: "alice", repo: "cold", tag: "v1" } })).json<SeedAccepted>()).task_id;
+    const assign = await classic.next("assign");
+    succeed(classic, assign);
+    await waitForBuild(id, (build) => build.state === "succeeded");
+    const rebuild = (await (await submit({ query: { user_name: "alice", repo: "cold", tag: "v2" } })).json<SeedAccepted>()).task_id;
+    expect((await classic.next("assign")).jobId).toBe(rebuild);
+    const log = await (await call(`/v1/builds/${rebuild}/logs`, { headers: { Authorization: ALICE } })).text();
+    expect(log).not.toContain("warm");
+    expect(log).toContain("no agent of this pool has built this repository yet");
+    classic.ws.close();
+  });
+
   it("keeps a build that names a platform waiting, saying why, until an agent of that platform connects", async () => {
     const amd = await TestAgent.hello("amd-only");
     const id = (await (await submit({ fields: { platform: "linux/arm64" } })).json<SeedAccepted>()).task_id;

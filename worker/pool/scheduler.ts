@@ -119,8 +119,9 @@ export class Scheduler {
     }
     this.store.saveEnd(job.id, result.lease, result.end, now);
     this.scrubbers.drop(job.id);
-    // Its build cache now holds this repository's layers: the next build of it goes there when it can (dispatch.ts).
-    const builtOn = result.lease.state === "succeeded" && job.agentId ? this.store.agentName(job.agentId) : null;
+    // A BuildKit agent's cache now holds this repository's layers: the next build of it goes there when it can
+    // (dispatch.ts). A classic builder's is not kept, so it is not remembered.
+    const builtOn = result.lease.state === "succeeded" && job.agentId ? this.store.warmCacheAgentName(job.agentId) : null;
     if (builtOn) this.store.rememberBuilder(job, builtOn, now);
     this.counters.add(COUNTERS.finished, { state: result.lease.state });
     if (job.startedAt !== null) this.counters.observe(HISTOGRAMS.duration, (now - job.startedAt) / 1000);

@@ -180,9 +180,12 @@ export class PoolStore {
     this.sql.exec("UPDATE agents SET refusing = ? WHERE id = ?", refusing ? 1 : 0, id);
   }
 
-  /** A connected agent's name; null once it is gone. */
-  agentName(id: string): string | null {
-    return this.sql.exec<{ name: string }>("SELECT name FROM agents WHERE id = ?", id).toArray()[0]?.name ?? null;
+  /**
+   * A connected agent's name when it builds with BuildKit, whose build cache the next build of the same repository
+   * finds warm; null for one that builds with the classic builder (agents build with it without a cache) or is gone.
+   */
+  warmCacheAgentName(id: string): string | null {
+    return this.sql.exec<{ name: string }>("SELECT name FROM agents WHERE id = ? AND builder = 'buildkit'", id).toArray()[0]?.name ?? null;
   }
 
   isConnected(id: string): boolean {
