@@ -23,6 +23,7 @@ import { describeError } from "./errors";
 import { checkDockerfileImages } from "./images/check-images";
 import { dockerfileFromContext, downloadDockerfile } from "./images/dockerfile-source";
 import type { AllowedFrontends } from "./images/frontends";
+import { RESERVED_BUILD_ARG_PREFIX } from "../shared/api";
 import { jobRedactor, type Redact } from "./job-secrets";
 import { LogStreamer, truncateLine } from "./log-streamer";
 import { jobLogins } from "./logins";
@@ -32,9 +33,10 @@ const CANCELED: JobOutcome = { status: "canceled" };
 const UNKNOWN_ERROR = "unknown error";
 /**
  * Build arguments that change how BuildKit treats the build are the agent's alone: BUILDKIT_CACHE_MOUNT_NS (whose
- * cache mounts), BUILDKIT_SYNTAX (which frontend runs it, as a `# syntax=` line would) and any later ones.
+ * cache mounts), BUILDKIT_SYNTAX (which frontend runs it, as a `# syntax=` line would) and any later ones. The API
+ * refuses them (400); checked again here, since a pool is not something the agent relies on for this.
  */
-const RESERVED_ARG_PREFIX = "BUILDKIT_";
+const RESERVED_ARG_PREFIX = RESERVED_BUILD_ARG_PREFIX;
 /** The protocol's bound on a refusal's reason. */
 const MAX_REASON_CHARS = 200;
 

@@ -307,11 +307,15 @@ export const registryLogins = withoutProtoKey(
 );
 export type RegistryLogins = z.infer<typeof registryLogins>;
 
-/** A build secret's value: any text but control characters other than newline and tab (a PEM key has newlines). */
+/**
+ * A build secret's value: any text but control characters other than newline, carriage return and tab (a PEM key has
+ * newlines, and one saved on Windows CRLF line ends; the redactor splits lines at either, so each line is still
+ * looked for on its own).
+ */
 const secretValue = z
   .string()
   .min(1, "must not be empty")
-  .regex(/^[^\u0000-\u0008\u000b-\u001f\u007f-\u009f]*$/, "must not contain control characters other than newline and tab")
+  .regex(/^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$/, "must not contain control characters other than newline, carriage return and tab")
   .refine((value) => new TextEncoder().encode(value).length <= MAX_SECRET_BYTES, `must be at most ${MAX_SECRET_BYTES} bytes`);
 
 /** X-Build-Secrets, decoded: `{id: value}`. */

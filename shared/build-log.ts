@@ -56,15 +56,23 @@ const attempt = z.number().int().positive();
 const count = z.number().int().positive();
 
 /**
+ * What became of the agent that built a repository last when the build went elsewhere: connected with every slot
+ * taken, paused (its host short of disk, or its operator), shutting down, unable to build it (labels, platform,
+ * build options), or not connected.
+ */
+export const LAST_AGENT_STATES = ["busy", "paused", "draining", "unable", "disconnected"] as const;
+export type LastAgentState = (typeof LAST_AGENT_STATES)[number];
+
+/**
  * Why the pool gave a build to the agent it did: `warm-cache`, that agent built the tenant's repository last (its
  * build cache holds the layers); `least-busy`, the least busy agent that could take it, with what became of the one
- * that built it last, if any (connected with no free slot, unable to build it now, or not connected).
+ * that built it last, if any (LAST_AGENT_STATES).
  */
 export const placement = z.discriminatedUnion("reason", [
   z.object({ reason: z.literal("warm-cache") }),
   z.object({
     reason: z.literal("least-busy"),
-    lastAgent: z.object({ name: text, state: z.enum(["busy", "unable", "disconnected"]) }).nullable(),
+    lastAgent: z.object({ name: text, state: z.enum(LAST_AGENT_STATES) }).nullable(),
   }),
 ]);
 export type Placement = z.infer<typeof placement>;

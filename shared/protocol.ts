@@ -6,6 +6,7 @@ import { z } from "zod";
 import { BUILDERS, logEntry, MAX_LOG_LINE_CHARS } from "./build-log";
 import { AGENT_FAILURE_STEPS, BUILD_PHASES } from "./job";
 import { labelsSchema } from "./labels";
+import { PLATFORM_TEXT } from "./platform";
 
 /** Our own cap on what an agent sends, well under the platform's 1 MiB per WebSocket message. */
 export const MAX_MESSAGE_BYTES = 256 * 1024;
@@ -237,8 +238,8 @@ export const buildOptions = z.object({
   buildArgs: z.record(z.string(), z.string()).default({}),
   target: z.string().max(128).optional(),
   noCache: z.boolean().default(false),
-  /** `os/arch[/variant]`; the Engine's own when absent. */
-  platform: z.string().max(64).optional(),
+  /** `os/arch[/variant]`; the Engine's own when absent. The API's own grammar, so what it accepts an agent reads. */
+  platform: z.string().regex(PLATFORM_TEXT).optional(),
 });
 export type BuildOptions = z.infer<typeof buildOptions>;
 

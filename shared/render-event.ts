@@ -4,16 +4,18 @@
  * dashboard shows a log's events as the plain log does without bundling the
  * schemas.
  */
-import type { BuilderName, BuildEvent, LogEntry, Placement } from "./build-log";
+import type { BuilderName, BuildEvent, LastAgentState, LogEntry, Placement } from "./build-log";
 import { formatByteSize } from "./byte-size";
 
 const BUILDER_NAMES: Record<BuilderName, string> = { buildkit: "BuildKit", classic: "classic builder" };
 
-const LAST_AGENT_STATES = {
+const LAST_AGENT_STATES: Record<LastAgentState, string> = {
   busy: "has no free slot",
+  paused: "is paused",
+  draining: "is shutting down",
   unable: "cannot build it now",
   disconnected: "is not connected",
-} as const;
+};
 
 /** Why the pool chose the agent, after its name. */
 function describePlacement(placement: Placement | undefined): string {

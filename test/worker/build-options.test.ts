@@ -279,6 +279,18 @@ describe("build options on POST /build (form fields) and POST /v1/builds (query 
     expect(await stored()).toEqual(before);
   });
 
+  it("takes a secret with Windows line ends (CRLF) and hands it over as it is", async () => {
+    const agent = await TestAgent.hello("crlf");
+    const pem = "-----BEGIN KEY-----\r\nMIIEvQIBADANBgkqhkiG9w0B\r\n-----END KEY-----\r\n";
+    const response = await postTarball(await tarOf([{ name: "Dockerfile", content: "FROM scratch\n" }]), V1, { "X-Build-Secrets": encodeHeaderJson({ pem }) });
+    expect(response.status).toBe(202);
+    const assign = await agent.next("assign");
+    expect(assign.secrets).toEqual([{ id: "pem", value: pem }]);
+    agent.send({ type: "log", jobId: assign.jobId, attempt: assign.attempt, entries: ["key line: MIIEvQIBADANBgkqhkiG9w0B"] });
+    await waitForLog(async () => (await call(`/v1/builds/${assign.jobId}/logs`, { headers: { Authorization: ALICE } })).text(), "key line: ***");
+    agent.ws.close();
+  });
+
   it("takes build arguments named like an object's own properties (constructor, toString) as any other", async () => {
     const agent = await TestAgent.hello("protos");
     const response = await postTarball(await tarOf([{ name: "Dockerfile", content: "FROM scratch\n" }]), `${V1}&build_arg=constructor=x&build_arg=toString=1&build_arg=hasOwnProperty=2`);

@@ -134,6 +134,23 @@ describe("plan: cache affinity", () => {
   });
 });
 
+describe("what became of the last agent", () => {
+  const warm = (id: string): QueuedJob => ({ ...job(id, 1), lastAgent: "last" });
+
+  it("says the agent that built it last is paused or shutting down, not that it has no free slot", () => {
+    const free = agent("free", { connectedAt: 9 });
+    for (const [fields, state] of [
+      [{ paused: { cause: "low-disk", detail: "3 GiB free" } }, "paused"],
+      [{ draining: true }, "draining"],
+      [{ running: 1 }, "busy"],
+    ] as const) {
+      expect(planWithPlacement([warm("1")], [agent("last", fields as Partial<AgentRecord>), free])).toEqual([
+        { jobId: "1", agentId: "free", placement: { reason: "least-busy", lastAgent: { name: "last", state } } },
+      ]);
+    }
+  });
+});
+
 describe("build options", () => {
   const old = { version: "0.0.9", capabilities: [] };
 

@@ -3,7 +3,7 @@
  * queued job goes where, and why a job still waits. The pool feeds it rows and
  * carries out what it says; nothing here reads storage or the clock.
  */
-import type { Placement } from "../../shared/build-log";
+import type { LastAgentState, Placement } from "../../shared/build-log";
 import { formatLabels, labelsMatch, type Labels } from "../../shared/labels";
 import { platformMatches } from "../../shared/platform";
 import { DOCKERFILE_PATH } from "../../shared/context-path";
@@ -86,11 +86,15 @@ function leastBusy(agents: readonly AgentRecord[]): AgentRecord | undefined {
   return agents.reduce<AgentRecord | undefined>((best, agent) => (!best || agent.running < best.running ? agent : best), undefined);
 }
 
-/** Why a job's last builder was passed over: it is connected but has no free slot, cannot build it now, or is gone. */
-function lastAgentState(name: string, agents: readonly AgentRecord[], job: Needs): "busy" | "unable" | "disconnected" {
+/** Why a job's last builder was passed over: paused, shutting down, every slot taken, unable to build it, or gone. */
+function lastAgentState(name: string, agents: readonly AgentRecord[], job: Needs): LastAgentState {
   const named = agents.filter((agent) => agent.name === name);
   if (named.length === 0) return "disconnected";
-  return named.some((agent) => suits(agent, job)) ? "busy" : "unable";
+  const able = named.filter((agent) => suits(agent, job));
+  if (able.length === 0) return "unable";
+  if (able.every((agent) => agent.paused !== null)) return "paused";
+  if (able.every((agent) => agent.draining || agent.paused !== null)) return "draining";
+  return "busy";
 }
 
 /**
