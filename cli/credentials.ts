@@ -19,7 +19,7 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { z } from "zod";
 import { describeError } from "../agent/errors";
-import { registryKey } from "../agent/logins";
+import { registryKey } from "../shared/reference";
 import { authServerAddress, DOCKER_HUB } from "../shared/reference";
 import { CliError } from "./errors";
 

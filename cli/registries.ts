@@ -6,7 +6,7 @@
  */
 import { parseImageName } from "../agent/docker-name";
 import { imagesInDockerfile } from "../agent/images/dockerfile-images";
-import { registryKey } from "../agent/logins";
+import { registryKey } from "../shared/reference";
 import type { Platform } from "../shared/protocol";
 import type { DockerConfigLogins, RegistryLogin } from "./credentials";
 
