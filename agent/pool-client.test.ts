@@ -152,6 +152,8 @@ describe("PoolClient", () => {
       concurrency: 1,
       labels: { arch: "amd64" },
       holding: [],
+      // What it understands: a pool gives builds that use options only to an agent that says this.
+      capabilities: ["build-options"],
     });
     expect(pool.frames("heartbeat")).toEqual([]);
     pool.welcome();
