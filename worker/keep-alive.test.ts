@@ -39,7 +39,7 @@ describe("keepAlive", () => {
       controller.abort(stopped);
       yield archive([file("Dockerfile", DOCKERFILE), file("more", "x".repeat(5000))]).subarray(1024);
     }
-    const storing = storeCheckedContext(env.BUCKET, key, source(), { maxEntries: 10, maxBytes: 1 << 20, onMultipart: async () => {}, signal: controller.signal });
+    const storing = storeCheckedContext(env.BUCKET, key, source(), { maxEntries: 10, maxBytes: 1 << 20, maxDockerfileBytes: 65536, onMultipart: async () => {}, signal: controller.signal });
     await expect(storing).rejects.toBe(stopped);
     expect(await env.BUCKET.head(key)).toBeNull();
   });
