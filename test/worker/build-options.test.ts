@@ -6,7 +6,7 @@
  */
 import { env, runInDurableObject } from "cloudflare:test";
 import { pack } from "tar-stream";
-import { beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it, vi } from "vitest";
 import { encodeHeaderJson, type Build, type ErrorBody, type QueueSummary, type SeedAccepted } from "../../shared/api";
 import { renderEvent } from "../../shared/build-log";
 import { AGENT_CAPABILITIES, type Assignment, type Platform } from "../../shared/protocol";
@@ -117,6 +117,12 @@ describe("build options on POST /build (form fields) and POST /v1/builds (query 
     // The agent's output is redacted by the pool too: each login, each secret, each line of a secret of several.
     const fence = { jobId: id, attempt: assign.attempt };
     agent.send({ type: "log", ...fence, entries: [`pull-pw-8hKd and ${SECRETS.npmrc}`, "line: AQEFAASCBKcwggSjAgEAAoIB", Buffer.from("hub-pw-77xQ").toString("base64")] });
+    // The pool takes one socket's frames in order, but the test client in workerd can deliver a later frame first (a
+    // real agent's socket cannot; the same in pool.test.ts): the result waits until the pool has stored the batch.
+    await vi.waitFor(async () => {
+      const text = await (await call(`/v1/builds/${id}/logs`, { headers: { Authorization: ALICE } })).text();
+      if (!text.includes("*** and ***")) throw new Error("the pool has not stored the log batch yet");
+    }, { timeout: 5_000 });
     const digest = (n: string) => `sha256:${n.repeat(64)}`;
     const pushed = [
       { reference: "127.0.0.1:5000/alice/web:v1", digest: digest("a") },
