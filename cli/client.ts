@@ -4,12 +4,10 @@
  * can act on: a refusal shows the Worker's `error` and the `field` it names,
  * a network failure names the URL it could not reach.
  */
-import { createParser } from "eventsource-parser";
 import type { z } from "zod";
 import {
   build as buildSchema,
   buildList,
-  decodeLogStreamMessage,
   errorBody,
   EVENT_STREAM_TYPE,
   LAST_EVENT_ID_HEADER,
@@ -18,6 +16,7 @@ import {
   type LogStreamMessage,
 } from "../shared/api";
 import { describeError } from "../agent/errors";
+import { readLogStream } from "../shared/log-stream-reader";
 import { CliError } from "./errors";
 import type { CliSettings } from "./settings";
 
@@ -80,14 +79,8 @@ export class DockifyClient {
     if (lastEventId !== undefined) headers[LAST_EVENT_ID_HEADER] = String(lastEventId);
     const response = await this.fetch("GET", path, { headers, signal });
     if (response.status !== 200 || !response.body) throw await this.refusal(`GET ${path}`, response);
-    const parsed: LogStreamMessage[] = [];
-    const parser = createParser({ onEvent: (message) => parsed.push(decodeLogStreamMessage(message)) });
-    const decoder = new TextDecoder();
     try {
-      for await (const chunk of response.body) {
-        parser.feed(decoder.decode(chunk, { stream: true }));
-        yield* parsed.splice(0);
-      }
+      yield* readLogStream(response.body);
     } catch (error) {
       if (signal?.aborted) return;
       throw new NetworkError(`the live log of ${id} from ${this.settings.url} broke off: ${describeError(error)}`);

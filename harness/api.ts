@@ -10,10 +10,8 @@
  *   const final = await api.waitForStatus(task_id);
  *   for await (const message of api.followLog(id)) console.log(message);
  */
-import { createParser } from "eventsource-parser";
 import type { z } from "zod";
 import {
-  decodeLogStreamMessage,
   encodeHeaderJson,
   EVENT_STREAM_TYPE,
   LOGINS_HEADER,
@@ -42,6 +40,7 @@ import {
   type UploadPart,
 } from "../shared/api";
 import { contentDigest } from "../shared/content-digest";
+import { readLogStream } from "../shared/log-stream-reader";
 import { createHash } from "node:crypto";
 import { giveUp, notYet, poll } from "./poll";
 
@@ -345,14 +344,8 @@ export class ApiClient {
     if (options.lastEventId !== undefined) headers[LAST_EVENT_ID_HEADER] = String(options.lastEventId);
     const response = await this.#fetch("GET", path, { headers, signal: options.signal });
     if (response.status !== 200 || !response.body) throw new Error(`GET ${path}: HTTP ${response.status} ${await response.text()}`);
-    const parsed: LogStreamMessage[] = [];
-    const parser = createParser({ onEvent: (message) => parsed.push(decodeLogStreamMessage(message)) });
-    const decoder = new TextDecoder();
     try {
-      for await (const chunk of response.body) {
-        parser.feed(decoder.decode(chunk, { stream: true }));
-        yield* parsed.splice(0);
-      }
+      yield* readLogStream(response.body);
     } catch (error) {
       if (!options.signal?.aborted) throw error;
     }
