@@ -111,9 +111,20 @@ function utf8Bytes(text: string): number {
 /** No control characters at all, newline and tab included: one line of text. */
 const ONE_LINE = /^[^\u0000-\u001f\u007f-\u009f]*$/;
 const CONTROL_MESSAGE = "must not contain control characters (newline, tab, escape, …)";
+/**
+ * Half of a UTF-16 surrogate pair with no other half: JSON can carry one (`"\ud800"`), but it is no text, so no
+ * encoding of it exists for the redactor to look for (encodeURIComponent throws on it).
+ */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const wellFormed = (value: string): boolean => !LONE_SURROGATE.test(value);
+const WELL_FORMED_MESSAGE = "must be well-formed text (no lone UTF-16 surrogate)";
 
 /** A registry password: bounded, and on one line, since a newline would split it over two log lines, where neither half is the secret the redactor looks for. */
-const passwordText = z.string().max(MAX_PASSWORD_CHARS, `must be at most ${MAX_PASSWORD_CHARS} characters`).regex(ONE_LINE, CONTROL_MESSAGE);
+const passwordText = z
+  .string()
+  .max(MAX_PASSWORD_CHARS, `must be at most ${MAX_PASSWORD_CHARS} characters`)
+  .regex(ONE_LINE, CONTROL_MESSAGE)
+  .refine(wellFormed, WELL_FORMED_MESSAGE);
 
 /** `KEY=VALUE` pairs as the build's arguments; a name given twice or reserved to the agent is refused. */
 const buildArgs = z
@@ -316,6 +327,7 @@ const secretValue = z
   .string()
   .min(1, "must not be empty")
   .regex(/^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$/, "must not contain control characters other than newline, carriage return and tab")
+  .refine(wellFormed, WELL_FORMED_MESSAGE)
   .refine((value) => new TextEncoder().encode(value).length <= MAX_SECRET_BYTES, `must be at most ${MAX_SECRET_BYTES} bytes`);
 
 /** X-Build-Secrets, decoded: `{id: value}`. */

@@ -29,8 +29,15 @@ export function toSeedStatus(job: PublicJob): SeedStatus {
   }
 }
 
-/** Every reference pushed with its digest (a success lists them all: jobs.ts ends one that does not as failed). */
+/**
+ * Every reference pushed with its digest (a success lists them all: jobs.ts ends one that does not as failed). A
+ * success stored before agents listed what they pushed, or from such an agent, pushed only its own reference (jobs.ts
+ * accepts no list only then): that one, with the digest the job has.
+ */
 function pushedOf(job: PublicJob): PushedImage[] {
+  if (job.pushed === null && job.digest !== null && job.alsoPush.length === 0) {
+    return [{ reference: formatReference(job), digest: job.digest }];
+  }
   return (job.pushed ?? []).map(({ reference, digest }) => ({ reference, digest }));
 }
 

@@ -243,6 +243,9 @@ describe("build options on POST /build (form fields) and POST /v1/builds (query 
     ["a secret named __proto__", V1, { "X-Build-Secrets": encodeHeaderJson(JSON.parse('{"__proto__": "hidden-value-1"}')) }, "X-Build-Secrets"],
     ["a login for the host __proto__", V1, { "X-Registry-Logins": encodeHeaderJson(JSON.parse('{"__proto__": {"username": "u", "password": "hidden-pw-2"}}')) }, "X-Registry-Logins"],
     ["a build_arg named __proto__", `${V1}&build_arg=__proto__=x`, {}, "build_arg"],
+    // JSON can carry half a surrogate pair; no URL encoding of it exists, so the redactor could not look for one.
+    ["a secret with a lone surrogate", V1, { "X-Build-Secrets": encodeHeaderJson({ s: "\ud800abcdefgh" }) }, "X-Build-Secrets"],
+    ["a login password with a lone surrogate", V1, { "X-Registry-Logins": encodeHeaderJson({ "r.io": { username: "u", password: "abcdefgh\udc00" } }) }, "X-Registry-Logins"],
     ["too many secrets", V1, { "X-Build-Secrets": encodeHeaderJson(Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`s${i}`, "x"]))) }, "X-Build-Secrets"],
   ];
 

@@ -93,6 +93,11 @@ describe("pool and agents", () => {
       // An agent that does not list what it pushed pushed the job's own reference alone.
       pushed: [{ reference: "127.0.0.1:5000/alice/web:v1", digest }],
     });
+    // A success stored before the pool kept what was pushed (no list in its row) shows the same.
+    await runInDurableObject(poolStub(env, DEFAULT_POOL), (_pool, state) => {
+      state.storage.sql.exec("UPDATE jobs SET pushed = NULL WHERE id = ?", id);
+    });
+    expect(await status(id)).toMatchObject({ pushed: [{ reference: "127.0.0.1:5000/alice/web:v1", digest }] });
     const log = await (await call(`/v1/builds/${id}/logs`, { headers: { Authorization: ALICE } })).text();
     expect(log).toContain("Step 1/2 : FROM scratch");
     expect(log).toContain("leaked *** here");
