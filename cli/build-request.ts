@@ -7,9 +7,9 @@
  * secrets go only in headers, as base64url JSON.
  */
 import { readFileSync } from "node:fs";
-import { parseImageName } from "../agent/docker-name";
 import { describeError } from "../agent/errors";
 import { encodeHeaderJson, LOGINS_HEADER, PASSWORD_HEADER, SECRETS_HEADER } from "../shared/api";
+import { parseReference } from "../shared/reference";
 import { CliError, EXIT_USAGE } from "./errors";
 import type { RegistryLogin } from "./credentials";
 
@@ -38,20 +38,21 @@ function usage(message: string): CliError {
   return new CliError(message, EXIT_USAGE);
 }
 
-/** `-t REF` as the push target: a registry, a user or organisation, a repository and a tag, no digest. */
+/**
+ * `-t REF` as the push target: a registry, a user or organisation, a repository and a tag, no digest. Read with the
+ * API's own reference grammar (the one the Worker reads `also_push` with), so every `-t` means to the CLI what it
+ * means to the Worker.
+ */
 export function pushTarget(reference: string): PushTarget {
-  let parsed;
-  try {
-    parsed = parseImageName(reference);
-  } catch (error) {
-    throw usage(`-t ${reference}: ${describeError(error)}`);
-  }
-  if (parsed.digest !== undefined) throw usage(`-t ${reference}: a reference to push names a tag, not a digest`);
-  const [userName, ...rest] = parsed.path.split("/");
+  if (reference.includes("@")) throw usage(`-t ${reference}: a reference to push names a tag, not a digest`);
+  const parsed = parseReference(reference);
+  if ("error" in parsed) throw usage(`-t ${reference}: not a valid image reference: ${parsed.error}`);
+  const { registry, path, tag } = parsed.image;
+  const [userName, ...rest] = path.split("/");
   if (rest.length === 0 || userName === "library") {
-    throw usage(`-t ${reference}: name the user or organisation it goes under, e.g. alice/${rest.at(-1) ?? parsed.path}:${parsed.tag} or registry.example.com/alice/web:1`);
+    throw usage(`-t ${reference}: name the user or organisation it goes under, e.g. alice/${rest.at(-1) ?? path}:${tag} or registry.example.com/alice/web:1`);
   }
-  return { registry: parsed.registry, user_name: userName!, repo: rest.join("/"), tag: parsed.tag!, reference };
+  return { registry, user_name: userName!, repo: rest.join("/"), tag, reference };
 }
 
 /** `--build-arg K=V`; a bare `K` takes K's value from the environment, and is left out when it has none (as docker build does). */
